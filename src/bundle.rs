@@ -1,0 +1,235 @@
+//! The model bundle: the only on-disk format. A directory with
+//!
+//! - `config.json`: format version, architecture + hyperparameters, labels, normalization,
+//!   training metadata;
+//! - `tokenizer.json`: the trained tokenizer (loadable by any Hugging Face tokenizers binding);
+//! - `model.safetensors`: the weights.
+//!
+//! Saving writes a temporary sibling directory and renames it into place, so an interrupted save
+//! never leaves a half-written bundle where a good one was.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::{ArchConfig, Model};
+use crate::text::Tokenizer;
+
+/// The bundle format this build writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+pub const CONFIG_FILE: &str = "config.json";
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+
+/// How text is normalized before tokenization (recorded for other tools that read the bundle).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Normalization {
+    pub unicode: String,
+    pub lowercase: bool,
+}
+
+impl Default for Normalization {
+    fn default() -> Self {
+        Normalization {
+            unicode: "NFKC".into(),
+            lowercase: true,
+        }
+    }
+}
+
+/// What training recorded about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct TrainingInfo {
+    /// The training files.
+    pub data: Vec<String>,
+    /// The validation file, or a description of the automatic cut.
+    pub valid: String,
+    pub train_examples: usize,
+    pub valid_examples: usize,
+    pub seed: u64,
+    pub threads: usize,
+    pub epochs: usize,
+    pub best_epoch: usize,
+    pub learning_rate: f64,
+    pub batch_size: usize,
+    pub vocab_size: usize,
+    /// When training started, UTC, RFC 3339.
+    pub started_at: String,
+    pub seconds: f64,
+    pub valid_accuracy: f64,
+    pub valid_macro_f1: f64,
+}
+
+/// The contents of `config.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BundleConfig {
+    pub format_version: u32,
+    /// The khabar version that wrote the bundle.
+    pub khabar_version: String,
+    pub architecture: ArchConfig,
+    pub labels: Vec<String>,
+    pub normalization: Normalization,
+    #[serde(default)]
+    pub training: Option<TrainingInfo>,
+}
+
+/// Everything a classifier is made of, as read from or written to a bundle.
+pub(crate) struct Parts {
+    pub config: BundleConfig,
+    pub tokenizer: Tokenizer,
+    pub model: Model,
+}
+
+/// Writes a bundle to `dir` atomically. An existing bundle at `dir` is replaced only once the new
+/// one is complete; a directory there that is not a khabar bundle is left alone (error).
+pub(crate) fn save(dir: &Path, parts: &Parts) -> Result<()> {
+    if dir.exists() {
+        let is_bundle = dir.join(CONFIG_FILE).is_file();
+        let empty = dir
+            .read_dir()
+            .map_err(|e| Error::io(dir, e))?
+            .next()
+            .is_none();
+        if !dir.is_dir() || !(is_bundle || empty) {
+            return Err(Error::Usage(format!(
+                "{}: exists and is not a khabar model bundle; refusing to overwrite it",
+                dir.display()
+            )));
+        }
+    }
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}.tmp-"))
+        .tempdir_in(&parent)
+        .map_err(|e| Error::io(&parent, e))?;
+
+    let config_json = serde_json::to_string_pretty(&parts.config)
+        .map_err(|e| Error::Usage(format!("internal: cannot serialize config: {e}")))?;
+    let write = |file: &str, bytes: &[u8]| -> Result<()> {
+        let p = tmp.path().join(file);
+        std::fs::write(&p, bytes).map_err(|e| Error::io(&p, e))
+    };
+    write(CONFIG_FILE, config_json.as_bytes())?;
+    write(TOKENIZER_FILE, parts.tokenizer.to_json().as_bytes())?;
+    let tensors: HashMap<String, candle_core::Tensor> =
+        parts.model.tensors()?.into_iter().collect();
+    let weights = tmp.path().join(WEIGHTS_FILE);
+    candle_core::safetensors::save(&tensors, &weights)?;
+    for f in [CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE] {
+        let p = tmp.path().join(f);
+        std::fs::File::open(&p)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::io(&p, e))?;
+    }
+
+    // Move the old bundle aside, the new one in, then drop the old one. If anything fails
+    // in between, the old bundle is put back.
+    let tmp_path = tmp.keep();
+    let backup = if dir.exists() {
+        let b = parent.join(format!(".{name}.old-{}", std::process::id()));
+        std::fs::rename(dir, &b).map_err(|e| {
+            let _ = std::fs::remove_dir_all(&tmp_path);
+            Error::io(dir, e)
+        })?;
+        Some(b)
+    } else {
+        None
+    };
+    if let Err(e) = std::fs::rename(&tmp_path, dir) {
+        if let Some(b) = &backup {
+            let _ = std::fs::rename(b, dir);
+        }
+        let _ = std::fs::remove_dir_all(&tmp_path);
+        return Err(Error::io(dir, e));
+    }
+    if let Some(b) = backup {
+        let _ = std::fs::remove_dir_all(b);
+    }
+    Ok(())
+}
+
+/// Reads and checks a bundle directory.
+pub(crate) fn load(dir: &Path) -> Result<Parts> {
+    if !dir.is_dir() {
+        return Err(Error::bundle(
+            dir,
+            "not a directory (a model bundle is a directory holding config.json, \
+             tokenizer.json and model.safetensors)",
+        ));
+    }
+    let read = |file: &str| -> Result<Vec<u8>> {
+        let p = dir.join(file);
+        std::fs::read(&p).map_err(|e| Error::bundle(&p, format!("cannot read: {e}")))
+    };
+    let config = read(CONFIG_FILE)?;
+    let tokenizer = read(TOKENIZER_FILE)?;
+    let weights = read(WEIGHTS_FILE)?;
+    from_bytes(dir, &config, &tokenizer, &weights)
+}
+
+/// Builds a classifier's parts from the three files' bytes; `origin` names them in errors.
+pub(crate) fn from_bytes(
+    origin: &Path,
+    config: &[u8],
+    tokenizer: &[u8],
+    weights: &[u8],
+) -> Result<Parts> {
+    let config_path = origin.join(CONFIG_FILE);
+    let version: serde_json::Value = serde_json::from_slice(config)
+        .map_err(|e| Error::bundle(&config_path, format!("not valid JSON: {e}")))?;
+    match version.get("format_version").and_then(|v| v.as_u64()) {
+        Some(v) if v > FORMAT_VERSION as u64 => {
+            return Err(Error::bundle(
+                &config_path,
+                format!(
+                    "format version {v} is newer than this khabar reads ({FORMAT_VERSION}); \
+                     upgrade khabar"
+                ),
+            ))
+        }
+        Some(_) => {}
+        None => {
+            return Err(Error::bundle(
+                &config_path,
+                "no format_version: not a khabar bundle",
+            ))
+        }
+    }
+    let config: BundleConfig = serde_json::from_value(version)
+        .map_err(|e| Error::bundle(&config_path, format!("invalid: {e}")))?;
+    if config.labels.len() < 2 {
+        return Err(Error::bundle(&config_path, "fewer than two labels"));
+    }
+    let tok_path = origin.join(TOKENIZER_FILE);
+    let tokenizer = std::str::from_utf8(tokenizer)
+        .map_err(|_| Error::bundle(&tok_path, "not UTF-8 text"))
+        .and_then(|s| {
+            Tokenizer::from_json(s).map_err(|e| Error::bundle(&tok_path, e.to_string()))
+        })?;
+    let w_path = origin.join(WEIGHTS_FILE);
+    let tensors = candle_core::safetensors::load_buffer(weights, &candle_core::Device::Cpu)
+        .map_err(|e| Error::bundle(&w_path, format!("cannot read the weights: {e}")))?;
+    let model = Model::from_tensors(
+        config.architecture.clone(),
+        &tokenizer,
+        config.labels.len(),
+        &tensors,
+    )
+    .map_err(|e| Error::bundle(&w_path, e))?;
+    Ok(Parts {
+        config,
+        tokenizer,
+        model,
+    })
+}

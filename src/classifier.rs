@@ -1,0 +1,184 @@
+//! [`Classifier`]: a loaded model that classifies text.
+
+use std::path::Path;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::bundle::{self, BundleConfig, Parts};
+use crate::error::Result;
+use crate::model::{Model, Workspace};
+use crate::text::Tokenizer;
+
+/// A label and its probability.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelScore {
+    pub label: String,
+    pub score: f32,
+}
+
+/// The result of classifying one text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// The most probable label.
+    pub label: String,
+    /// Its probability.
+    pub score: f32,
+    /// Every label with its probability, most probable first.
+    pub top: Vec<LabelScore>,
+}
+
+/// A trained classifier: tokenizer, model and labels. `Send + Sync`: load it once and share it
+/// between threads.
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    pub(crate) config: BundleConfig,
+    pub(crate) tokenizer: Tokenizer,
+    pub(crate) model: Model,
+}
+
+impl Classifier {
+    pub(crate) fn from_parts(parts: Parts) -> Self {
+        Classifier {
+            config: parts.config,
+            tokenizer: parts.tokenizer,
+            model: parts.model,
+        }
+    }
+
+    /// Loads a model bundle directory (as written by [`Classifier::save`] or `khabar train`).
+    pub fn load(dir: impl AsRef<Path>) -> Result<Classifier> {
+        bundle::load(dir.as_ref()).map(Self::from_parts)
+    }
+
+    /// Saves the model as a bundle directory. The save is atomic: an existing bundle at `dir`
+    /// stays intact until the new one is complete.
+    pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
+        bundle::save(
+            dir.as_ref(),
+            &Parts {
+                config: self.config.clone(),
+                tokenizer: self.tokenizer.clone(),
+                model: self.model.clone(),
+            },
+        )
+    }
+
+    /// The labels, in the order of the model's outputs.
+    pub fn labels(&self) -> &[String] {
+        &self.config.labels
+    }
+
+    /// The bundle's configuration: architecture, labels, training metadata.
+    pub fn config(&self) -> &BundleConfig {
+        &self.config
+    }
+
+    /// The subword tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Class probabilities of one text, in label order.
+    pub fn probabilities(&self, text: &str) -> Vec<f32> {
+        let mut ws = Workspace::default();
+        let mut out = Vec::new();
+        self.probabilities_into(text, &mut ws, &mut out);
+        out
+    }
+
+    fn probabilities_into(&self, text: &str, ws: &mut Workspace, out: &mut Vec<f32>) {
+        self.model.logits_into(&self.tokenizer, text, ws, out);
+        softmax_in_place(out);
+    }
+
+    fn to_prediction(&self, probs: &[f32]) -> Prediction {
+        let mut order: Vec<usize> = (0..probs.len()).collect();
+        order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
+        let top: Vec<LabelScore> = order
+            .iter()
+            .map(|&i| LabelScore {
+                label: self.config.labels[i].clone(),
+                score: probs[i],
+            })
+            .collect();
+        Prediction {
+            label: top[0].label.clone(),
+            score: top[0].score,
+            top,
+        }
+    }
+
+    /// Classifies one text. Any text is accepted, including an empty one (which gets the
+    /// model's prior).
+    pub fn predict(&self, text: &str) -> Result<Prediction> {
+        Ok(self.to_prediction(&self.probabilities(text)))
+    }
+
+    /// Classifies many texts on all cores; results come back in input order.
+    pub fn predict_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Prediction>> {
+        Ok(texts
+            .par_iter()
+            .with_min_len(64)
+            .map_init(
+                || (Workspace::default(), Vec::new()),
+                |(ws, probs), t| {
+                    self.probabilities_into(t.as_ref(), ws, probs);
+                    self.to_prediction(probs)
+                },
+            )
+            .collect())
+    }
+
+    /// The index of the most probable label of each text, on all cores, in input order.
+    pub fn predict_indices<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<usize> {
+        texts
+            .par_iter()
+            .with_min_len(64)
+            .map_init(
+                || (Workspace::default(), Vec::new()),
+                |(ws, probs), t| {
+                    self.model
+                        .logits_into(&self.tokenizer, t.as_ref(), ws, probs);
+                    argmax(probs)
+                },
+            )
+            .collect()
+    }
+}
+
+pub(crate) fn argmax(xs: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in xs.iter().enumerate() {
+        if x > xs[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+pub(crate) fn softmax_in_place(xs: &mut [f32]) {
+    let max = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for x in xs.iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    for x in xs.iter_mut() {
+        *x /= sum;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn classifier_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<super::Classifier>();
+    }
+}

@@ -1,0 +1,596 @@
+//! The `khabar` command line: clap definitions and the glue for each subcommand. Errors are
+//! mapped to exit codes in one place ([`main`]): 0 success, 2 bad usage or bad input, 1 other.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::corpus::{Corpus, Format, ReadOptions};
+use crate::error::{Error, Location, Result};
+use crate::metrics::Evaluation;
+use crate::model::{ArchConfig, BowConfig, Model, Weighting};
+use crate::text::TokenizerOptions;
+use crate::{Classifier, Prediction, TrainConfig, Trainer};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "khabar",
+    version,
+    about = "Classify news articles into topics: train, predict, evaluate",
+    long_about = "Classify news articles into topics (Hindi, English and more).\n\n\
+                  Train a model on your labeled articles with `khabar train`, classify new ones \
+                  with `khabar predict`, measure a model with `khabar eval`."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train a classifier on labeled articles and save it as a model bundle directory.
+    Train(TrainArgs),
+    /// Classify articles (arguments, a file, or stdin: one article per line).
+    Predict(PredictArgs),
+    /// Measure a model on labeled articles: accuracy, macro-F1, per-class scores, confusion.
+    Eval(EvalArgs),
+    /// Describe a model bundle: labels, architecture, sizes, training metadata.
+    Info(InfoArgs),
+}
+
+#[derive(Args, Debug)]
+struct DataArgs {
+    /// Input format; auto decides from the file extension (.jsonl).
+    #[arg(long, default_value = "auto", value_parser = parse_format)]
+    format: Format,
+    /// Field holding the text; repeat to join several fields (title + body).
+    #[arg(long = "text-field", value_name = "NAME", default_value = "text")]
+    text_fields: Vec<String>,
+    /// Field holding the label.
+    #[arg(long, value_name = "NAME", default_value = "label")]
+    label_field: String,
+}
+
+impl DataArgs {
+    fn read_options(&self) -> ReadOptions {
+        ReadOptions {
+            format: self.format,
+            text_fields: self.text_fields.clone(),
+            label_field: self.label_field.clone(),
+        }
+    }
+}
+
+fn parse_format(s: &str) -> std::result::Result<Format, String> {
+    s.parse().map_err(|e: Error| e.to_string())
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Arch {
+    Bow,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum WeightingArg {
+    Tfidf,
+    Mean,
+}
+
+#[derive(Args, Debug)]
+struct TrainArgs {
+    /// Training data (repeat for several files).
+    #[arg(long, required = true, value_name = "PATH")]
+    data: Vec<PathBuf>,
+    /// Validation data for choosing the best epoch; without it, a stratified
+    /// --valid-fraction of the training data is held out.
+    #[arg(long, value_name = "PATH")]
+    valid: Option<PathBuf>,
+    /// Where to save the model bundle (a directory; an existing bundle there is replaced
+    /// only once the new one is complete).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Model architecture.
+    #[arg(long, value_enum, default_value = "bow")]
+    arch: Arch,
+    #[command(flatten)]
+    data_args: DataArgs,
+    /// Share of each label held out for validation when --valid is not given (0 trains on
+    /// everything and keeps the last epoch).
+    #[arg(long, default_value_t = 0.1)]
+    valid_fraction: f64,
+    /// Most epochs; the best by validation macro-F1 is kept.
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    /// Stop after this many epochs without improvement.
+    #[arg(long, default_value_t = 3)]
+    patience: usize,
+    /// Peak learning rate (Adam, linear decay to zero).
+    #[arg(long, default_value_t = 0.01)]
+    lr: f64,
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Random seed: the same data, seed and threads give the same model.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Largest subword vocabulary.
+    #[arg(long, default_value_t = 30_000)]
+    vocab_size: usize,
+    /// Embedding width (bow).
+    #[arg(long, default_value_t = 64)]
+    dim: usize,
+    /// Longest word n-gram (bow; 1 turns n-grams off).
+    #[arg(long, default_value_t = 2)]
+    ngrams: usize,
+    /// Minimum number of training documents for an n-gram to get a row (bow).
+    #[arg(long, default_value_t = 2)]
+    min_count: usize,
+    /// Most n-gram rows (bow).
+    #[arg(long, default_value_t = 2_000_000)]
+    max_ngrams: usize,
+    /// Feature weighting before pooling (bow).
+    #[arg(long, value_enum, default_value = "tfidf")]
+    weighting: WeightingArg,
+    /// Do not add whole words as features beside their subwords (bow).
+    #[arg(long)]
+    no_word_unigrams: bool,
+    /// No progress output.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum OutputFormat {
+    Text,
+    Jsonl,
+}
+
+#[derive(Args, Debug)]
+struct PredictArgs {
+    /// Model bundle directory.
+    #[arg(long, value_name = "DIR")]
+    model: Option<PathBuf>,
+    /// How many labels to show per article, most probable first.
+    #[arg(long, default_value_t = 3)]
+    top_k: usize,
+    /// text: label<TAB>score pairs per line; jsonl: one JSON object per line.
+    #[arg(long, value_enum, default_value = "text")]
+    output: OutputFormat,
+    /// Read articles from FILE ('-' for stdin): one per line, or JSONL with a text field when
+    /// FILE ends in .jsonl.
+    #[arg(long, value_name = "FILE")]
+    input: Option<PathBuf>,
+    /// JSON field holding the text, for JSONL input.
+    #[arg(long, value_name = "NAME", default_value = "text")]
+    text_field: String,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Articles to classify (none: read stdin).
+    #[arg(value_name = "TEXT")]
+    texts: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct EvalArgs {
+    /// Model bundle directory.
+    #[arg(long, value_name = "DIR")]
+    model: Option<PathBuf>,
+    /// Labeled data (repeat for several files).
+    #[arg(long, required = true, value_name = "PATH")]
+    data: Vec<PathBuf>,
+    #[command(flatten)]
+    data_args: DataArgs,
+    /// Print one JSON object instead of the readable report.
+    #[arg(long)]
+    json: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+struct InfoArgs {
+    /// Model bundle directory.
+    #[arg(long, value_name = "DIR")]
+    model: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> i32 {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        eprintln!("error: internal error ({msg}); please report this as a bug");
+    }));
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match std::panic::catch_unwind(|| run(cli)) {
+        Ok(Ok(())) => 0,
+        Ok(Err(Error::Io { source, .. })) if source.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Ok(Err(e)) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+        Err(_) => 1,
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(a) => train(a),
+        Command::Predict(a) => predict(a),
+        Command::Eval(a) => eval(a),
+        Command::Info(a) => info(a),
+    }
+}
+
+/// Sizes the worker pool: rayon for khabar's own parallel work, and candle's matmul threads
+/// (which follow RAYON_NUM_THREADS).
+fn set_threads(threads: Option<usize>) -> Result<()> {
+    if let Some(n) = threads {
+        if n == 0 {
+            return Err(Error::Usage("--threads must be at least 1".into()));
+        }
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| Error::Usage(format!("cannot start {n} threads: {e}")))?;
+    }
+    Ok(())
+}
+
+fn load_model(model: &Option<PathBuf>) -> Result<Classifier> {
+    match model {
+        Some(dir) => Classifier::load(dir),
+        None => Err(Error::Usage(
+            "no model given: pass --model DIR (a bundle written by `khabar train`)".into(),
+        )),
+    }
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    set_threads(a.threads)?;
+    let Arch::Bow = a.arch;
+    let config = TrainConfig {
+        arch: ArchConfig::Bow(BowConfig {
+            dim: a.dim,
+            ngram_order: a.ngrams,
+            word_unigrams: !a.no_word_unigrams,
+            min_count: a.min_count,
+            max_ngrams: a.max_ngrams,
+            weighting: match a.weighting {
+                WeightingArg::Tfidf => Weighting::Tfidf,
+                WeightingArg::Mean => Weighting::Mean,
+            },
+        }),
+        tokenizer: TokenizerOptions {
+            vocab_size: a.vocab_size,
+            ..TokenizerOptions::default()
+        },
+        epochs: a.epochs,
+        patience: a.patience,
+        learning_rate: a.lr,
+        batch_size: a.batch_size,
+        seed: a.seed,
+        valid_fraction: a.valid_fraction,
+        progress: !a.quiet,
+    };
+    let trainer = Trainer::new(config);
+    let options = a.data_args.read_options();
+    // Check the destination before spending time on training.
+    check_out_dir(&a.out)?;
+    let corpus = Corpus::read_all(&a.data, &options)?;
+    let clf = match &a.valid {
+        Some(v) => {
+            let valid = Corpus::read(v, &options)?;
+            trainer.train_with_valid(&corpus, &valid)?
+        }
+        None => trainer.train(&corpus)?,
+    };
+    clf.save(&a.out)?;
+    if !a.quiet {
+        eprintln!("saved the model to {}", a.out.display());
+    }
+    Ok(())
+}
+
+fn check_out_dir(out: &Path) -> Result<()> {
+    if out.exists() && !out.join(crate::bundle::CONFIG_FILE).is_file() {
+        let empty = out.is_dir()
+            && out
+                .read_dir()
+                .map_err(|e| Error::io(out, e))?
+                .next()
+                .is_none();
+        if !empty {
+            return Err(Error::Usage(format!(
+                "--out {}: exists and is not a khabar model bundle; refusing to overwrite it",
+                out.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn predict(a: PredictArgs) -> Result<()> {
+    set_threads(a.threads)?;
+    if a.top_k == 0 {
+        return Err(Error::Usage("--top-k must be at least 1".into()));
+    }
+    if !a.texts.is_empty() && a.input.is_some() {
+        return Err(Error::Usage(
+            "give articles either as arguments or with --input, not both".into(),
+        ));
+    }
+    let clf = load_model(&a.model)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let stdout_path = Path::new("<stdout>");
+    let mut emit = |preds: &[Prediction]| -> Result<()> {
+        for p in preds {
+            write_prediction(&mut out, p, a.top_k, a.output)
+                .map_err(|e| Error::io(stdout_path, e))?;
+        }
+        out.flush().map_err(|e| Error::io(stdout_path, e))
+    };
+    if !a.texts.is_empty() {
+        return emit(&clf.predict_batch(&a.texts)?);
+    }
+    let (path, reader): (PathBuf, Box<dyn BufRead>) = match &a.input {
+        Some(p) if p.as_os_str() != "-" => {
+            let f = std::fs::File::open(p).map_err(|e| Error::io(p, e))?;
+            (
+                p.clone(),
+                Box::new(std::io::BufReader::with_capacity(1 << 16, f)),
+            )
+        }
+        _ => (
+            PathBuf::from("<stdin>"),
+            Box::new(std::io::BufReader::with_capacity(1 << 16, std::io::stdin())),
+        ),
+    };
+    let jsonl = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("jsonl"));
+    let mut lines = LineReader::new(reader, path, jsonl, a.text_field.clone());
+    let mut chunk = Vec::with_capacity(CHUNK);
+    loop {
+        chunk.clear();
+        while chunk.len() < CHUNK {
+            match lines.next_text()? {
+                Some(t) => chunk.push(t),
+                None => break,
+            }
+        }
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        emit(&clf.predict_batch(&chunk)?)?;
+    }
+}
+
+/// Articles classified per batch when streaming: large enough to use every core, small enough to
+/// print results as they come and keep memory flat.
+const CHUNK: usize = 4096;
+
+/// Reads articles one per line (plain text, or a JSON object with a text field).
+struct LineReader {
+    reader: Box<dyn BufRead>,
+    path: PathBuf,
+    jsonl: bool,
+    field: String,
+    line: usize,
+    buf: Vec<u8>,
+}
+
+impl LineReader {
+    fn new(reader: Box<dyn BufRead>, path: PathBuf, jsonl: bool, field: String) -> Self {
+        LineReader {
+            reader,
+            path,
+            jsonl,
+            field,
+            line: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    fn next_text(&mut self) -> Result<Option<String>> {
+        loop {
+            self.buf.clear();
+            let n = self
+                .reader
+                .read_until(b'\n', &mut self.buf)
+                .map_err(|e| Error::io(&self.path, e))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.line += 1;
+            let at = Location::new(&self.path, self.line);
+            let mut bytes = self.buf.as_slice();
+            if self.line == 1 {
+                bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+            }
+            let text = std::str::from_utf8(bytes)
+                .map_err(|e| {
+                    Error::input(
+                        at.clone(),
+                        format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()),
+                    )
+                })?
+                .trim_end_matches(['\n', '\r']);
+            if !self.jsonl {
+                return Ok(Some(text.to_string()));
+            }
+            if text.trim().is_empty() {
+                continue;
+            }
+            let v: serde_json::Value = serde_json::from_str(text)
+                .map_err(|e| Error::input(at.clone(), format!("not valid JSON: {e}")))?;
+            return match v.get(&self.field) {
+                Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(Error::input(at.field(&self.field), "expected a string")),
+                None => Err(Error::input(at.field(&self.field), "missing")),
+            };
+        }
+    }
+}
+
+fn write_prediction(
+    out: &mut impl Write,
+    p: &Prediction,
+    k: usize,
+    format: OutputFormat,
+) -> std::io::Result<()> {
+    let top = &p.top[..k.min(p.top.len())];
+    match format {
+        OutputFormat::Text => {
+            for (i, ls) in top.iter().enumerate() {
+                if i > 0 {
+                    write!(out, "\t")?;
+                }
+                write!(out, "{}\t{:.4}", ls.label, ls.score)?;
+            }
+            writeln!(out)
+        }
+        OutputFormat::Jsonl => {
+            let v = serde_json::json!({
+                "label": p.label,
+                "score": p.score,
+                "top": top,
+            });
+            writeln!(out, "{v}")
+        }
+    }
+}
+
+fn eval(a: EvalArgs) -> Result<()> {
+    set_threads(a.threads)?;
+    let clf = load_model(&a.model)?;
+    let corpus = Corpus::read_all(&a.data, &a.data_args.read_options())?;
+    let eval = evaluate(&clf, &corpus);
+    let unknown: Vec<&String> = eval.labels[clf.labels().len()..].iter().collect();
+    if !unknown.is_empty() {
+        eprintln!(
+            "warning: {} label(s) in the data are unknown to the model and always count as errors: {}",
+            unknown.len(),
+            unknown
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if a.json {
+        println!("{}", eval.to_json());
+    } else {
+        print!("{}", eval.report());
+    }
+    Ok(())
+}
+
+/// Evaluates a classifier on a labeled corpus. Labels the model does not know are appended to
+/// the label list (they can never be predicted, so they count as errors).
+pub fn evaluate(clf: &Classifier, corpus: &Corpus) -> Evaluation {
+    let mut labels: Vec<String> = clf.labels().to_vec();
+    let mut extra: Vec<String> = corpus
+        .label_counts()
+        .keys()
+        .filter(|l| !labels.iter().any(|m| m == *l))
+        .map(|l| l.to_string())
+        .collect();
+    extra.sort();
+    labels.extend(extra);
+    let index = |l: &str| labels.iter().position(|m| m == l).expect("added above");
+    let texts: Vec<&str> = corpus.examples.iter().map(|e| e.text.as_str()).collect();
+    let predicted = clf.predict_indices(&texts);
+    let truth: Vec<usize> = corpus.examples.iter().map(|e| index(&e.label)).collect();
+    Evaluation::from_pairs(labels.clone(), truth.into_iter().zip(predicted))
+}
+
+fn info(a: InfoArgs) -> Result<()> {
+    let clf = load_model(&a.model)?;
+    let c = clf.config();
+    let disk: u64 = a
+        .model
+        .as_ref()
+        .map(|d| {
+            [
+                crate::bundle::CONFIG_FILE,
+                crate::bundle::TOKENIZER_FILE,
+                crate::bundle::WEIGHTS_FILE,
+            ]
+            .iter()
+            .filter_map(|f| std::fs::metadata(d.join(f)).ok())
+            .map(|m| m.len())
+            .sum()
+        })
+        .unwrap_or(0);
+    let (ngrams, dim) = match clf.model() {
+        Model::Bow(b) => (b.num_ngrams(), b.config.dim),
+    };
+    if a.json {
+        let v = serde_json::json!({
+            "config": c,
+            "sizes": {
+                "labels": c.labels.len(),
+                "vocab_size": clf.tokenizer().vocab_size(),
+                "ngram_rows": ngrams,
+                "parameters": clf.model().num_parameters(),
+                "bytes_on_disk": disk,
+            }
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).expect("plain values")
+        );
+        return Ok(());
+    }
+    println!("architecture: {}", c.architecture.name());
+    println!(
+        "hyperparameters: {}",
+        serde_json::to_string(&c.architecture).expect("plain values")
+    );
+    println!("labels ({}): {}", c.labels.len(), c.labels.join(", "));
+    println!(
+        "sizes: {} subwords, {} n-gram rows, dim {}, {} parameters, {:.1} MB on disk",
+        clf.tokenizer().vocab_size(),
+        ngrams,
+        dim,
+        clf.model().num_parameters(),
+        disk as f64 / 1e6
+    );
+    println!(
+        "bundle: format {}, written by khabar {}",
+        c.format_version, c.khabar_version
+    );
+    if let Some(t) = &c.training {
+        println!("trained: {} on {}", t.started_at, t.data.join(", "));
+        println!(
+            "  {} training examples, {} validation ({}), seed {}, {} threads",
+            t.train_examples, t.valid_examples, t.valid, t.seed, t.threads
+        );
+        println!(
+            "  best epoch {} of {}, {:.1} s; validation accuracy {:.4}, macro-F1 {:.4}",
+            t.best_epoch, t.epochs, t.seconds, t.valid_accuracy, t.valid_macro_f1
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! One error type for the whole crate. The library never panics on bad input: every failure a
+//! user can cause comes back as an [`Error`] whose message names the file, line and field where
+//! that applies.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Where in an input file something went wrong: `file:line` plus, optionally, the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub path: PathBuf,
+    /// 1-based line number; 0 when the problem concerns the whole file.
+    pub line: usize,
+    pub field: Option<String>,
+}
+
+impl Location {
+    pub fn new(path: &Path, line: usize) -> Self {
+        Location {
+            path: path.to_path_buf(),
+            line,
+            field: None,
+        }
+    }
+
+    pub fn field(mut self, field: &str) -> Self {
+        self.field = Some(field.to_string());
+        self
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": field '{field}'")?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything that can go wrong in khabar.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A row of an input corpus is malformed (bad JSON, missing or empty field, ...).
+    #[error("{at}: {message}")]
+    Input { at: Location, message: String },
+
+    /// Options or arguments that cannot work together, or data that cannot train a model
+    /// (for example a corpus with a single label).
+    #[error("{0}")]
+    Usage(String),
+
+    /// A model bundle is missing, damaged or of an unsupported version.
+    #[error("model bundle {}: {message}", path.display())]
+    Bundle { path: PathBuf, message: String },
+
+    /// The subword tokenizer failed to train, load or encode.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+
+    /// A tensor operation failed inside candle.
+    #[error("tensor computation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+
+    /// Training was interrupted (Ctrl-C); nothing was saved.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl Error {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    pub(crate) fn input(at: Location, message: impl Into<String>) -> Self {
+        Error::Input {
+            at,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn bundle(path: &Path, message: impl Into<String>) -> Self {
+        Error::Bundle {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+
+    /// The process exit code the CLI uses for this error: 2 for bad usage or bad input (the user
+    /// can fix it), 1 for everything else.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Input { .. } | Error::Usage(_) | Error::Bundle { .. } => 2,
+            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 2,
+            Error::Interrupted => 130,
+            _ => 1,
+        }
+    }
+}
+
+/// `Result` with khabar's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,60 @@
+//! # khabar
+//!
+//! A news-topic classifier: train a model on your own labeled articles, classify new ones, and
+//! measure a model. Hindi and English are first-class; any language that Unicode spells works.
+//!
+//! The pipeline runs one way:
+//!
+//! ```text
+//! corpus files ─► Example{text, label} ─► NFKC + lowercase ─► WordPiece subwords (trained)
+//!   ─► subword ids + word n-grams ─► bag-of-n-grams model (candle) ─► softmax ─► labels
+//! ```
+//!
+//! Train, save, load and predict:
+//!
+//! ```
+//! use khabar::{Classifier, Corpus, Example, TrainConfig, Trainer};
+//!
+//! # fn main() -> khabar::Result<()> {
+//! let mut examples = Vec::new();
+//! for i in 0..20 {
+//!     examples.push(Example::new(format!("the striker scored a goal in match {i}"), "sports"));
+//!     examples.push(Example::new(format!("shares and markets rose in trading {i}"), "business"));
+//! }
+//! let corpus = Corpus::from_examples(examples);
+//! let config = TrainConfig { valid_fraction: 0.0, ..TrainConfig::default() };
+//! let clf = Trainer::new(config).train(&corpus)?;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! clf.save(dir.path().join("model"))?;
+//! let clf = Classifier::load(dir.path().join("model"))?;
+//!
+//! let p = clf.predict("a late goal won the match")?;
+//! assert_eq!(p.label, "sports");
+//! let ps = clf.predict_batch(&["markets fell in trading", "the striker was injured"])?;
+//! assert_eq!(ps[0].label, "business");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A [`Classifier`] is `Send + Sync`: load it once and share it between threads.
+
+pub mod bundle;
+mod classifier;
+pub mod cli;
+pub mod corpus;
+mod error;
+pub mod metrics;
+pub mod model;
+mod rng;
+pub mod text;
+mod train;
+
+pub use bundle::BundleConfig;
+pub use classifier::{Classifier, LabelScore, Prediction};
+pub use corpus::{Corpus, Example, Format, ReadOptions};
+pub use error::{Error, Location, Result};
+pub use metrics::Evaluation;
+pub use model::{ArchConfig, BowConfig, Weighting};
+pub use text::TokenizerOptions;
+pub use train::{TrainConfig, Trainer};

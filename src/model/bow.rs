@@ -1,0 +1,681 @@
+//! The `bow` model: a fastText-style bag of subwords and word n-grams.
+//!
+//! A document becomes a sparse vector over the rows of one embedding table: its WordPiece
+//! subword ids, then its word n-grams (and, optionally, whole words) that were seen often enough
+//! in training. Each feature is weighted by sublinear TF-IDF (`(1 + ln tf) * idf`) and the
+//! weights are L2-normalized, or by plain averaging (`tf / total`) as fastText does. The pooled
+//! vector is the weighted sum of the rows; a linear layer turns it into one logit per label.
+//!
+//! Training keeps the table out of candle's autograd (DESIGN.md): the rows a batch touches are
+//! gathered and pooled here, candle runs the head, the cross-entropy and backward from the
+//! pooled vectors, and the table gets sparse ("lazy") Adam updates on just those rows. A step
+//! costs what the batch touches, not the size of the table.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::rng::SplitMix64;
+use crate::text::{for_each_word, is_punctuation_word, normalize_into, Tokenizer};
+
+/// How the features of a document are weighted before pooling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Weighting {
+    /// Sublinear TF-IDF, L2-normalized.
+    Tfidf,
+    /// The mean of the feature rows (fastText).
+    Mean,
+}
+
+/// Hyperparameters of the `bow` model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BowConfig {
+    /// Width of the embedding table.
+    pub dim: usize,
+    /// Longest word n-gram (2 = bigrams). 1 turns n-grams off.
+    pub ngram_order: usize,
+    /// Also use whole words as features, besides their subwords.
+    pub word_unigrams: bool,
+    /// An n-gram (or whole word) must occur in at least this many training documents.
+    pub min_count: usize,
+    /// At most this many n-gram rows (the most frequent are kept).
+    pub max_ngrams: usize,
+    pub weighting: Weighting,
+}
+
+impl Default for BowConfig {
+    fn default() -> Self {
+        BowConfig {
+            dim: 64,
+            ngram_order: 2,
+            word_unigrams: true,
+            min_count: 2,
+            max_ngrams: 2_000_000,
+            weighting: Weighting::Tfidf,
+        }
+    }
+}
+
+impl BowConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.dim == 0 || self.dim > 4096 {
+            return Err(Error::Usage(format!(
+                "--dim must be between 1 and 4096 (got {})",
+                self.dim
+            )));
+        }
+        if self.ngram_order == 0 || self.ngram_order > 6 {
+            return Err(Error::Usage(format!(
+                "--ngrams must be between 1 and 6 (got {})",
+                self.ngram_order
+            )));
+        }
+        if self.min_count == 0 {
+            return Err(Error::Usage("--min-count must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// 64-bit FNV-1a: a fixed, documented hash, so that n-gram keys are the same on every platform
+/// and in every release.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Combines the hash of an n-gram so far with the hash of its next word.
+fn extend_key(key: u64, word: u64) -> u64 {
+    (key.rotate_left(17) ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// The key of a whole-word feature; distinct from the key of a one-word n-gram prefix.
+fn unigram_key(word: u64) -> u64 {
+    extend_key(0x756e_6967_7261_6d31, word)
+}
+
+/// Keys are already well-mixed hashes: hash them by taking them as they are.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 keys are hashed")
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type KeyMap = HashMap<u64, u32, BuildHasherDefault<KeyHasher>>;
+
+/// Reusable buffers for feature extraction.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    norm: String,
+    words: Vec<u64>,
+    pieces: Vec<u32>,
+    rows: Vec<u32>,
+}
+
+/// A raw feature: a subword id, or the key of a word n-gram or whole word.
+enum Feature {
+    Subword(u32),
+    Key(u64),
+}
+
+/// The raw features of one document: subword ids and n-gram keys (with repeats).
+fn extract(
+    tokenizer: &Tokenizer,
+    config: &BowConfig,
+    text: &str,
+    scratch: &mut Scratch,
+    mut on: impl FnMut(Feature),
+) {
+    let Scratch {
+        norm,
+        words,
+        pieces,
+        ..
+    } = scratch;
+    normalize_into(text, norm);
+    words.clear();
+    for_each_word(norm, |w| {
+        pieces.clear();
+        tokenizer.encode_word(w, pieces);
+        for &p in pieces.iter() {
+            on(Feature::Subword(p));
+        }
+        if is_punctuation_word(w) {
+            return;
+        }
+        let h = fnv1a(w.as_bytes());
+        if config.word_unigrams && pieces.len() > 1 {
+            on(Feature::Key(unigram_key(h)));
+        }
+        words.push(h);
+    });
+    for n in 2..=config.ngram_order {
+        for window in words.windows(n) {
+            let mut key = window[0];
+            for &w in &window[1..] {
+                key = extend_key(key, w);
+            }
+            on(Feature::Key(key));
+        }
+    }
+}
+
+/// A document as a sparse, weighted set of table rows (sorted by row).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct SparseDoc {
+    pub rows: Vec<u32>,
+    pub weights: Vec<f32>,
+}
+
+/// A trained `bow` model (inference side). Plain vectors: cheap to share between threads.
+#[derive(Debug, Clone)]
+pub struct Bow {
+    pub(crate) config: BowConfig,
+    n_subwords: usize,
+    /// Sorted n-gram keys; key `ngram_keys[i]` is table row `n_subwords + i`.
+    ngram_keys: Vec<u64>,
+    ngram_rows: KeyMap,
+    idf: Vec<f32>,
+    /// Row-major `rows x dim`.
+    table: Vec<f32>,
+    /// Row-major `classes x dim`.
+    head_w: Vec<f32>,
+    head_b: Vec<f32>,
+}
+
+impl Bow {
+    fn rows(&self) -> usize {
+        self.n_subwords + self.ngram_keys.len()
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.head_b.len()
+    }
+
+    /// Number of parameters (table + head).
+    pub fn num_parameters(&self) -> usize {
+        self.table.len() + self.head_w.len() + self.head_b.len()
+    }
+
+    /// Number of n-gram rows in the table.
+    pub fn num_ngrams(&self) -> usize {
+        self.ngram_keys.len()
+    }
+
+    /// The document's features, weighted.
+    pub(crate) fn featurize(
+        &self,
+        tokenizer: &Tokenizer,
+        text: &str,
+        scratch: &mut Scratch,
+    ) -> SparseDoc {
+        let mut rows = std::mem::take(&mut scratch.rows);
+        rows.clear();
+        let n_sub = self.n_subwords as u32;
+        extract(tokenizer, &self.config, text, scratch, |f| match f {
+            Feature::Subword(id) => {
+                if id < n_sub {
+                    rows.push(id)
+                }
+            }
+            Feature::Key(key) => {
+                if let Some(&i) = self.ngram_rows.get(&key) {
+                    rows.push(n_sub + i);
+                }
+            }
+        });
+        let doc = weigh(&mut rows, &self.idf, self.config.weighting);
+        scratch.rows = rows;
+        doc
+    }
+
+    /// Logits for one document, written to `out` (one per class).
+    pub(crate) fn logits_into(&self, doc: &SparseDoc, pooled: &mut Vec<f32>, out: &mut Vec<f32>) {
+        let dim = self.config.dim;
+        pool(&self.table, dim, doc, pooled);
+        out.clear();
+        for (c, &b) in self.head_b.iter().enumerate() {
+            let w = &self.head_w[c * dim..(c + 1) * dim];
+            out.push(b + dot(w, pooled));
+        }
+    }
+
+    /// Named tensors for the bundle's `model.safetensors`.
+    pub(crate) fn tensors(&self) -> Result<Vec<(String, Tensor)>> {
+        let dev = Device::Cpu;
+        let dim = self.config.dim;
+        let keys: Vec<i64> = self.ngram_keys.iter().map(|&k| k as i64).collect();
+        let c = self.head_b.len();
+        Ok(vec![
+            (
+                "bow.table".into(),
+                Tensor::from_slice(&self.table, (self.rows(), dim), &dev)?,
+            ),
+            (
+                "bow.idf".into(),
+                Tensor::from_slice(&self.idf, self.rows(), &dev)?,
+            ),
+            (
+                "bow.ngram_keys".into(),
+                Tensor::from_slice(&keys, keys.len(), &dev)?,
+            ),
+            (
+                "head.weight".into(),
+                Tensor::from_slice(&self.head_w, (c, dim), &dev)?,
+            ),
+            (
+                "head.bias".into(),
+                Tensor::from_slice(&self.head_b, c, &dev)?,
+            ),
+        ])
+    }
+
+    /// Rebuilds the model from the bundle's tensors, checking every shape.
+    pub(crate) fn from_tensors(
+        config: BowConfig,
+        n_subwords: usize,
+        classes: usize,
+        tensors: &HashMap<String, Tensor>,
+    ) -> std::result::Result<Bow, String> {
+        config.validate().map_err(|e| e.to_string())?;
+        let dim = config.dim;
+        let get = |name: &str, dtype: DType| -> std::result::Result<&Tensor, String> {
+            let t = tensors
+                .get(name)
+                .ok_or_else(|| format!("tensor '{name}' is missing"))?;
+            if t.dtype() != dtype {
+                return Err(format!(
+                    "tensor '{name}' has type {:?}, expected {:?}",
+                    t.dtype(),
+                    dtype
+                ));
+            }
+            Ok(t)
+        };
+        let shape_err = |name: &str, t: &Tensor, want: String| {
+            format!("tensor '{name}' has shape {:?}, expected {want}", t.dims())
+        };
+        let keys_t = get("bow.ngram_keys", DType::I64)?;
+        if keys_t.rank() != 1 {
+            return Err(shape_err("bow.ngram_keys", keys_t, "one dimension".into()));
+        }
+        let keys: Vec<u64> = keys_t
+            .to_vec1::<i64>()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|k| k as u64)
+            .collect();
+        let rows = n_subwords + keys.len();
+        let table_t = get("bow.table", DType::F32)?;
+        if table_t.dims() != [rows, dim] {
+            return Err(shape_err("bow.table", table_t, format!("[{rows}, {dim}]")));
+        }
+        let idf_t = get("bow.idf", DType::F32)?;
+        if idf_t.dims() != [rows] {
+            return Err(shape_err("bow.idf", idf_t, format!("[{rows}]")));
+        }
+        let w_t = get("head.weight", DType::F32)?;
+        if w_t.dims() != [classes, dim] {
+            return Err(shape_err(
+                "head.weight",
+                w_t,
+                format!("[{classes}, {dim}] (labels x dim)"),
+            ));
+        }
+        let b_t = get("head.bias", DType::F32)?;
+        if b_t.dims() != [classes] {
+            return Err(shape_err("head.bias", b_t, format!("[{classes}] (labels)")));
+        }
+        let flat = |t: &Tensor| -> std::result::Result<Vec<f32>, String> {
+            t.flatten_all()
+                .and_then(|t| t.to_vec1::<f32>())
+                .map_err(|e| e.to_string())
+        };
+        let ngram_rows = index_keys(&keys);
+        if ngram_rows.len() != keys.len() {
+            return Err("tensor 'bow.ngram_keys' holds duplicate keys".into());
+        }
+        let bow = Bow {
+            config,
+            n_subwords,
+            ngram_keys: keys,
+            ngram_rows,
+            idf: flat(idf_t)?,
+            table: flat(table_t)?,
+            head_w: flat(w_t)?,
+            head_b: flat(b_t)?,
+        };
+        if bow
+            .table
+            .iter()
+            .chain(&bow.idf)
+            .chain(&bow.head_w)
+            .chain(&bow.head_b)
+            .any(|x| !x.is_finite())
+        {
+            return Err("the weights hold NaN or infinite values".into());
+        }
+        Ok(bow)
+    }
+}
+
+fn index_keys(keys: &[u64]) -> KeyMap {
+    let mut map = KeyMap::with_capacity_and_hasher(keys.len(), Default::default());
+    for (i, &k) in keys.iter().enumerate() {
+        map.insert(k, i as u32);
+    }
+    map
+}
+
+/// Turns a bag of rows (with repeats, any order) into weighted, sorted, unique rows.
+fn weigh(rows: &mut [u32], idf: &[f32], weighting: Weighting) -> SparseDoc {
+    rows.sort_unstable();
+    let mut doc = SparseDoc::default();
+    let total = rows.len() as f32;
+    let mut i = 0;
+    while i < rows.len() {
+        let r = rows[i];
+        let mut j = i + 1;
+        while j < rows.len() && rows[j] == r {
+            j += 1;
+        }
+        let tf = (j - i) as f32;
+        doc.rows.push(r);
+        doc.weights.push(match weighting {
+            Weighting::Tfidf => (1.0 + tf.ln()) * idf[r as usize],
+            Weighting::Mean => tf / total,
+        });
+        i = j;
+    }
+    if weighting == Weighting::Tfidf {
+        let norm = doc.weights.iter().map(|w| w * w).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            doc.weights.iter_mut().for_each(|w| *w /= norm);
+        }
+    }
+    doc
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// `out = sum_i weight_i * table[row_i]`.
+fn pool(table: &[f32], dim: usize, doc: &SparseDoc, out: &mut Vec<f32>) {
+    out.clear();
+    out.resize(dim, 0.0);
+    for (&r, &w) in doc.rows.iter().zip(&doc.weights) {
+        let row = &table[r as usize * dim..(r as usize + 1) * dim];
+        for (o, x) in out.iter_mut().zip(row) {
+            *o += w * x;
+        }
+    }
+}
+
+/// Training-time state of a `bow` model.
+pub(crate) struct BowTrainer {
+    bow: Bow,
+    docs: Vec<SparseDoc>,
+    targets: Vec<u32>,
+    /// Lazy Adam moments of the table.
+    m: Vec<f32>,
+    v: Vec<f32>,
+    head_w: Var,
+    head_b: Var,
+    opt: AdamW,
+    step: u64,
+    /// Per-row slot in the batch gradient buffer (u32::MAX: untouched).
+    slot: Vec<u32>,
+}
+
+const BETA1: f32 = 0.9;
+const BETA2: f32 = 0.999;
+const EPS: f32 = 1e-8;
+
+impl BowTrainer {
+    /// Builds the feature index (n-grams, IDF) from the training texts and initializes the
+    /// weights from `seed`.
+    pub fn new(
+        config: BowConfig,
+        tokenizer: &Tokenizer,
+        texts: &[&str],
+        targets: Vec<u32>,
+        classes: usize,
+        seed: u64,
+    ) -> Result<BowTrainer> {
+        config.validate()?;
+        let n_subwords = tokenizer.vocab_size();
+        // Pass 1: raw features of every document, in parallel.
+        let raw: Vec<(Vec<u32>, Vec<u64>)> = texts
+            .par_iter()
+            .map_init(Scratch::default, |scratch, text| {
+                let (mut subs, mut keys) = (Vec::new(), Vec::new());
+                extract(tokenizer, &config, text, scratch, |f| match f {
+                    Feature::Subword(s) => subs.push(s),
+                    Feature::Key(k) => keys.push(k),
+                });
+                (subs, keys)
+            })
+            .collect();
+        // Document frequency of every n-gram key.
+        let df: HashMap<u64, u32, BuildHasherDefault<KeyHasher>> = raw
+            .par_iter()
+            .fold(KeyMap::default, |mut acc, (_, keys)| {
+                let mut keys = keys.clone();
+                keys.sort_unstable();
+                keys.dedup();
+                for k in keys {
+                    *acc.entry(k).or_insert(0) += 1;
+                }
+                acc
+            })
+            .reduce(KeyMap::default, |mut a, b| {
+                if a.len() < b.len() {
+                    return merge_counts(b, a);
+                }
+                for (k, n) in b {
+                    *a.entry(k).or_insert(0) += n;
+                }
+                a
+            });
+        let mut kept: Vec<(u64, u32)> = df
+            .into_iter()
+            .filter(|&(_, n)| n as usize >= config.min_count)
+            .collect();
+        if kept.len() > config.max_ngrams {
+            kept.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            kept.truncate(config.max_ngrams);
+        }
+        let mut ngram_keys: Vec<u64> = kept.into_iter().map(|(k, _)| k).collect();
+        ngram_keys.sort_unstable();
+        let ngram_rows = index_keys(&ngram_keys);
+        let rows = n_subwords + ngram_keys.len();
+
+        // Pass 2: rows of every document, and IDF (smoothed, as scikit-learn does).
+        let doc_rows: Vec<Vec<u32>> = raw
+            .into_par_iter()
+            .map(|(subs, keys)| {
+                let mut r: Vec<u32> = subs
+                    .into_iter()
+                    .filter(|&s| (s as usize) < n_subwords)
+                    .collect();
+                r.extend(
+                    keys.iter()
+                        .filter_map(|k| ngram_rows.get(k).map(|&i| n_subwords as u32 + i)),
+                );
+                r
+            })
+            .collect();
+        let mut df_rows = vec![0u32; rows];
+        for r in &doc_rows {
+            let mut seen: Vec<u32> = r.clone();
+            seen.sort_unstable();
+            seen.dedup();
+            for s in seen {
+                df_rows[s as usize] += 1;
+            }
+        }
+        let n = texts.len() as f32;
+        let idf: Vec<f32> = df_rows
+            .iter()
+            .map(|&d| ((1.0 + n) / (1.0 + d as f32)).ln() + 1.0)
+            .collect();
+        let docs: Vec<SparseDoc> = doc_rows
+            .into_par_iter()
+            .map(|mut r| weigh(&mut r, &idf, config.weighting))
+            .collect();
+
+        let dim = config.dim;
+        let mut rng = SplitMix64::new(seed);
+        let scale = 1.0 / (dim as f32).sqrt();
+        let table: Vec<f32> = (0..rows * dim)
+            .map(|_| (rng.next_f32() * 2.0 - 1.0) * scale)
+            .collect();
+        let head_w: Vec<f32> = (0..classes * dim)
+            .map(|_| (rng.next_f32() * 2.0 - 1.0) * scale)
+            .collect();
+        let dev = Device::Cpu;
+        let head_w_var = Var::from_slice(&head_w, (classes, dim), &dev)?;
+        let head_b_var = Var::zeros(classes, DType::F32, &dev)?;
+        let opt = AdamW::new(
+            vec![head_w_var.clone(), head_b_var.clone()],
+            ParamsAdamW {
+                lr: 1e-3,
+                weight_decay: 0.0,
+                ..Default::default()
+            },
+        )?;
+        Ok(BowTrainer {
+            bow: Bow {
+                config,
+                n_subwords,
+                ngram_keys,
+                ngram_rows,
+                idf,
+                table,
+                head_w,
+                head_b: vec![0.0; classes],
+            },
+            docs,
+            targets,
+            m: vec![0.0; rows * dim],
+            v: vec![0.0; rows * dim],
+            head_w: head_w_var,
+            head_b: head_b_var,
+            opt,
+            step: 0,
+            slot: vec![u32::MAX; rows],
+        })
+    }
+
+    pub fn num_docs(&self) -> usize {
+        self.docs.len()
+    }
+
+    /// One optimizer step on the documents `batch` (indices into the training set) at learning
+    /// rate `lr`. Returns the mean cross-entropy of the batch.
+    pub fn step(&mut self, batch: &[usize], lr: f64) -> Result<f32> {
+        let dim = self.bow.config.dim;
+        let b = batch.len();
+        let dev = Device::Cpu;
+        // Forward through the table, by hand.
+        let mut pooled = vec![0f32; b * dim];
+        let mut tmp = Vec::with_capacity(dim);
+        for (i, &d) in batch.iter().enumerate() {
+            pool(&self.bow.table, dim, &self.docs[d], &mut tmp);
+            pooled[i * dim..(i + 1) * dim].copy_from_slice(&tmp);
+        }
+        let targets: Vec<u32> = batch.iter().map(|&d| self.targets[d]).collect();
+        // Head, loss and backward in candle.
+        let h = Var::from_vec(pooled, (b, dim), &dev)?;
+        let logits = h
+            .as_tensor()
+            .matmul(&self.head_w.as_tensor().t()?)?
+            .broadcast_add(self.head_b.as_tensor())?;
+        let target_t = Tensor::from_vec(targets, b, &dev)?;
+        let loss = candle_nn::loss::cross_entropy(&logits, &target_t)?;
+        let grads = loss.backward()?;
+        self.opt.set_learning_rate(lr);
+        self.opt.step(&grads)?;
+        let grad_h: Vec<f32> = grads
+            .get(h.as_tensor())
+            .ok_or_else(|| Error::Usage("internal: no gradient for the pooled vectors".into()))?
+            .flatten_all()?
+            .to_vec1()?;
+
+        // Scatter the pooled gradient to the rows the batch touched.
+        let mut touched: Vec<u32> = Vec::new();
+        let mut grad_rows: Vec<f32> = Vec::new();
+        for (i, &d) in batch.iter().enumerate() {
+            let g = &grad_h[i * dim..(i + 1) * dim];
+            let doc = &self.docs[d];
+            for (&r, &w) in doc.rows.iter().zip(&doc.weights) {
+                let mut s = self.slot[r as usize];
+                if s == u32::MAX {
+                    s = touched.len() as u32;
+                    self.slot[r as usize] = s;
+                    touched.push(r);
+                    grad_rows.resize(grad_rows.len() + dim, 0.0);
+                }
+                let acc = &mut grad_rows[s as usize * dim..(s as usize + 1) * dim];
+                for (a, x) in acc.iter_mut().zip(g) {
+                    *a += w * x;
+                }
+            }
+        }
+        // Lazy Adam on those rows only.
+        self.step += 1;
+        let t = self.step as i32;
+        let c1 = 1.0 - BETA1.powi(t);
+        let c2 = 1.0 - BETA2.powi(t);
+        let lr = lr as f32;
+        for (s, &r) in touched.iter().enumerate() {
+            self.slot[r as usize] = u32::MAX;
+            let g = &grad_rows[s * dim..(s + 1) * dim];
+            let base = r as usize * dim;
+            let row = &mut self.bow.table[base..base + dim];
+            let m = &mut self.m[base..base + dim];
+            let v = &mut self.v[base..base + dim];
+            for k in 0..dim {
+                m[k] = BETA1 * m[k] + (1.0 - BETA1) * g[k];
+                v[k] = BETA2 * v[k] + (1.0 - BETA2) * g[k] * g[k];
+                row[k] -= lr * (m[k] / c1) / ((v[k] / c2).sqrt() + EPS);
+            }
+        }
+        Ok(loss.to_scalar::<f32>()?)
+    }
+
+    /// A copy of the model as it stands now.
+    pub fn snapshot(&mut self) -> Result<Bow> {
+        self.bow.head_w = self.head_w.as_tensor().flatten_all()?.to_vec1()?;
+        self.bow.head_b = self.head_b.as_tensor().to_vec1()?;
+        Ok(self.bow.clone())
+    }
+}
+
+fn merge_counts(mut big: KeyMap, small: KeyMap) -> KeyMap {
+    for (k, n) in small {
+        *big.entry(k).or_insert(0) += n;
+    }
+    big
+}

@@ -1,0 +1,339 @@
+//! The training loop: label set, validation cut, tokenizer, epochs with a learning-rate
+//! schedule, model selection by validation macro-F1, early stopping, progress on stderr.
+
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::bundle::{BundleConfig, Normalization, TrainingInfo, FORMAT_VERSION};
+use crate::classifier::{argmax, Classifier};
+use crate::corpus::Corpus;
+use crate::error::{Error, Result};
+use crate::metrics::Evaluation;
+use crate::model::bow::BowTrainer;
+use crate::model::{ArchConfig, BowConfig, Model, Workspace};
+use crate::rng::SplitMix64;
+use crate::text::{Tokenizer, TokenizerOptions};
+
+/// Everything that shapes a training run. `Default` gives settings that work from a few thousand
+/// to tens of thousands of documents without tuning.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    pub arch: ArchConfig,
+    pub tokenizer: TokenizerOptions,
+    /// Most epochs to run; the best epoch by validation macro-F1 is kept.
+    pub epochs: usize,
+    /// Stop after this many epochs without a better validation macro-F1.
+    pub patience: usize,
+    /// Peak learning rate (Adam); decays linearly to zero over `epochs`.
+    pub learning_rate: f64,
+    pub batch_size: usize,
+    pub seed: u64,
+    /// Share of each label held out for validation when no validation set is given.
+    pub valid_fraction: f64,
+    /// Draw a progress bar and per-epoch lines on stderr.
+    pub progress: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            arch: ArchConfig::Bow(BowConfig::default()),
+            tokenizer: TokenizerOptions::default(),
+            epochs: 10,
+            patience: 3,
+            learning_rate: 0.01,
+            batch_size: 32,
+            seed: 42,
+            valid_fraction: 0.1,
+            progress: false,
+        }
+    }
+}
+
+impl TrainConfig {
+    fn validate(&self) -> Result<()> {
+        if self.epochs == 0 {
+            return Err(Error::Usage("--epochs must be at least 1".into()));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::Usage("--batch-size must be at least 1".into()));
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return Err(Error::Usage("--lr must be a positive number".into()));
+        }
+        if !(0.0..0.9).contains(&self.valid_fraction) {
+            return Err(Error::Usage(
+                "--valid-fraction must be at least 0 and below 0.9".into(),
+            ));
+        }
+        if self.tokenizer.vocab_size < 100 {
+            return Err(Error::Usage("--vocab-size must be at least 100".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Trains classifiers.
+#[derive(Debug, Clone, Default)]
+pub struct Trainer {
+    config: TrainConfig,
+}
+
+impl Trainer {
+    pub fn new(config: TrainConfig) -> Self {
+        Trainer { config }
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Trains on `corpus`, holding out a stratified `valid_fraction` of it for model selection.
+    pub fn train(&self, corpus: &Corpus) -> Result<Classifier> {
+        if self.config.valid_fraction > 0.0 {
+            let (train, valid) =
+                corpus.stratified_split(self.config.valid_fraction, self.config.seed);
+            let description = format!(
+                "automatic stratified cut of {}% of the training data",
+                (self.config.valid_fraction * 100.0).round()
+            );
+            self.run(&train, Some((&valid, description)))
+        } else {
+            self.run(corpus, None)
+        }
+    }
+
+    /// Trains on `train` and selects the epoch by its macro-F1 on `valid`.
+    pub fn train_with_valid(&self, train: &Corpus, valid: &Corpus) -> Result<Classifier> {
+        let description = valid
+            .sources
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.run(train, Some((valid, description)))
+    }
+
+    fn run(&self, train: &Corpus, valid: Option<(&Corpus, String)>) -> Result<Classifier> {
+        let cfg = &self.config;
+        cfg.validate()?;
+        let started = Instant::now();
+        let started_at = rfc3339_now();
+
+        let labels: Vec<String> = train.label_counts().keys().map(|s| s.to_string()).collect();
+        if labels.len() < 2 {
+            return Err(Error::Usage(format!(
+                "the training data has {} label(s); a classifier needs at least two",
+                labels.len()
+            )));
+        }
+        let label_index = |l: &str| labels.binary_search_by(|x| x.as_str().cmp(l)).ok();
+        let targets: Vec<u32> = train
+            .examples
+            .iter()
+            .map(|e| label_index(&e.label).expect("labels come from this corpus") as u32)
+            .collect();
+        let (valid_corpus, valid_description) = match valid {
+            Some((v, d)) => (Some(v), d),
+            None => (None, "none".to_string()),
+        };
+        let mut valid_pairs: Vec<(&str, usize)> = Vec::new();
+        if let Some(v) = valid_corpus {
+            let mut unknown = 0;
+            for e in &v.examples {
+                match label_index(&e.label) {
+                    Some(i) => valid_pairs.push((e.text.as_str(), i)),
+                    None => unknown += 1,
+                }
+            }
+            if unknown > 0 {
+                self.say(&format!(
+                    "warning: {unknown} validation example(s) have labels absent from the training data; they are not used"
+                ));
+            }
+        }
+
+        self.say(&format!(
+            "training {} on {} examples, {} labels; validation: {} examples ({})",
+            cfg.arch.name(),
+            train.len(),
+            labels.len(),
+            valid_pairs.len(),
+            valid_description
+        ));
+
+        let texts: Vec<&str> = train.examples.iter().map(|e| e.text.as_str()).collect();
+        let tokenizer = Tokenizer::train(texts.iter(), &cfg.tokenizer)?;
+        let ArchConfig::Bow(bow_config) = &cfg.arch;
+        let mut trainer = BowTrainer::new(
+            bow_config.clone(),
+            &tokenizer,
+            &texts,
+            targets,
+            labels.len(),
+            cfg.seed,
+        )?;
+
+        let n = trainer.num_docs();
+        let steps_per_epoch = n.div_ceil(cfg.batch_size);
+        let total_steps = (steps_per_epoch * cfg.epochs) as f64;
+        let bar = if cfg.progress {
+            let bar = ProgressBar::with_draw_target(
+                Some((steps_per_epoch * cfg.epochs) as u64),
+                ProgressDrawTarget::stderr(),
+            );
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] {pos}/{len} steps, {elapsed} elapsed, eta {eta}  {msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+
+        let mut rng = SplitMix64::new(cfg.seed.wrapping_add(1));
+        let mut order: Vec<usize> = (0..n).collect();
+        let mut step = 0usize;
+        let mut best: Option<(f64, f64, usize, Model)> = None; // (f1, acc, epoch, model)
+        let mut epochs_run = 0;
+        let mut ws = Workspace::default();
+        let mut logits = Vec::new();
+        for epoch in 1..=cfg.epochs {
+            epochs_run = epoch;
+            bar.set_prefix(format!("epoch {epoch}/{}", cfg.epochs));
+            rng.shuffle(&mut order);
+            let mut loss_sum = 0.0f64;
+            for batch in order.chunks(cfg.batch_size) {
+                let lr = cfg.learning_rate * (1.0 - step as f64 / total_steps);
+                let loss = trainer.step(batch, lr)?;
+                if !loss.is_finite() {
+                    return Err(Error::Usage(format!(
+                        "training diverged at epoch {epoch} (loss {loss}); try a lower --lr"
+                    )));
+                }
+                loss_sum += loss as f64 * batch.len() as f64;
+                step += 1;
+                bar.inc(1);
+            }
+            let loss = loss_sum / n as f64;
+            let model = Model::Bow(trainer.snapshot()?);
+            let (f1, acc) = if valid_pairs.is_empty() {
+                (-loss, f64::NAN)
+            } else {
+                let eval = Evaluation::from_pairs(
+                    labels.clone(),
+                    valid_pairs.iter().map(|&(text, truth)| {
+                        model.logits_into(&tokenizer, text, &mut ws, &mut logits);
+                        (truth, argmax(&logits))
+                    }),
+                );
+                (eval.macro_f1(), eval.accuracy())
+            };
+            let improved = best.as_ref().is_none_or(|b| f1 > b.0);
+            let line = if valid_pairs.is_empty() {
+                format!("epoch {epoch}/{}: loss {loss:.4}", cfg.epochs)
+            } else {
+                format!(
+                    "epoch {epoch}/{}: loss {loss:.4}, validation accuracy {acc:.4}, macro-F1 {f1:.4}{}",
+                    cfg.epochs,
+                    if improved { " (best so far)" } else { "" }
+                )
+            };
+            bar.set_message(line.clone());
+            if cfg.progress {
+                bar.suspend(|| eprintln!("{line}"));
+            }
+            if improved {
+                best = Some((f1, acc, epoch, model));
+            } else if best.as_ref().is_some_and(|b| epoch - b.2 >= cfg.patience) {
+                if cfg.progress {
+                    bar.suspend(|| {
+                        eprintln!(
+                            "no better validation macro-F1 for {} epochs: stopping",
+                            cfg.patience
+                        )
+                    });
+                }
+                break;
+            }
+        }
+        bar.finish_and_clear();
+        let (f1, acc, best_epoch, model) = best.expect("at least one epoch ran");
+        let seconds = started.elapsed().as_secs_f64();
+        let info = TrainingInfo {
+            data: train
+                .sources
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            valid: valid_description,
+            train_examples: train.len(),
+            valid_examples: valid_pairs.len(),
+            seed: cfg.seed,
+            threads: rayon::current_num_threads(),
+            epochs: epochs_run,
+            best_epoch,
+            learning_rate: cfg.learning_rate,
+            batch_size: cfg.batch_size,
+            vocab_size: tokenizer.vocab_size(),
+            started_at,
+            seconds,
+            valid_accuracy: if acc.is_nan() { 0.0 } else { acc },
+            valid_macro_f1: if valid_pairs.is_empty() { 0.0 } else { f1 },
+        };
+        if !valid_pairs.is_empty() {
+            self.say(&format!(
+                "done in {seconds:.1} s: best epoch {best_epoch} of {epochs_run}, validation accuracy {acc:.4}, macro-F1 {f1:.4}"
+            ));
+        } else {
+            self.say(&format!("done in {seconds:.1} s: {epochs_run} epochs"));
+        }
+        Ok(Classifier {
+            config: BundleConfig {
+                format_version: FORMAT_VERSION,
+                khabar_version: env!("CARGO_PKG_VERSION").to_string(),
+                architecture: model.config(),
+                labels,
+                normalization: Normalization::default(),
+                training: Some(info),
+            },
+            tokenizer,
+            model,
+        })
+    }
+
+    fn say(&self, line: &str) {
+        if self.config.progress {
+            eprintln!("{line}");
+        }
+    }
+}
+
+/// The current UTC time as RFC 3339 (seconds precision).
+fn rfc3339_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
