@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::corpus::{Corpus, Format, ReadOptions};
 use crate::error::{Error, Location, Result};
 use crate::metrics::Evaluation;
-use crate::model::{ArchConfig, BowConfig, Model, Weighting};
+use crate::model::{ArchConfig, BowConfig, Model, SparseOptimizer, Weighting};
 use crate::text::TokenizerOptions;
 use crate::{Classifier, Prediction, TrainConfig, Trainer};
 
@@ -66,9 +66,28 @@ fn parse_format(s: &str) -> std::result::Result<Format, String> {
     s.parse().map_err(|e: Error| e.to_string())
 }
 
+fn parse_range(s: &str) -> std::result::Result<[usize; 2], String> {
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| format!("expected MIN-MAX, such as 2-5 (got '{s}')"))?;
+    let parse = |x: &str| {
+        x.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("expected MIN-MAX, such as 2-5 (got '{s}')"))
+    };
+    Ok([parse(a)?, parse(b)?])
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Arch {
     Bow,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum OptimizerArg {
+    Adagrad,
+    Adam,
+    Sgd,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -97,39 +116,43 @@ struct TrainArgs {
     data_args: DataArgs,
     /// Share of each label held out for validation when --valid is not given (0 trains on
     /// everything and keeps the last epoch).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = TrainConfig::default().valid_fraction)]
     valid_fraction: f64,
     /// Most epochs; the best by validation macro-F1 is kept.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = TrainConfig::default().epochs)]
     epochs: usize,
     /// Stop after this many epochs without improvement.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = TrainConfig::default().patience)]
     patience: usize,
-    /// Peak learning rate (Adam, linear decay to zero).
-    #[arg(long, default_value_t = 0.01)]
+    /// Peak learning rate; decays linearly to zero over --epochs.
+    #[arg(long, default_value_t = TrainConfig::default().learning_rate)]
     lr: f64,
-    #[arg(long, default_value_t = 32)]
+    /// Examples per optimizer step.
+    #[arg(long, default_value_t = TrainConfig::default().batch_size)]
     batch_size: usize,
     /// Random seed: the same data, seed and threads give the same model.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = TrainConfig::default().seed)]
     seed: u64,
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
     /// Largest subword vocabulary.
-    #[arg(long, default_value_t = 30_000)]
+    #[arg(long, default_value_t = TokenizerOptions::default().vocab_size)]
     vocab_size: usize,
     /// Embedding width (bow).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = BowConfig::default().dim)]
     dim: usize,
     /// Longest word n-gram (bow; 1 turns n-grams off).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = BowConfig::default().ngram_order)]
     ngrams: usize,
+    /// Character n-grams of each word, MIN-MAX characters (bow; 0-0 for none).
+    #[arg(long, default_value = "2-5", value_parser = parse_range)]
+    char_ngrams: [usize; 2],
     /// Minimum number of training documents for an n-gram to get a row (bow).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = BowConfig::default().min_count)]
     min_count: usize,
     /// Most n-gram rows (bow).
-    #[arg(long, default_value_t = 2_000_000)]
+    #[arg(long, default_value_t = BowConfig::default().max_ngrams)]
     max_ngrams: usize,
     /// Feature weighting before pooling (bow).
     #[arg(long, value_enum, default_value = "tfidf")]
@@ -137,6 +160,15 @@ struct TrainArgs {
     /// Do not add whole words as features beside their subwords (bow).
     #[arg(long)]
     no_word_unigrams: bool,
+    /// How the embedding rows are trained (bow).
+    #[arg(long, value_enum, default_value = "adagrad")]
+    table_optimizer: OptimizerArg,
+    /// Learning rate of the embedding rows relative to --lr (bow).
+    #[arg(long, default_value_t = BowConfig::default().table_lr_scale)]
+    table_lr_scale: f32,
+    /// Margin by which training pushes the true label's logit ahead (bow).
+    #[arg(long, default_value_t = BowConfig::default().margin)]
+    margin: f32,
     /// No progress output.
     #[arg(long, short)]
     quiet: bool,
@@ -169,6 +201,9 @@ struct PredictArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Report model load time and throughput on stderr.
+    #[arg(long, short)]
+    verbose: bool,
     /// Articles to classify (none: read stdin).
     #[arg(value_name = "TEXT")]
     texts: Vec<String>,
@@ -279,6 +314,14 @@ fn train(a: TrainArgs) -> Result<()> {
                 WeightingArg::Tfidf => Weighting::Tfidf,
                 WeightingArg::Mean => Weighting::Mean,
             },
+            char_ngrams: a.char_ngrams,
+            optimizer: match a.table_optimizer {
+                OptimizerArg::Adagrad => SparseOptimizer::Adagrad,
+                OptimizerArg::Adam => SparseOptimizer::Adam,
+                OptimizerArg::Sgd => SparseOptimizer::Sgd,
+            },
+            table_lr_scale: a.table_lr_scale,
+            margin: a.margin,
         }),
         tokenizer: TokenizerOptions {
             vocab_size: a.vocab_size,
@@ -339,7 +382,26 @@ fn predict(a: PredictArgs) -> Result<()> {
             "give articles either as arguments or with --input, not both".into(),
         ));
     }
+    let load_start = std::time::Instant::now();
     let clf = load_model(&a.model)?;
+    let loaded = std::time::Instant::now();
+    if a.verbose {
+        eprintln!(
+            "model loaded in {:.3} s",
+            (loaded - load_start).as_secs_f64()
+        );
+    }
+    let mut count = 0usize;
+    let report = |count: usize| {
+        if a.verbose {
+            let secs = loaded.elapsed().as_secs_f64();
+            eprintln!(
+                "classified {count} articles in {secs:.3} s ({:.0} articles/s, {} threads)",
+                count as f64 / secs.max(1e-9),
+                rayon::current_num_threads()
+            );
+        }
+    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let stdout_path = Path::new("<stdout>");
@@ -351,7 +413,9 @@ fn predict(a: PredictArgs) -> Result<()> {
         out.flush().map_err(|e| Error::io(stdout_path, e))
     };
     if !a.texts.is_empty() {
-        return emit(&clf.predict_batch(&a.texts)?);
+        emit(&clf.predict_batch(&a.texts)?)?;
+        report(a.texts.len());
+        return Ok(());
     }
     let (path, reader): (PathBuf, Box<dyn BufRead>) = match &a.input {
         Some(p) if p.as_os_str() != "-" => {
@@ -380,9 +444,11 @@ fn predict(a: PredictArgs) -> Result<()> {
             }
         }
         if chunk.is_empty() {
+            report(count);
             return Ok(());
         }
         emit(&clf.predict_batch(&chunk)?)?;
+        count += chunk.len();
     }
 }
 

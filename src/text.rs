@@ -16,10 +16,10 @@
 
 use std::collections::HashMap;
 
-use tokenizers::models::wordpiece::{WordPiece, WordPieceTrainer};
+use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::{Lowercase, Sequence as NormalizerSequence, NFKC};
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
-use tokenizers::{AddedToken, Model, NormalizerWrapper, Tokenizer as HfTokenizer, Trainer};
+use tokenizers::{Model, NormalizerWrapper, Tokenizer as HfTokenizer};
 use unicode_categories::UnicodeCategories;
 use unicode_normalization_alignments::UnicodeNormalization;
 
@@ -120,12 +120,22 @@ pub struct Tokenizer {
 }
 
 impl Tokenizer {
-    /// Trains a WordPiece vocabulary on `texts` with the `tokenizers` crate.
-    pub fn train<S: AsRef<str> + Send>(
-        texts: impl Iterator<Item = S> + Send,
+    /// Learns a WordPiece vocabulary from `texts` and builds the tokenizer with the `tokenizers`
+    /// crate (NFKC + Lowercase normalizer, BERT pre-tokenizer, WordPiece model).
+    ///
+    /// The vocabulary is learned the way the crate's `WordPieceTrainer` learns it (BPE merges
+    /// over word counts, continuation pieces marked "##", merges stop at `vocab_size` or when the
+    /// best pair is rarer than `min_frequency`), but here, because that trainer breaks ties
+    /// between equally frequent pairs by hash-map order, which is random in every process: the
+    /// same corpus gave two different vocabularies. Here ties are broken by the pieces' text, so
+    /// the same corpus always gives the same `tokenizer.json`.
+    pub fn train<S: AsRef<str> + Sync>(
+        texts: &[S],
         options: &TokenizerOptions,
     ) -> Result<Tokenizer> {
+        let vocab = learn_vocab(texts, options);
         let model = WordPiece::builder()
+            .vocab(vocab.into_iter().collect::<ahash::AHashMap<String, u32>>())
             .unk_token(UNK.to_string())
             .continuing_subword_prefix(CONTINUATION.to_string())
             .max_input_chars_per_word(MAX_WORD_CHARS)
@@ -138,31 +148,6 @@ impl Tokenizer {
             ))))
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
         tokenizer.with_pre_tokenizer(Some(BertPreTokenizer));
-        let mut trainer = WordPieceTrainer::builder()
-            .vocab_size(options.vocab_size.max(2))
-            .min_frequency(options.min_frequency)
-            .special_tokens(vec![AddedToken::from(UNK, true)])
-            .continuing_subword_prefix(CONTINUATION.to_string())
-            .show_progress(false)
-            .build();
-        // Feed the trainer the words we split ourselves: the same words that the tokenizer's own
-        // normalizer and pre-tokenizer give, without their per-character offset bookkeeping.
-        trainer
-            .feed(texts, |text| {
-                let norm = normalize(text);
-                let mut words = Vec::new();
-                for_each_word(&norm, |w| words.push(w.to_string()));
-                Ok(words)
-            })
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
-        let mut wordpiece = match tokenizer.get_model() {
-            tokenizers::ModelWrapper::WordPiece(wp) => wp.clone(),
-            _ => unreachable!("built as WordPiece above"),
-        };
-        trainer
-            .train(&mut wordpiece)
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
-        tokenizer.with_model(wordpiece);
         let json = tokenizer
             .to_string(true)
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
@@ -305,6 +290,199 @@ impl Tokenizer {
     }
 }
 
+/// Counts the words of `texts` (normalized, pre-tokenized), in parallel.
+fn count_words<S: AsRef<str> + Sync>(texts: &[S]) -> HashMap<String, u64> {
+    use rayon::prelude::*;
+    texts
+        .par_iter()
+        .fold(
+            || (HashMap::<String, u64>::new(), String::new()),
+            |(mut counts, mut norm), text| {
+                normalize_into(text.as_ref(), &mut norm);
+                for_each_word(&norm, |w| match counts.get_mut(w) {
+                    Some(n) => *n += 1,
+                    None => {
+                        counts.insert(w.to_string(), 1);
+                    }
+                });
+                (counts, norm)
+            },
+        )
+        .map(|(counts, _)| counts)
+        .reduce(HashMap::new, |mut a, b| {
+            let (mut big, small) = if a.len() >= b.len() {
+                (a, b)
+            } else {
+                (b, std::mem::take(&mut a))
+            };
+            for (w, n) in small {
+                *big.entry(w).or_insert(0) += n;
+            }
+            big
+        })
+}
+
+/// Learns a WordPiece vocabulary (piece -> id) by BPE merges. Deterministic: pieces get ids in
+/// a fixed order ([UNK], then the alphabet sorted, then merges in order) and ties between
+/// equally frequent pairs go to the pair whose pieces sort first.
+fn learn_vocab<S: AsRef<str> + Sync>(
+    texts: &[S],
+    options: &TokenizerOptions,
+) -> Vec<(String, u32)> {
+    use std::collections::{BinaryHeap, HashSet};
+
+    let mut counted: Vec<(String, u64)> = count_words(texts).into_iter().collect();
+    counted.sort_unstable();
+
+    // Symbols: the first character of a word as itself, later ones with the "##" prefix.
+    let mut symbols: Vec<String> = vec![UNK.to_string()];
+    let mut alphabet: Vec<String> = counted
+        .iter()
+        .flat_map(|(w, _)| {
+            w.chars().enumerate().map(|(i, c)| {
+                if i == 0 {
+                    c.to_string()
+                } else {
+                    format!("{CONTINUATION}{c}")
+                }
+            })
+        })
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    alphabet.sort_unstable();
+    symbols.extend(alphabet);
+    let mut ids: HashMap<String, u32> = symbols
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.clone(), i as u32))
+        .collect();
+
+    let mut words: Vec<Vec<u32>> = counted
+        .iter()
+        .map(|(w, _)| {
+            w.chars()
+                .enumerate()
+                .map(|(i, c)| {
+                    let s = if i == 0 {
+                        c.to_string()
+                    } else {
+                        format!("{CONTINUATION}{c}")
+                    };
+                    ids[&s]
+                })
+                .collect()
+        })
+        .collect();
+    let counts: Vec<u64> = counted.iter().map(|(_, n)| *n).collect();
+    drop(counted);
+
+    // Pair statistics: weighted count, and the words the pair occurs in.
+    let mut pair_count: HashMap<(u32, u32), i64> = HashMap::new();
+    let mut pair_words: HashMap<(u32, u32), HashSet<usize>> = HashMap::new();
+    for (wi, w) in words.iter().enumerate() {
+        for p in w.windows(2) {
+            let pair = (p[0], p[1]);
+            *pair_count.entry(pair).or_insert(0) += counts[wi] as i64;
+            pair_words.entry(pair).or_default().insert(wi);
+        }
+    }
+    // Max-heap on (count, then the smaller pair of ids: ids are given in a fixed order).
+    use std::cmp::Reverse;
+    let mut heap: BinaryHeap<(i64, Reverse<(u32, u32)>)> = pair_count
+        .iter()
+        .map(|(&pair, &count)| (count, Reverse(pair)))
+        .collect();
+
+    let min_frequency = options.min_frequency.max(1) as i64;
+    while symbols.len() < options.vocab_size {
+        let Some((count, Reverse(pair))) = heap.pop() else {
+            break;
+        };
+        let current = pair_count.get(&pair).copied().unwrap_or(0);
+        if current != count {
+            if current > 0 {
+                heap.push((current, Reverse(pair)));
+            }
+            continue;
+        }
+        if current < min_frequency {
+            break;
+        }
+        let (left, right) = (&symbols[pair.0 as usize], &symbols[pair.1 as usize]);
+        let merged = format!(
+            "{left}{}",
+            right.strip_prefix(CONTINUATION).unwrap_or(right)
+        );
+        let new_id = match ids.get(&merged) {
+            Some(&id) => id,
+            None => {
+                let id = symbols.len() as u32;
+                ids.insert(merged.clone(), id);
+                symbols.push(merged);
+                id
+            }
+        };
+        let (a, b) = pair;
+        let mut touched: Vec<usize> = pair_words
+            .remove(&pair)
+            .map(|s| s.into_iter().collect())
+            .unwrap_or_default();
+        touched.sort_unstable();
+        pair_count.remove(&pair);
+        let mut changed: HashSet<(u32, u32)> = HashSet::new();
+        for wi in touched {
+            let w = &mut words[wi];
+            let c = counts[wi] as i64;
+            let mut i = 0;
+            let mut merged_word = Vec::with_capacity(w.len());
+            while i < w.len() {
+                if i + 1 < w.len() && w[i] == a && w[i + 1] == b {
+                    merged_word.push(new_id);
+                    i += 2;
+                } else {
+                    merged_word.push(w[i]);
+                    i += 1;
+                }
+            }
+            // Remove the old pairs of this word, add the new ones.
+            for p in w.windows(2) {
+                let old = (p[0], p[1]);
+                if old == pair {
+                    continue;
+                }
+                if let Some(n) = pair_count.get_mut(&old) {
+                    *n -= c;
+                }
+                changed.insert(old);
+            }
+            for p in merged_word.windows(2) {
+                let new = (p[0], p[1]);
+                *pair_count.entry(new).or_insert(0) += c;
+                pair_words.entry(new).or_default().insert(wi);
+                changed.insert(new);
+            }
+            *w = merged_word;
+        }
+        let mut changed: Vec<(u32, u32)> = changed.into_iter().collect();
+        changed.sort_unstable();
+        for p in changed {
+            match pair_count.get(&p).copied() {
+                Some(n) if n > 0 => heap.push((n, Reverse(p))),
+                _ => {
+                    pair_count.remove(&p);
+                    pair_words.remove(&p);
+                }
+            }
+        }
+    }
+    symbols
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| (s, i as u32))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,6 +491,75 @@ mod tests {
     fn normalization_keeps_devanagari_marks() {
         assert_eq!(normalize("पोस्ट"), "पोस्ट");
         assert_eq!(normalize("Ｈｅｌｌｏ WORLD"), "hello world");
+    }
+
+    fn sample_texts() -> Vec<String> {
+        let base = [
+            "India and Pakistan held talks in Geneva on Monday; the U.N. welcomed it.",
+            "भारत और पाकिस्तान के विदेश मंत्रियों ने युद्धविराम पर बातचीत की। फिर, \"हाँ\"!",
+            "क्रिकेट: भारत ने ऑस्ट्रेलिया को 5 विकेट से हराया॥ कोहली ने शतक जड़ा",
+            "Ｆｕｌｌｗｉｄｔｈ ＴＥＸＴ, ligatures ﬁ ﬂ, café naïve ÉCOLE Straße ΣΟΦΙΑ",
+            "Shares of Acme Corp. rose 3.5% to $42 &lt;b&gt;record&lt;/b&gt; — analysts",
+            "emoji 🚀🔥 and CJK 北京 東京 mixed with tabs\tand\r\nnewlines",
+            "zero\u{200d}width joiner and non\u{200c}joiner in क्‍ष and र्‍य",
+        ];
+        let mut texts: Vec<String> = base.iter().map(|s| s.to_string()).collect();
+        // Repeat them so that the trainer keeps pieces above its minimum frequency.
+        for i in 0..5 {
+            for b in base {
+                texts.push(format!("{b} {i}"));
+            }
+        }
+        texts.push("x".repeat(150));
+        texts
+    }
+
+    #[test]
+    fn fast_encoder_matches_the_tokenizers_crate() {
+        let texts = sample_texts();
+        let options = TokenizerOptions {
+            vocab_size: 300,
+            min_frequency: 2,
+        };
+        let tok = Tokenizer::train(&texts, &options).unwrap();
+        let hf: HfTokenizer = tok.to_json().parse().unwrap();
+        let mut probes = texts.clone();
+        probes.push("unseen words: zebra quixotic ज्ञानपीठ".into());
+        probes.push(String::new());
+        probes.push("   ".into());
+        for text in &probes {
+            let want = hf.encode(text.as_str(), false).unwrap().get_ids().to_vec();
+            assert_eq!(tok.encode(text), want, "text: {text:?}");
+        }
+    }
+
+    #[test]
+    fn training_is_deterministic() {
+        let texts = sample_texts();
+        let options = TokenizerOptions {
+            vocab_size: 200,
+            min_frequency: 1,
+        };
+        let a = Tokenizer::train(&texts, &options).unwrap();
+        let b = Tokenizer::train(&texts, &options).unwrap();
+        assert_eq!(a.to_json(), b.to_json());
+        assert!(
+            a.vocab_size() > 50 && a.vocab_size() <= 200,
+            "{}",
+            a.vocab_size()
+        );
+    }
+
+    #[test]
+    fn rejects_foreign_pipelines() {
+        let texts = sample_texts();
+        let tok = Tokenizer::train(&texts, &TokenizerOptions::default()).unwrap();
+        let changed = tok.to_json().replace("\"Lowercase\"", "\"NFD\"");
+        assert!(matches!(
+            Tokenizer::from_json(&changed),
+            Err(Error::Tokenizer(_))
+        ));
+        assert!(Tokenizer::from_json("{not json").is_err());
     }
 
     #[test]

@@ -164,7 +164,12 @@ impl Trainer {
         ));
 
         let texts: Vec<&str> = train.examples.iter().map(|e| e.text.as_str()).collect();
-        let tokenizer = Tokenizer::train(texts.iter(), &cfg.tokenizer)?;
+        let tokenizer = Tokenizer::train(&texts, &cfg.tokenizer)?;
+        self.say(&format!(
+            "tokenizer: {} subwords learned in {:.1} s",
+            tokenizer.vocab_size(),
+            started.elapsed().as_secs_f64()
+        ));
         let ArchConfig::Bow(bow_config) = &cfg.arch;
         let mut trainer = BowTrainer::new(
             bow_config.clone(),
@@ -175,6 +180,11 @@ impl Trainer {
             cfg.seed,
         )?;
 
+        self.say(&format!(
+            "features: {} n-gram rows; ready to train at {:.1} s",
+            trainer.num_ngrams(),
+            started.elapsed().as_secs_f64()
+        ));
         let n = trainer.num_docs();
         let steps_per_epoch = n.div_ceil(cfg.batch_size);
         let total_steps = (steps_per_epoch * cfg.epochs) as f64;

@@ -33,6 +33,19 @@ pub enum Weighting {
     Mean,
 }
 
+/// How the embedding rows are updated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SparseOptimizer {
+    /// Adam on the touched rows ("lazy" Adam).
+    #[default]
+    Adam,
+    /// Adagrad on the touched rows.
+    Adagrad,
+    /// Plain SGD on per-example gradients (fastText).
+    Sgd,
+}
+
 /// Hyperparameters of the `bow` model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,6 +61,24 @@ pub struct BowConfig {
     /// At most this many n-gram rows (the most frequent are kept).
     pub max_ngrams: usize,
     pub weighting: Weighting,
+    /// Character n-grams of each word (with "<" and ">" marking its ends), shortest and longest;
+    /// `[0, 0]` turns them off.
+    #[serde(default)]
+    pub char_ngrams: [usize; 2],
+    /// How the table is trained.
+    #[serde(default)]
+    pub optimizer: SparseOptimizer,
+    /// Learning rate of the table relative to the head's.
+    #[serde(default = "one")]
+    pub table_lr_scale: f32,
+    /// Additive margin subtracted from the true label's logit in training (large-margin
+    /// softmax).
+    #[serde(default)]
+    pub margin: f32,
+}
+
+fn one() -> f32 {
+    1.0
 }
 
 impl Default for BowConfig {
@@ -59,6 +90,10 @@ impl Default for BowConfig {
             min_count: 2,
             max_ngrams: 2_000_000,
             weighting: Weighting::Tfidf,
+            char_ngrams: [2, 5],
+            optimizer: SparseOptimizer::Adagrad,
+            table_lr_scale: 1.0,
+            margin: 3.0,
         }
     }
 }
@@ -75,6 +110,20 @@ impl BowConfig {
             return Err(Error::Usage(format!(
                 "--ngrams must be between 1 and 6 (got {})",
                 self.ngram_order
+            )));
+        }
+        if !(self.margin >= 0.0 && self.margin.is_finite()) {
+            return Err(Error::Usage("--margin must be 0 or more".into()));
+        }
+        if !(self.table_lr_scale > 0.0 && self.table_lr_scale.is_finite()) {
+            return Err(Error::Usage(
+                "--table-lr-scale must be a positive number".into(),
+            ));
+        }
+        let [lo, hi] = self.char_ngrams;
+        if (lo == 0) != (hi == 0) || lo > hi || hi > 12 {
+            return Err(Error::Usage(format!(
+                "--char-ngrams must be MIN-MAX with 1 <= MIN <= MAX <= 12, or 0-0 for none (got {lo}-{hi})"
             )));
         }
         if self.min_count == 0 {
@@ -163,6 +212,9 @@ fn extract(
         if is_punctuation_word(w) {
             return;
         }
+        if config.char_ngrams[0] > 0 {
+            char_ngrams(w, config.char_ngrams, &mut on);
+        }
         let h = fnv1a(w.as_bytes());
         if config.word_unigrams && pieces.len() > 1 {
             on(Feature::Key(unigram_key(h)));
@@ -176,6 +228,37 @@ fn extract(
                 key = extend_key(key, w);
             }
             on(Feature::Key(key));
+        }
+    }
+}
+
+/// Emits the keys of the character n-grams of `word` framed as "<word>", of `lo..=hi`
+/// characters.
+fn char_ngrams(word: &str, [lo, hi]: [usize; 2], on: &mut impl FnMut(Feature)) {
+    let mut bounds: Vec<usize> = Vec::with_capacity(word.len() + 2);
+    bounds.extend(word.char_indices().map(|(i, _)| i));
+    bounds.push(word.len());
+    let n = bounds.len() + 1; // chars + the two markers
+                              // The byte span of "framed" character j: marker '<' at 0, the word's chars, marker '>' last.
+    let bytes_of = |j: usize| -> &[u8] {
+        if j == 0 {
+            b"<"
+        } else if j == n - 1 {
+            b">"
+        } else {
+            &word.as_bytes()[bounds[j - 1]..bounds[j]]
+        }
+    };
+    for start in 0..n {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for len in 1..=hi.min(n - start) {
+            for &b in bytes_of(start + len - 1) {
+                h ^= b as u64;
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            if len >= lo && !(start == 0 && len == n) {
+                on(Feature::Key(extend_key(0x6368_6172_6e67_7261, h)));
+            }
         }
     }
 }
@@ -437,7 +520,7 @@ pub(crate) struct BowTrainer {
     bow: Bow,
     docs: Vec<SparseDoc>,
     targets: Vec<u32>,
-    /// Lazy Adam moments of the table.
+    /// Optimizer state of the table: Adam's two moments, or Adagrad's sum of squares in `v`.
     m: Vec<f32>,
     v: Vec<f32>,
     head_w: Var,
@@ -546,6 +629,7 @@ impl BowTrainer {
             .collect();
 
         let dim = config.dim;
+        let config_optimizer = config.optimizer;
         let mut rng = SplitMix64::new(seed);
         let scale = 1.0 / (dim as f32).sqrt();
         let table: Vec<f32> = (0..rows * dim)
@@ -578,14 +662,24 @@ impl BowTrainer {
             },
             docs,
             targets,
-            m: vec![0.0; rows * dim],
-            v: vec![0.0; rows * dim],
+            m: match config_optimizer {
+                SparseOptimizer::Adam => vec![0.0; rows * dim],
+                _ => Vec::new(),
+            },
+            v: match config_optimizer {
+                SparseOptimizer::Sgd => Vec::new(),
+                _ => vec![0.0; rows * dim],
+            },
             head_w: head_w_var,
             head_b: head_b_var,
             opt,
             step: 0,
             slot: vec![u32::MAX; rows],
         })
+    }
+
+    pub fn num_ngrams(&self) -> usize {
+        self.bow.num_ngrams()
     }
 
     pub fn num_docs(&self) -> usize {
@@ -596,6 +690,7 @@ impl BowTrainer {
     /// rate `lr`. Returns the mean cross-entropy of the batch.
     pub fn step(&mut self, batch: &[usize], lr: f64) -> Result<f32> {
         let dim = self.bow.config.dim;
+        let classes = self.bow.head_b.len();
         let b = batch.len();
         let dev = Device::Cpu;
         // Forward through the table, by hand.
@@ -606,12 +701,22 @@ impl BowTrainer {
             pooled[i * dim..(i + 1) * dim].copy_from_slice(&tmp);
         }
         let targets: Vec<u32> = batch.iter().map(|&d| self.targets[d]).collect();
-        // Head, loss and backward in candle.
+
+        // Head, loss and backward in candle. The true label's logit is lowered by the margin
+        // (large-margin softmax): the loss keeps pushing until the right label leads by it.
         let h = Var::from_vec(pooled, (b, dim), &dev)?;
-        let logits = h
+        let mut logits = h
             .as_tensor()
             .matmul(&self.head_w.as_tensor().t()?)?
             .broadcast_add(self.head_b.as_tensor())?;
+        let margin = self.bow.config.margin;
+        if margin > 0.0 {
+            let mut shift = vec![0f32; b * classes];
+            for (i, &t) in targets.iter().enumerate() {
+                shift[i * classes + t as usize] = margin;
+            }
+            logits = (logits - Tensor::from_vec(shift, (b, classes), &dev)?)?;
+        }
         let target_t = Tensor::from_vec(targets, b, &dev)?;
         let loss = candle_nn::loss::cross_entropy(&logits, &target_t)?;
         let grads = loss.backward()?;
@@ -643,23 +748,42 @@ impl BowTrainer {
                 }
             }
         }
-        // Lazy Adam on those rows only.
+
+        // Update just those rows.
         self.step += 1;
         let t = self.step as i32;
-        let c1 = 1.0 - BETA1.powi(t);
-        let c2 = 1.0 - BETA2.powi(t);
-        let lr = lr as f32;
+        let (c1, c2) = (1.0 - BETA1.powi(t), 1.0 - BETA2.powi(t));
+        let lr = lr as f32 * self.bow.config.table_lr_scale;
+        // The loss is a batch mean; Adagrad and SGD take per-example gradients, as fastText.
+        let per_example = b as f32;
         for (s, &r) in touched.iter().enumerate() {
             self.slot[r as usize] = u32::MAX;
             let g = &grad_rows[s * dim..(s + 1) * dim];
             let base = r as usize * dim;
             let row = &mut self.bow.table[base..base + dim];
-            let m = &mut self.m[base..base + dim];
-            let v = &mut self.v[base..base + dim];
-            for k in 0..dim {
-                m[k] = BETA1 * m[k] + (1.0 - BETA1) * g[k];
-                v[k] = BETA2 * v[k] + (1.0 - BETA2) * g[k] * g[k];
-                row[k] -= lr * (m[k] / c1) / ((v[k] / c2).sqrt() + EPS);
+            match self.bow.config.optimizer {
+                SparseOptimizer::Adam => {
+                    let m = &mut self.m[base..base + dim];
+                    let v = &mut self.v[base..base + dim];
+                    for k in 0..dim {
+                        m[k] = BETA1 * m[k] + (1.0 - BETA1) * g[k];
+                        v[k] = BETA2 * v[k] + (1.0 - BETA2) * g[k] * g[k];
+                        row[k] -= lr * (m[k] / c1) / ((v[k] / c2).sqrt() + EPS);
+                    }
+                }
+                SparseOptimizer::Adagrad => {
+                    let v = &mut self.v[base..base + dim];
+                    for k in 0..dim {
+                        let gk = g[k] * per_example;
+                        v[k] += gk * gk;
+                        row[k] -= lr * gk / (v[k].sqrt() + 1e-6);
+                    }
+                }
+                SparseOptimizer::Sgd => {
+                    for k in 0..dim {
+                        row[k] -= lr * per_example * g[k];
+                    }
+                }
             }
         }
         Ok(loss.to_scalar::<f32>()?)

@@ -1,0 +1,454 @@
+//! The `khabar` binary, driven as a user would drive it.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::OnceLock;
+
+use assert_cmd::Command;
+
+fn data(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data/news")
+        .join(file)
+}
+
+fn khabar() -> Command {
+    Command::cargo_bin("khabar").unwrap()
+}
+
+/// A model trained once per test run on data/news, for the tests that only read it.
+fn trained_model() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-tests-model");
+        khabar()
+            .args(["train", "--quiet", "--data"])
+            .arg(data("train.jsonl"))
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        out
+    })
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p
+}
+
+#[test]
+fn train_writes_a_bundle_and_reports_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m");
+    let o = khabar()
+        .args(["train", "--data"])
+        .arg(data("train.jsonl"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("epoch 1/"), "{err}");
+    assert!(err.contains("validation accuracy"), "{err}");
+    assert!(err.contains("saved the model"), "{err}");
+    for f in ["config.json", "tokenizer.json", "model.safetensors"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["format_version"], 1);
+    assert_eq!(config["architecture"]["kind"], "bow");
+    assert_eq!(config["labels"].as_array().unwrap().len(), 6);
+    assert!(config["training"]["best_epoch"].as_u64().unwrap() >= 1);
+    // No temporary directories left beside the bundle.
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["m".to_string()]);
+}
+
+#[test]
+fn predict_text_arguments_with_top_k() {
+    let o = khabar()
+        .args(["predict", "--top-k", "2", "--model"])
+        .arg(trained_model())
+        .args([
+            "The striker scored twice as the home side won the football league final",
+            "भारतीय क्रिकेट टीम ने रोमांचक मुकाबले में जीत दर्ज की, कप्तान ने शतक लगाया।",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    for line in &lines {
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert_eq!(fields.len(), 4, "label, score, label, score: {line}");
+        assert_eq!(fields[0], "sports", "{line}");
+        let (s1, s2): (f32, f32) = (fields[1].parse().unwrap(), fields[3].parse().unwrap());
+        assert!(s1 >= s2 && s1 <= 1.0 && s2 >= 0.0, "{line}");
+    }
+}
+
+#[test]
+fn predict_jsonl_output_from_a_jsonl_file_keeps_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let test = std::fs::read_to_string(data("test.jsonl")).unwrap();
+    let input = write(dir.path(), "in.jsonl", &test);
+    let o = khabar()
+        .args(["predict", "--output", "jsonl", "--top-k", "3", "--model"])
+        .arg(trained_model())
+        .arg("--input")
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let preds: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let gold: Vec<serde_json::Value> = test
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(preds.len(), gold.len());
+    let mut correct = 0;
+    for (p, g) in preds.iter().zip(&gold) {
+        let top = p["top"].as_array().unwrap();
+        assert_eq!(top.len(), 3);
+        assert_eq!(top[0]["label"], p["label"]);
+        assert_eq!(top[0]["score"], p["score"]);
+        let scores: Vec<f64> = top.iter().map(|t| t["score"].as_f64().unwrap()).collect();
+        assert!(scores.windows(2).all(|w| w[0] >= w[1]));
+        if p["label"] == g["label"] {
+            correct += 1;
+        }
+    }
+    // In input order, and the model learned the topics (6 labels: chance is 1/6).
+    assert!(
+        correct as f64 / gold.len() as f64 > 0.7,
+        "{correct}/{}",
+        gold.len()
+    );
+}
+
+#[test]
+fn predict_reads_stdin_one_article_per_line() {
+    let o = khabar()
+        .args(["predict", "--top-k", "1", "--model"])
+        .arg(trained_model())
+        .write_stdin("The central bank raised interest rates as inflation and share prices climbed\n\nशेयर बाजार में सेंसेक्स 500 अंक चढ़ा, बैंकिंग शेयरों में तेजी रही।\n")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let labels: Vec<&str> = out.lines().map(|l| l.split('\t').next().unwrap()).collect();
+    assert_eq!(
+        labels.len(),
+        3,
+        "one result per input line, blank lines too: {out}"
+    );
+    assert_eq!(labels[0], "business");
+    assert_eq!(labels[2], "business");
+}
+
+#[test]
+fn eval_json_and_report() {
+    let o = khabar()
+        .args(["eval", "--json", "--model"])
+        .arg(trained_model())
+        .arg("--data")
+        .arg(data("test.jsonl"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let n = v["n"].as_u64().unwrap();
+    assert_eq!(
+        n as usize,
+        std::fs::read_to_string(data("test.jsonl"))
+            .unwrap()
+            .lines()
+            .count()
+    );
+    let acc = v["accuracy"].as_f64().unwrap();
+    assert!(acc > 0.7 && acc <= 1.0, "{acc}");
+    assert!(v["macro_f1"].as_f64().unwrap() > 0.6);
+    let support: u64 = v["per_class"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|c| c["support"].as_u64().unwrap())
+        .sum();
+    assert_eq!(support, n);
+    let confusion: u64 = v["confusion"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_u64().unwrap()))
+        .sum();
+    assert_eq!(confusion, n);
+
+    let o = khabar()
+        .args(["eval", "--model"])
+        .arg(trained_model())
+        .arg("--data")
+        .arg(data("test.jsonl"))
+        .output()
+        .unwrap();
+    let report = stdout(&o);
+    assert!(report.contains("accuracy"), "{report}");
+    assert!(report.contains("precision"), "{report}");
+    assert!(report.contains("confusion matrix"), "{report}");
+    assert!(report.contains("international"), "{report}");
+}
+
+#[test]
+fn info_describes_the_model() {
+    let o = khabar()
+        .args(["info", "--model"])
+        .arg(trained_model())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("architecture: bow"), "{out}");
+    assert!(out.contains("labels (6)"), "{out}");
+    assert!(out.contains("best epoch"), "{out}");
+    let o = khabar()
+        .args(["info", "--json", "--model"])
+        .arg(trained_model())
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["sizes"]["parameters"].as_u64().unwrap() > 0);
+    assert_eq!(v["config"]["labels"].as_array().unwrap().len(), 6);
+}
+
+#[test]
+fn bad_input_names_file_line_and_field_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "{\"text\": \"a\", \"label\": \"x\"}\n{\"text\": \"b\"}\n",
+            ":2: field 'label': missing",
+        ),
+        (
+            "{\"text\": \"a\", \"label\": \"x\"}\n{\"text\": \"\", \"label\": \"y\"}\n",
+            ":2: field 'text': empty text",
+        ),
+        (
+            "{\"text\": \"a\", \"label\": \"x\"}\nnot json\n",
+            ":2: not valid JSON",
+        ),
+        (
+            "{\"text\": 5, \"label\": \"x\"}\n",
+            ":1: field 'text': expected a string",
+        ),
+        (
+            "{\"text\": \"a\", \"label\": \"  \"}\n",
+            ":1: field 'label': empty label",
+        ),
+    ];
+    for (i, (content, want)) in cases.iter().enumerate() {
+        let f = write(dir.path(), &format!("bad{i}.jsonl"), content);
+        let o = khabar()
+            .args(["train", "--quiet", "--data"])
+            .arg(&f)
+            .arg("--out")
+            .arg(dir.path().join("out"))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "case {i}");
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("bad{i}.jsonl{want}")),
+            "case {i}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+    }
+    let bytes =
+        b"{\"text\": \"ok\", \"label\": \"x\"}\n{\"text\": \"caf\xe9\", \"label\": \"y\"}\n";
+    let f = dir.path().join("latin1.jsonl");
+    std::fs::write(&f, bytes).unwrap();
+    let o = khabar()
+        .args(["train", "--quiet", "--data"])
+        .arg(&f)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("latin1.jsonl:2: invalid UTF-8"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.path().join("out").exists());
+}
+
+#[test]
+fn usage_errors_exit_2_without_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.jsonl");
+    let o = khabar()
+        .args(["train", "--data"])
+        .arg(&missing)
+        .arg("--out")
+        .arg(dir.path().join("m"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("nope.jsonl"), "{}", stderr(&o));
+
+    let one_label = write(
+        dir.path(),
+        "one.jsonl",
+        "{\"text\": \"a b\", \"label\": \"x\"}\n{\"text\": \"c d\", \"label\": \"x\"}\n",
+    );
+    let o = khabar()
+        .args(["train", "--quiet", "--data"])
+        .arg(&one_label)
+        .arg("--out")
+        .arg(dir.path().join("m"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("at least two"), "{}", stderr(&o));
+
+    let o = khabar().args(["predict", "some text"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--model"), "{}", stderr(&o));
+
+    let o = khabar()
+        .args(["predict", "--model"])
+        .arg(dir.path())
+        .arg("text")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("config.json"), "{}", stderr(&o));
+
+    let o = khabar().args(["train", "--bogus"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+
+    let o = khabar()
+        .args(["predict", "--top-k", "0", "--model"])
+        .arg(trained_model())
+        .arg("x")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn a_failed_run_leaves_the_previous_model_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    let snapshot = |p: &Path| -> Vec<Vec<u8>> {
+        ["config.json", "tokenizer.json", "model.safetensors"]
+            .iter()
+            .map(|f| std::fs::read(p.join(f)).unwrap())
+            .collect()
+    };
+    std::fs::create_dir(&out).unwrap();
+    for f in ["config.json", "tokenizer.json", "model.safetensors"] {
+        std::fs::copy(trained_model().join(f), out.join(f)).unwrap();
+    }
+    let before = snapshot(&out);
+    let bad = write(
+        dir.path(),
+        "bad.jsonl",
+        "{\"text\": \"a\", \"label\": \"x\"}\n{oops\n",
+    );
+    let o = khabar()
+        .args(["train", "--quiet", "--data"])
+        .arg(&bad)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(snapshot(&out), before);
+
+    // A good run replaces it, and leaves nothing else behind.
+    let o = khabar()
+        .args(["train", "--quiet", "--epochs", "2", "--seed", "7", "--data"])
+        .arg(data("train.jsonl"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ne!(snapshot(&out), before);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2); // model + bad.jsonl
+
+    // A directory that is not a bundle is never overwritten.
+    let precious = dir.path().join("precious");
+    std::fs::create_dir(&precious).unwrap();
+    write(&precious, "notes.txt", "keep me");
+    let o = khabar()
+        .args(["train", "--quiet", "--data"])
+        .arg(data("train.jsonl"))
+        .arg("--out")
+        .arg(&precious)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("not a khabar model bundle"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(precious.join("notes.txt")).unwrap(),
+        "keep me"
+    );
+}
+
+#[test]
+fn same_seed_gives_a_byte_identical_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = |name: &str, seed: &str| {
+        let out = dir.path().join(name);
+        khabar()
+            .args([
+                "train",
+                "--quiet",
+                "--threads",
+                "2",
+                "--seed",
+                seed,
+                "--data",
+            ])
+            .arg(data("train.jsonl"))
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        (
+            std::fs::read(out.join("model.safetensors")).unwrap(),
+            std::fs::read(out.join("tokenizer.json")).unwrap(),
+        )
+    };
+    let a = train("a", "5");
+    let b = train("b", "5");
+    let c = train("c", "6");
+    assert!(a == b, "same seed, same bytes");
+    assert!(a.0 != c.0, "another seed, other weights");
+}

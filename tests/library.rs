@@ -1,0 +1,170 @@
+//! The library API: train, save, load, predict, and checked bundles.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use khabar::{Classifier, Corpus, Error, ReadOptions, TrainConfig, Trainer};
+
+fn data(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data/news")
+        .join(file)
+}
+
+fn corpus(file: &str) -> Corpus {
+    Corpus::read(data(file), &ReadOptions::default()).unwrap()
+}
+
+fn classifier() -> &'static Classifier {
+    static CLF: OnceLock<Classifier> = OnceLock::new();
+    CLF.get_or_init(|| {
+        Trainer::new(TrainConfig::default())
+            .train(&corpus("train.jsonl"))
+            .unwrap()
+    })
+}
+
+fn test_texts() -> Vec<String> {
+    corpus("test.jsonl")
+        .examples
+        .into_iter()
+        .map(|e| e.text)
+        .collect()
+}
+
+#[test]
+fn save_and_load_give_the_same_predictions() {
+    let clf = classifier();
+    let dir = tempfile::tempdir().unwrap();
+    clf.save(dir.path().join("m")).unwrap();
+    let loaded = Classifier::load(dir.path().join("m")).unwrap();
+    assert_eq!(loaded.labels(), clf.labels());
+    for text in test_texts() {
+        assert_eq!(loaded.probabilities(&text), clf.probabilities(&text));
+    }
+}
+
+#[test]
+fn predictions_are_probabilities_sorted_by_score() {
+    let clf = classifier();
+    for text in test_texts().iter().take(20) {
+        let p = clf.predict(text).unwrap();
+        assert_eq!(p.top.len(), clf.labels().len());
+        assert_eq!(p.top[0].label, p.label);
+        assert_eq!(p.top[0].score, p.score);
+        let sum: f32 = p.top.iter().map(|t| t.score).sum();
+        assert!((sum - 1.0).abs() < 1e-4, "{sum}");
+        assert!(p.top.windows(2).all(|w| w[0].score >= w[1].score));
+        assert!(p.top.iter().all(|t| t.score.is_finite() && t.score >= 0.0));
+    }
+    // Text with nothing the model knows still gets a proper distribution.
+    for odd in ["", "   ", "🚀🚀🚀", "\u{0}\u{1}"] {
+        let p = clf.predict(odd).unwrap();
+        let sum: f32 = p.top.iter().map(|t| t.score).sum();
+        assert!((sum - 1.0).abs() < 1e-4);
+    }
+}
+
+#[test]
+fn batch_prediction_keeps_order_and_matches_single_predictions() {
+    let clf = classifier();
+    let texts = test_texts();
+    let batch = clf.predict_batch(&texts).unwrap();
+    assert_eq!(batch.len(), texts.len());
+    for (text, p) in texts.iter().zip(&batch) {
+        assert_eq!(&clf.predict(text).unwrap(), p);
+    }
+}
+
+#[test]
+fn one_classifier_serves_many_threads() {
+    let clf = classifier();
+    let texts = test_texts();
+    let want = clf.predict_batch(&texts).unwrap();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|_| {
+                s.spawn(|| {
+                    texts
+                        .iter()
+                        .map(|t| clf.predict(t).unwrap())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            assert_eq!(h.join().unwrap(), want);
+        }
+    });
+}
+
+#[test]
+fn the_model_learns_the_topics() {
+    let clf = classifier();
+    let test = corpus("test.jsonl");
+    let correct = test
+        .examples
+        .iter()
+        .filter(|e| clf.predict(&e.text).unwrap().label == e.label)
+        .count();
+    // Six labels: chance is about 0.17.
+    assert!(correct * 10 > test.len() * 7, "{correct}/{}", test.len());
+}
+
+fn saved_copy() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("m");
+    classifier().save(&m).unwrap();
+    (dir, m)
+}
+
+fn load_error(dir: &Path) -> String {
+    match Classifier::load(dir) {
+        Err(e @ Error::Bundle { .. }) => e.to_string(),
+        Err(e) => panic!("expected a bundle error, got {e}"),
+        Ok(_) => panic!("a damaged bundle loaded"),
+    }
+}
+
+#[test]
+fn damaged_bundles_are_refused_with_the_file_named() {
+    // Truncated weights.
+    let (_d, m) = saved_copy();
+    let w = m.join("model.safetensors");
+    let bytes = std::fs::read(&w).unwrap();
+    std::fs::write(&w, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(load_error(&m).contains("model.safetensors"));
+
+    // A label list that does not match the head.
+    let (_d, m) = saved_copy();
+    let c = m.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&c).unwrap()).unwrap();
+    config["labels"]
+        .as_array_mut()
+        .unwrap()
+        .push("extra".into());
+    std::fs::write(&c, serde_json::to_vec(&config).unwrap()).unwrap();
+    let e = load_error(&m);
+    assert!(e.contains("head.weight") && e.contains("labels"), "{e}");
+
+    // A newer format.
+    let (_d, m) = saved_copy();
+    let c = m.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&c).unwrap()).unwrap();
+    config["format_version"] = 99.into();
+    std::fs::write(&c, serde_json::to_vec(&config).unwrap()).unwrap();
+    let e = load_error(&m);
+    assert!(e.contains("config.json") && e.contains("newer"), "{e}");
+
+    // A tokenizer that does not parse.
+    let (_d, m) = saved_copy();
+    std::fs::write(m.join("tokenizer.json"), "{ broken").unwrap();
+    assert!(load_error(&m).contains("tokenizer.json"));
+
+    // A missing file.
+    let (_d, m) = saved_copy();
+    std::fs::remove_file(m.join("config.json")).unwrap();
+    assert!(load_error(&m).contains("config.json"));
+}
