@@ -112,9 +112,9 @@ impl Default for TokenizerOptions {
 pub struct Tokenizer {
     json: String,
     /// Word-initial pieces.
-    initial: HashMap<String, u32>,
+    initial: ahash::AHashMap<String, u32>,
     /// Continuation pieces, stored without their "##" prefix.
-    continuation: HashMap<String, u32>,
+    continuation: ahash::AHashMap<String, u32>,
     unk: u32,
     vocab_size: usize,
 }
@@ -202,8 +202,8 @@ impl Tokenizer {
         let unk = *vocab
             .get(&wp.unk_token)
             .ok_or_else(|| Error::Tokenizer(format!("the vocabulary lacks '{}'", wp.unk_token)))?;
-        let mut initial = HashMap::new();
-        let mut continuation = HashMap::new();
+        let mut initial = ahash::AHashMap::new();
+        let mut continuation = ahash::AHashMap::new();
         for (piece, &id) in &vocab {
             match piece.strip_prefix(CONTINUATION) {
                 Some(rest) if !rest.is_empty() => {

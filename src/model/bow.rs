@@ -179,6 +179,9 @@ pub(crate) struct Scratch {
     words: Vec<u64>,
     pieces: Vec<u32>,
     rows: Vec<u32>,
+    counter: RowCounter,
+    counts: Vec<(u32, u32)>,
+    doc: SparseDoc,
 }
 
 /// A raw feature: a subword id, or the key of a word n-gram or whole word.
@@ -284,6 +287,10 @@ pub struct Bow {
     /// Row-major `classes x dim`.
     head_w: Vec<f32>,
     head_b: Vec<f32>,
+    /// The table multiplied by the head, row-major `rows x classes`. The head is linear, so
+    /// `W (sum_f x_f E_f) = sum_f x_f (W E_f)`: prediction pools these short rows instead of
+    /// the table's, and skips the matrix product.
+    projected: Vec<f32>,
 }
 
 impl Bow {
@@ -306,12 +313,12 @@ impl Bow {
     }
 
     /// The document's features, weighted.
-    pub(crate) fn featurize(
+    pub(crate) fn featurize<'s>(
         &self,
         tokenizer: &Tokenizer,
         text: &str,
-        scratch: &mut Scratch,
-    ) -> SparseDoc {
+        scratch: &'s mut Scratch,
+    ) -> &'s SparseDoc {
         let mut rows = std::mem::take(&mut scratch.rows);
         rows.clear();
         let n_sub = self.n_subwords as u32;
@@ -327,20 +334,40 @@ impl Bow {
                 }
             }
         });
-        let doc = weigh(&mut rows, &self.idf, self.config.weighting);
+        weigh(
+            &rows,
+            &self.idf,
+            self.config.weighting,
+            &mut scratch.counter,
+            &mut scratch.counts,
+            &mut scratch.doc,
+        );
         scratch.rows = rows;
-        doc
+        &scratch.doc
     }
 
     /// Logits for one document, written to `out` (one per class).
-    pub(crate) fn logits_into(&self, doc: &SparseDoc, pooled: &mut Vec<f32>, out: &mut Vec<f32>) {
-        let dim = self.config.dim;
-        pool(&self.table, dim, doc, pooled);
-        out.clear();
-        for (c, &b) in self.head_b.iter().enumerate() {
-            let w = &self.head_w[c * dim..(c + 1) * dim];
-            out.push(b + dot(w, pooled));
+    pub(crate) fn logits_into(&self, doc: &SparseDoc, out: &mut Vec<f32>) {
+        pool(&self.projected, self.head_b.len(), doc, out);
+        for (o, b) in out.iter_mut().zip(&self.head_b) {
+            *o += b;
         }
+    }
+
+    /// Computes the projected table from the table and the head.
+    fn project(&mut self) {
+        let (dim, classes) = (self.config.dim, self.head_b.len());
+        self.projected = self
+            .table
+            .par_chunks(dim)
+            .flat_map_iter(|row| {
+                self.head_w
+                    .chunks(dim)
+                    .map(move |w| dot(w, row))
+                    .collect::<Vec<f32>>()
+            })
+            .collect();
+        debug_assert_eq!(self.projected.len(), self.rows() * classes);
     }
 
     /// Named tensors for the bundle's `model.safetensors`.
@@ -438,7 +465,7 @@ impl Bow {
         if ngram_rows.len() != keys.len() {
             return Err("tensor 'bow.ngram_keys' holds duplicate keys".into());
         }
-        let bow = Bow {
+        let mut bow = Bow {
             config,
             n_subwords,
             ngram_keys: keys,
@@ -447,6 +474,7 @@ impl Bow {
             table: flat(table_t)?,
             head_w: flat(w_t)?,
             head_b: flat(b_t)?,
+            projected: Vec::new(),
         };
         if bow
             .table
@@ -458,6 +486,7 @@ impl Bow {
         {
             return Err("the weights hold NaN or infinite values".into());
         }
+        bow.project();
         Ok(bow)
     }
 }
@@ -470,33 +499,80 @@ fn index_keys(keys: &[u64]) -> KeyMap {
     map
 }
 
-/// Turns a bag of rows (with repeats, any order) into weighted, sorted, unique rows.
-fn weigh(rows: &mut [u32], idf: &[f32], weighting: Weighting) -> SparseDoc {
-    rows.sort_unstable();
-    let mut doc = SparseDoc::default();
-    let total = rows.len() as f32;
-    let mut i = 0;
-    while i < rows.len() {
-        let r = rows[i];
-        let mut j = i + 1;
-        while j < rows.len() && rows[j] == r {
-            j += 1;
+/// Counts repeated rows with a small open-addressing table that lives as long as the caller
+/// wants (no sorting, no allocation per document once warm).
+#[derive(Default)]
+pub(crate) struct RowCounter {
+    /// (row + 1, count); row 0 marks an empty slot.
+    slots: Vec<(u32, u32)>,
+    /// Slots in first-seen order.
+    used: Vec<u32>,
+}
+
+impl RowCounter {
+    /// Unique rows of `rows` in first-seen order, with their counts, written to `out`.
+    fn count(&mut self, rows: &[u32], out: &mut Vec<(u32, u32)>) {
+        out.clear();
+        let cap = (rows.len() * 2).next_power_of_two().max(16);
+        if self.slots.len() < cap {
+            self.slots = vec![(0, 0); cap];
         }
-        let tf = (j - i) as f32;
+        let mask = cap - 1;
+        let bits = cap.trailing_zeros();
+        for &r in rows {
+            let key = r + 1;
+            let mut i = (key.wrapping_mul(0x9E37_79B1) >> (32 - bits)) as usize & mask;
+            loop {
+                let slot = &mut self.slots[i];
+                if slot.0 == key {
+                    slot.1 += 1;
+                    break;
+                }
+                if slot.0 == 0 {
+                    *slot = (key, 1);
+                    self.used.push(i as u32);
+                    break;
+                }
+                i = (i + 1) & mask;
+            }
+        }
+        for &i in &self.used {
+            let (key, n) = std::mem::take(&mut self.slots[i as usize]);
+            out.push((key - 1, n));
+        }
+        self.used.clear();
+    }
+}
+
+/// Turns a bag of rows (with repeats, any order) into unique, weighted rows, in first-seen order.
+fn weigh(
+    rows: &[u32],
+    idf: &[f32],
+    weighting: Weighting,
+    counter: &mut RowCounter,
+    counts: &mut Vec<(u32, u32)>,
+    doc: &mut SparseDoc,
+) {
+    counter.count(rows, counts);
+    doc.rows.clear();
+    doc.weights.clear();
+    let total = rows.len() as f32;
+    for &(r, n) in counts.iter() {
+        let tf = n as f32;
         doc.rows.push(r);
         doc.weights.push(match weighting {
+            Weighting::Tfidf if n == 1 => idf[r as usize],
             Weighting::Tfidf => (1.0 + tf.ln()) * idf[r as usize],
             Weighting::Mean => tf / total,
         });
-        i = j;
     }
     if weighting == Weighting::Tfidf {
         let norm = doc.weights.iter().map(|w| w * w).sum::<f32>().sqrt();
         if norm > 0.0 {
-            doc.weights.iter_mut().for_each(|w| *w /= norm);
+            let inv = 1.0 / norm;
+            doc.weights.iter_mut().for_each(|w| *w *= inv);
         }
     }
-    doc
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -625,7 +701,14 @@ impl BowTrainer {
             .collect();
         let docs: Vec<SparseDoc> = doc_rows
             .into_par_iter()
-            .map(|mut r| weigh(&mut r, &idf, config.weighting))
+            .map_init(
+                || (RowCounter::default(), Vec::new()),
+                |(counter, counts), r| {
+                    let mut doc = SparseDoc::default();
+                    weigh(&r, &idf, config.weighting, counter, counts, &mut doc);
+                    doc
+                },
+            )
             .collect();
 
         let dim = config.dim;
@@ -659,6 +742,7 @@ impl BowTrainer {
                 table,
                 head_w,
                 head_b: vec![0.0; classes],
+                projected: Vec::new(),
             },
             docs,
             targets,
@@ -793,6 +877,7 @@ impl BowTrainer {
     pub fn snapshot(&mut self) -> Result<Bow> {
         self.bow.head_w = self.head_w.as_tensor().flatten_all()?.to_vec1()?;
         self.bow.head_b = self.head_b.as_tensor().to_vec1()?;
+        self.bow.project();
         Ok(self.bow.clone())
     }
 }

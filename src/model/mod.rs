@@ -37,7 +37,6 @@ pub enum Model {
 #[derive(Default)]
 pub(crate) struct Workspace {
     bow: bow::Scratch,
-    pooled: Vec<f32>,
 }
 
 impl Model {
@@ -70,7 +69,7 @@ impl Model {
         match self {
             Model::Bow(m) => {
                 let doc = m.featurize(tokenizer, text, &mut ws.bow);
-                m.logits_into(&doc, &mut ws.pooled, out);
+                m.logits_into(doc, out);
             }
         }
     }
