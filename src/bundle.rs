@@ -20,14 +20,19 @@ use crate::text::Tokenizer;
 /// The bundle format this build writes and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// The bundle's configuration file.
 pub const CONFIG_FILE: &str = "config.json";
+/// The bundle's tokenizer file.
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
+/// The bundle's weights file.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 
 /// How text is normalized before tokenization (recorded for other tools that read the bundle).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Normalization {
+    /// Unicode normalization form applied first ("NFKC").
     pub unicode: String,
+    /// Whether text is lowercased after normalization.
     pub lowercase: bool,
 }
 
@@ -47,32 +52,49 @@ pub struct TrainingInfo {
     pub data: Vec<String>,
     /// The validation file, or a description of the automatic cut.
     pub valid: String,
+    /// Examples trained on (validation excluded).
     pub train_examples: usize,
+    /// Examples used for model selection.
     pub valid_examples: usize,
+    /// The random seed.
     pub seed: u64,
+    /// Worker threads used.
     pub threads: usize,
+    /// Epochs run.
     pub epochs: usize,
+    /// The epoch whose weights were kept (best validation macro-F1).
     pub best_epoch: usize,
+    /// Peak learning rate.
     pub learning_rate: f64,
+    /// Examples per optimizer step.
     pub batch_size: usize,
+    /// Size of the learned subword vocabulary.
     pub vocab_size: usize,
     /// When training started, UTC, RFC 3339.
     pub started_at: String,
+    /// Wall time of training, seconds.
     pub seconds: f64,
+    /// Validation accuracy of the kept epoch.
     pub valid_accuracy: f64,
+    /// Validation macro-F1 of the kept epoch.
     pub valid_macro_f1: f64,
 }
 
 /// The contents of `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BundleConfig {
+    /// Bundle format version; loading refuses versions newer than [`FORMAT_VERSION`].
     pub format_version: u32,
     /// The khabar version that wrote the bundle.
     pub khabar_version: String,
+    /// The architecture and its hyperparameters.
     pub architecture: ArchConfig,
+    /// Labels in the order of the model's outputs.
     pub labels: Vec<String>,
+    /// Text normalization.
     pub normalization: Normalization,
     #[serde(default)]
+    /// Training metadata (absent in hand-made bundles).
     pub training: Option<TrainingInfo>,
 }
 

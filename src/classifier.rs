@@ -13,7 +13,9 @@ use crate::text::Tokenizer;
 /// A label and its probability.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LabelScore {
+    /// The label.
     pub label: String,
+    /// Its probability.
     pub score: f32,
 }
 

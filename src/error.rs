@@ -8,13 +8,16 @@ use std::path::{Path, PathBuf};
 /// Where in an input file something went wrong: `file:line` plus, optionally, the field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
+    /// The file.
     pub path: PathBuf,
     /// 1-based line number; 0 when the problem concerns the whole file.
     pub line: usize,
+    /// The field, when one field is at fault.
     pub field: Option<String>,
 }
 
 impl Location {
+    /// A location at `line` of `path` (0: the whole file).
     pub fn new(path: &Path, line: usize) -> Self {
         Location {
             path: path.to_path_buf(),
@@ -23,6 +26,7 @@ impl Location {
         }
     }
 
+    /// The same location, naming a field.
     pub fn field(mut self, field: &str) -> Self {
         self.field = Some(field.to_string());
         self
@@ -48,14 +52,21 @@ pub enum Error {
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
         #[source]
+        /// The underlying error.
         source: std::io::Error,
     },
 
     /// A row of an input corpus is malformed (bad JSON, missing or empty field, ...).
     #[error("{at}: {message}")]
-    Input { at: Location, message: String },
+    Input {
+        /// Where.
+        at: Location,
+        /// What is wrong.
+        message: String,
+    },
 
     /// Options or arguments that cannot work together, or data that cannot train a model
     /// (for example a corpus with a single label).
@@ -64,7 +75,12 @@ pub enum Error {
 
     /// A model bundle is missing, damaged or of an unsupported version.
     #[error("model bundle {}: {message}", path.display())]
-    Bundle { path: PathBuf, message: String },
+    Bundle {
+        /// The bundle directory or file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
 
     /// The subword tokenizer failed to train, load or encode.
     #[error("tokenizer: {0}")]

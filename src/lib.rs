@@ -39,6 +39,8 @@
 //!
 //! A [`Classifier`] is `Send + Sync`: load it once and share it between threads.
 
+#![warn(missing_docs)]
+
 pub mod bundle;
 mod classifier;
 pub mod cli;

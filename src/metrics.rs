@@ -5,8 +5,11 @@ use serde::{Deserialize, Serialize};
 /// Precision, recall, F1 and support of one class.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ClassMetrics {
+    /// Of the examples predicted as this class, the share that are.
     pub precision: f64,
+    /// Of the examples of this class, the share predicted as such.
     pub recall: f64,
+    /// Harmonic mean of precision and recall.
     pub f1: f64,
     /// Number of examples whose true label is this class.
     pub support: usize,
@@ -15,7 +18,9 @@ pub struct ClassMetrics {
 /// An evaluation: `confusion[true][predicted]` counts over `labels`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
+    /// The labels, indexing both axes of the confusion matrix.
     pub labels: Vec<String>,
+    /// `confusion[true][predicted]` counts.
     pub confusion: Vec<Vec<usize>>,
 }
 
@@ -38,6 +43,7 @@ impl Evaluation {
         self.confusion.iter().flatten().sum()
     }
 
+    /// Share of examples predicted correctly.
     pub fn accuracy(&self) -> f64 {
         let n = self.n();
         if n == 0 {

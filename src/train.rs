@@ -19,7 +19,9 @@ use crate::text::{Tokenizer, TokenizerOptions};
 /// to tens of thousands of documents without tuning.
 #[derive(Debug, Clone)]
 pub struct TrainConfig {
+    /// The model architecture and its hyperparameters.
     pub arch: ArchConfig,
+    /// Subword vocabulary options.
     pub tokenizer: TokenizerOptions,
     /// Most epochs to run; the best epoch by validation macro-F1 is kept.
     pub epochs: usize,
@@ -27,7 +29,9 @@ pub struct TrainConfig {
     pub patience: usize,
     /// Peak learning rate (Adam); decays linearly to zero over `epochs`.
     pub learning_rate: f64,
+    /// Examples per optimizer step.
     pub batch_size: usize,
+    /// Seed of every random choice: the same data, seed and threads give the same model.
     pub seed: u64,
     /// Share of each label held out for validation when no validation set is given.
     pub valid_fraction: f64,
@@ -81,10 +85,12 @@ pub struct Trainer {
 }
 
 impl Trainer {
+    /// A trainer with these settings.
     pub fn new(config: TrainConfig) -> Self {
         Trainer { config }
     }
 
+    /// The settings.
     pub fn config(&self) -> &TrainConfig {
         &self.config
     }

@@ -16,11 +16,14 @@ use crate::rng::SplitMix64;
 /// One labeled document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Example {
+    /// The article text.
     pub text: String,
+    /// Its label.
     pub label: String,
 }
 
 impl Example {
+    /// An example from a text and a label.
     pub fn new(text: impl Into<String>, label: impl Into<String>) -> Self {
         Example {
             text: text.into(),
@@ -56,6 +59,7 @@ impl std::str::FromStr for Format {
 /// How to read a corpus file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadOptions {
+    /// The file format.
     pub format: Format,
     /// The fields whose text is classified; several are joined with a newline (title + body).
     pub text_fields: Vec<String>,
@@ -95,6 +99,7 @@ impl ReadOptions {
 /// A labeled corpus, in file order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Corpus {
+    /// The examples.
     pub examples: Vec<Example>,
     /// The files it was read from.
     pub sources: Vec<PathBuf>,
@@ -134,10 +139,12 @@ impl Corpus {
         Ok(corpus)
     }
 
+    /// Number of examples.
     pub fn len(&self) -> usize {
         self.examples.len()
     }
 
+    /// Whether there are no examples.
     pub fn is_empty(&self) -> bool {
         self.examples.is_empty()
     }

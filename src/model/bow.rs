@@ -60,6 +60,7 @@ pub struct BowConfig {
     pub min_count: usize,
     /// At most this many n-gram rows (the most frequent are kept).
     pub max_ngrams: usize,
+    /// How features are weighted before pooling.
     pub weighting: Weighting,
     /// Character n-grams of each word (with "<" and ">" marking its ends), shortest and longest;
     /// `[0, 0]` turns them off.
@@ -99,6 +100,7 @@ impl Default for BowConfig {
 }
 
 impl BowConfig {
+    /// Checks the hyperparameters; the error names the CLI option at fault.
     pub fn validate(&self) -> Result<()> {
         if self.dim == 0 || self.dim > 4096 {
             return Err(Error::Usage(format!(
@@ -298,6 +300,7 @@ impl Bow {
         self.n_subwords + self.ngram_keys.len()
     }
 
+    /// Number of labels.
     pub fn num_classes(&self) -> usize {
         self.head_b.len()
     }

@@ -16,10 +16,12 @@ pub use bow::{Bow, BowConfig, SparseOptimizer, Weighting};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum ArchConfig {
+    /// The fastText-style bag of subwords and n-grams.
     Bow(BowConfig),
 }
 
 impl ArchConfig {
+    /// The architecture's name, as given to `--arch`.
     pub fn name(&self) -> &'static str {
         match self {
             ArchConfig::Bow(_) => "bow",
@@ -30,6 +32,7 @@ impl ArchConfig {
 /// A trained model of any architecture.
 #[derive(Debug, Clone)]
 pub enum Model {
+    /// A bag-of-n-grams model.
     Bow(Bow),
 }
 
@@ -40,18 +43,21 @@ pub(crate) struct Workspace {
 }
 
 impl Model {
+    /// The architecture and hyperparameters.
     pub fn config(&self) -> ArchConfig {
         match self {
             Model::Bow(m) => ArchConfig::Bow(m.config.clone()),
         }
     }
 
+    /// Number of trained weights.
     pub fn num_parameters(&self) -> usize {
         match self {
             Model::Bow(m) => m.num_parameters(),
         }
     }
 
+    /// Number of labels the model predicts.
     pub fn num_classes(&self) -> usize {
         match self {
             Model::Bow(m) => m.num_classes(),
