@@ -8,7 +8,7 @@
 //! Saving writes a temporary sibling directory and renames it into place, so an interrupted save
 //! never leaves a half-written bundle where a good one was.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -93,9 +93,21 @@ pub struct BundleConfig {
     pub labels: Vec<String>,
     /// Text normalization.
     pub normalization: Normalization,
-    #[serde(default)]
     /// Training metadata (absent in hand-made bundles).
+    #[serde(default)]
     pub training: Option<TrainingInfo>,
+    /// SHA-256 (hex) of `tokenizer.json` and `model.safetensors`, checked on load.
+    #[serde(default)]
+    pub checksums: BTreeMap<String, String>,
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Everything a classifier is made of, as read from or written to a bundle.
@@ -136,18 +148,25 @@ pub(crate) fn save(dir: &Path, parts: &Parts) -> Result<()> {
         .tempdir_in(&parent)
         .map_err(|e| Error::io(&parent, e))?;
 
-    let config_json = serde_json::to_string_pretty(&parts.config)
-        .map_err(|e| Error::Usage(format!("internal: cannot serialize config: {e}")))?;
     let write = |file: &str, bytes: &[u8]| -> Result<()> {
         let p = tmp.path().join(file);
         std::fs::write(&p, bytes).map_err(|e| Error::io(&p, e))
     };
-    write(CONFIG_FILE, config_json.as_bytes())?;
-    write(TOKENIZER_FILE, parts.tokenizer.to_json().as_bytes())?;
+    let tokenizer_json = parts.tokenizer.to_json().as_bytes();
+    write(TOKENIZER_FILE, tokenizer_json)?;
     let tensors: HashMap<String, candle_core::Tensor> =
         parts.model.tensors()?.into_iter().collect();
     let weights = tmp.path().join(WEIGHTS_FILE);
     candle_core::safetensors::save(&tensors, &weights)?;
+    let weight_bytes = std::fs::read(&weights).map_err(|e| Error::io(&weights, e))?;
+    let mut config = parts.config.clone();
+    config.checksums = BTreeMap::from([
+        (TOKENIZER_FILE.to_string(), sha256_hex(tokenizer_json)),
+        (WEIGHTS_FILE.to_string(), sha256_hex(&weight_bytes)),
+    ]);
+    let config_json = serde_json::to_string_pretty(&config)
+        .map_err(|e| Error::Usage(format!("internal: cannot serialize config: {e}")))?;
+    write(CONFIG_FILE, config_json.as_bytes())?;
     for f in [CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE] {
         let p = tmp.path().join(f);
         std::fs::File::open(&p)
@@ -232,6 +251,22 @@ pub(crate) fn from_bytes(
         .map_err(|e| Error::bundle(&config_path, format!("invalid: {e}")))?;
     if config.labels.len() < 2 {
         return Err(Error::bundle(&config_path, "fewer than two labels"));
+    }
+    for (file, bytes) in [(TOKENIZER_FILE, tokenizer), (WEIGHTS_FILE, weights)] {
+        let path = origin.join(file);
+        match config.checksums.get(file) {
+            None => {
+                return Err(Error::bundle(
+                    &config_path,
+                    format!("no checksum recorded for {file}"),
+                ))
+            }
+            Some(want) if *want != sha256_hex(bytes) => return Err(Error::bundle(
+                &path,
+                "checksum mismatch: the file was altered or truncated since the bundle was saved",
+            )),
+            Some(_) => {}
+        }
     }
     let tok_path = origin.join(TOKENIZER_FILE);
     let tokenizer = std::str::from_utf8(tokenizer)

@@ -3,6 +3,8 @@
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -334,6 +336,7 @@ fn train(a: TrainArgs) -> Result<()> {
         seed: a.seed,
         valid_fraction: a.valid_fraction,
         progress: !a.quiet,
+        cancel: Some(cancel_on_ctrl_c()),
     };
     let trainer = Trainer::new(config);
     let options = a.data_args.read_options();
@@ -347,11 +350,37 @@ fn train(a: TrainArgs) -> Result<()> {
         }
         None => trainer.train(&corpus)?,
     };
+    if config_cancelled(&trainer) {
+        return Err(Error::Interrupted);
+    }
     clf.save(&a.out)?;
     if !a.quiet {
         eprintln!("saved the model to {}", a.out.display());
     }
     Ok(())
+}
+
+/// A flag that the first Ctrl-C (SIGINT) sets: training stops at its next step and nothing is
+/// written, so an existing model stays as it was. A second Ctrl-C exits at once.
+fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let seen = flag.clone();
+    // Failing to install the handler (one is already installed) leaves the default behaviour.
+    let _ = ctrlc::set_handler(move || {
+        if seen.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: stopping; no model is written");
+    });
+    flag
+}
+
+fn config_cancelled(trainer: &Trainer) -> bool {
+    trainer
+        .config()
+        .cancel
+        .as_ref()
+        .is_some_and(|f| f.load(Ordering::SeqCst))
 }
 
 fn check_out_dir(out: &Path) -> Result<()> {

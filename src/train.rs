@@ -1,6 +1,8 @@
 //! The training loop: label set, validation cut, tokenizer, epochs with a learning-rate
 //! schedule, model selection by validation macro-F1, early stopping, progress on stderr.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -37,6 +39,9 @@ pub struct TrainConfig {
     pub valid_fraction: f64,
     /// Draw a progress bar and per-epoch lines on stderr.
     pub progress: bool,
+    /// When set (for example by a Ctrl-C handler), training stops at the next step and returns
+    /// [`Error::Interrupted`].
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Default for TrainConfig {
@@ -51,6 +56,7 @@ impl Default for TrainConfig {
             seed: 42,
             valid_fraction: 0.1,
             progress: false,
+            cancel: None,
         }
     }
 }
@@ -170,7 +176,9 @@ impl Trainer {
         ));
 
         let texts: Vec<&str> = train.examples.iter().map(|e| e.text.as_str()).collect();
+        self.check_cancel()?;
         let tokenizer = Tokenizer::train(&texts, &cfg.tokenizer)?;
+        self.check_cancel()?;
         self.say(&format!(
             "tokenizer: {} subwords learned in {:.1} s",
             tokenizer.vocab_size(),
@@ -224,6 +232,7 @@ impl Trainer {
             rng.shuffle(&mut order);
             let mut loss_sum = 0.0f64;
             for batch in order.chunks(cfg.batch_size) {
+                self.check_cancel()?;
                 let lr = cfg.learning_rate * (1.0 - step as f64 / total_steps);
                 let loss = trainer.step(batch, lr)?;
                 if !loss.is_finite() {
@@ -316,10 +325,18 @@ impl Trainer {
                 labels,
                 normalization: Normalization::default(),
                 training: Some(info),
+                checksums: Default::default(),
             },
             tokenizer,
             model,
         })
+    }
+
+    fn check_cancel(&self) -> Result<()> {
+        match &self.config.cancel {
+            Some(flag) if flag.load(Ordering::Relaxed) => Err(Error::Interrupted),
+            _ => Ok(()),
+        }
     }
 
     fn say(&self, line: &str) {

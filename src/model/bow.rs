@@ -180,7 +180,6 @@ pub(crate) struct Scratch {
     norm: String,
     words: Vec<u64>,
     pieces: Vec<u32>,
-    rows: Vec<u32>,
     counter: RowCounter,
     counts: Vec<(u32, u32)>,
     doc: SparseDoc,
@@ -322,30 +321,28 @@ impl Bow {
         text: &str,
         scratch: &'s mut Scratch,
     ) -> &'s SparseDoc {
-        let mut rows = std::mem::take(&mut scratch.rows);
-        rows.clear();
+        let mut counter = std::mem::take(&mut scratch.counter);
         let n_sub = self.n_subwords as u32;
         extract(tokenizer, &self.config, text, scratch, |f| match f {
             Feature::Subword(id) => {
                 if id < n_sub {
-                    rows.push(id)
+                    counter.add(id)
                 }
             }
             Feature::Key(key) => {
                 if let Some(&i) = self.ngram_rows.get(&key) {
-                    rows.push(n_sub + i);
+                    counter.add(n_sub + i);
                 }
             }
         });
         weigh(
-            &rows,
+            &mut counter,
             &self.idf,
             self.config.weighting,
-            &mut scratch.counter,
             &mut scratch.counts,
             &mut scratch.doc,
         );
-        scratch.rows = rows;
+        scratch.counter = counter;
         &scratch.doc
     }
 
@@ -502,71 +499,93 @@ fn index_keys(keys: &[u64]) -> KeyMap {
     map
 }
 
-/// Counts repeated rows with a small open-addressing table that lives as long as the caller
-/// wants (no sorting, no allocation per document once warm).
+/// Counts repeated rows in an open-addressing table that is reused from one document to the
+/// next: no sorting, no allocation once warm, and memory bounded by the number of distinct rows
+/// (not by the length of the document).
 #[derive(Default)]
 pub(crate) struct RowCounter {
     /// (row + 1, count); row 0 marks an empty slot.
     slots: Vec<(u32, u32)>,
-    /// Slots in first-seen order.
+    /// Occupied slots in first-seen order.
     used: Vec<u32>,
+    /// Rows added, repeats included.
+    total: u64,
 }
 
 impl RowCounter {
-    /// Unique rows of `rows` in first-seen order, with their counts, written to `out`.
-    fn count(&mut self, rows: &[u32], out: &mut Vec<(u32, u32)>) {
-        out.clear();
-        let cap = (rows.len() * 2).next_power_of_two().max(16);
-        if self.slots.len() < cap {
-            self.slots = vec![(0, 0); cap];
+    fn home(key: u32, mask: usize) -> usize {
+        (key.wrapping_mul(0x9E37_79B1) as usize) & mask
+    }
+
+    fn add(&mut self, row: u32) {
+        if (self.used.len() + 1) * 2 > self.slots.len() {
+            self.grow();
         }
+        self.total += 1;
+        let key = row + 1;
+        let mask = self.slots.len() - 1;
+        let mut i = Self::home(key, mask);
+        loop {
+            let slot = &mut self.slots[i];
+            if slot.0 == key {
+                slot.1 += 1;
+                return;
+            }
+            if slot.0 == 0 {
+                *slot = (key, 1);
+                self.used.push(i as u32);
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn grow(&mut self) {
+        let cap = (self.slots.len() * 2).max(64);
+        let old: Vec<(u32, u32)> = self.used.iter().map(|&i| self.slots[i as usize]).collect();
+        self.slots = vec![(0, 0); cap];
+        self.used.clear();
         let mask = cap - 1;
-        let bits = cap.trailing_zeros();
-        for &r in rows {
-            let key = r + 1;
-            let mut i = (key.wrapping_mul(0x9E37_79B1) >> (32 - bits)) as usize & mask;
-            loop {
-                let slot = &mut self.slots[i];
-                if slot.0 == key {
-                    slot.1 += 1;
-                    break;
-                }
-                if slot.0 == 0 {
-                    *slot = (key, 1);
-                    self.used.push(i as u32);
-                    break;
-                }
+        for (key, n) in old {
+            let mut i = Self::home(key, mask);
+            while self.slots[i].0 != 0 {
                 i = (i + 1) & mask;
             }
+            self.slots[i] = (key, n);
+            self.used.push(i as u32);
         }
+    }
+
+    /// The distinct rows in first-seen order with their counts, written to `out`; the counter is
+    /// left empty for the next document.
+    fn drain(&mut self, out: &mut Vec<(u32, u32)>) -> u64 {
+        out.clear();
         for &i in &self.used {
             let (key, n) = std::mem::take(&mut self.slots[i as usize]);
             out.push((key - 1, n));
         }
         self.used.clear();
+        std::mem::take(&mut self.total)
     }
 }
 
-/// Turns a bag of rows (with repeats, any order) into unique, weighted rows, in first-seen order.
+/// Weighs the rows gathered in `counter` into `doc` (unique rows, in first-seen order).
 fn weigh(
-    rows: &[u32],
+    counter: &mut RowCounter,
     idf: &[f32],
     weighting: Weighting,
-    counter: &mut RowCounter,
     counts: &mut Vec<(u32, u32)>,
     doc: &mut SparseDoc,
 ) {
-    counter.count(rows, counts);
+    let total = counter.drain(counts) as f32;
     doc.rows.clear();
     doc.weights.clear();
-    let total = rows.len() as f32;
     for &(r, n) in counts.iter() {
-        let tf = n as f32;
         doc.rows.push(r);
         doc.weights.push(match weighting {
             Weighting::Tfidf if n == 1 => idf[r as usize],
-            Weighting::Tfidf => (1.0 + tf.ln()) * idf[r as usize],
-            Weighting::Mean => tf / total,
+            Weighting::Tfidf => (1.0 + (n as f32).ln()) * idf[r as usize],
+            Weighting::Mean => n as f32 / total,
         });
     }
     if weighting == Weighting::Tfidf {
@@ -717,8 +736,9 @@ impl BowTrainer {
             .map_init(
                 || (RowCounter::default(), Vec::new()),
                 |(counter, counts), r| {
+                    r.iter().for_each(|&row| counter.add(row));
                     let mut doc = SparseDoc::default();
-                    weigh(&r, &idf, config.weighting, counter, counts, &mut doc);
+                    weigh(counter, &idf, config.weighting, counts, &mut doc);
                     doc
                 },
             )
