@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bundle::{self, BundleConfig, Parts};
 use crate::error::Result;
-use crate::model::{Model, Workspace};
+use crate::model::{CompactOptions, Model, Workspace};
 use crate::text::Tokenizer;
 
 /// A label and its probability.
@@ -84,6 +84,20 @@ impl Classifier {
     /// The model.
     pub fn model(&self) -> &Model {
         &self.model
+    }
+
+    /// A smaller classifier that predicts (nearly) the same; see [`CompactOptions`].
+    pub fn compact(&self, options: CompactOptions) -> Classifier {
+        let model = match &self.model {
+            Model::Bow(b) => Model::Bow(b.compact(options)),
+        };
+        let mut config = self.config.clone();
+        config.architecture = model.config();
+        Classifier {
+            config,
+            tokenizer: self.tokenizer.clone(),
+            model,
+        }
     }
 
     /// Class probabilities of one text, in label order.

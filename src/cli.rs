@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::corpus::{Corpus, Format, ReadOptions};
 use crate::error::{Error, Location, Result};
 use crate::metrics::Evaluation;
-use crate::model::{ArchConfig, BowConfig, Model, SparseOptimizer, Weighting};
+use crate::model::{ArchConfig, BowConfig, CompactOptions, Model, SparseOptimizer, Weighting};
 use crate::text::TokenizerOptions;
 use crate::{Classifier, Prediction, TrainConfig, Trainer};
 
@@ -39,6 +39,8 @@ enum Command {
     Eval(EvalArgs),
     /// Describe a model bundle: labels, architecture, sizes, training metadata.
     Info(InfoArgs),
+    /// Shrink a model: fold the head into the table, half precision, fewer n-gram rows.
+    Compact(CompactArgs),
 }
 
 #[derive(Args, Debug)]
@@ -171,6 +173,10 @@ struct TrainArgs {
     /// Margin by which training pushes the true label's logit ahead (bow).
     #[arg(long, default_value_t = BowConfig::default().margin)]
     margin: f32,
+    /// Save the full embedding table in single precision, instead of the table folded into the
+    /// head in half precision (same predictions, an order of magnitude smaller).
+    #[arg(long)]
+    no_compact: bool,
     /// No progress output.
     #[arg(long, short)]
     quiet: bool,
@@ -230,6 +236,26 @@ struct EvalArgs {
 }
 
 #[derive(Args, Debug)]
+struct CompactArgs {
+    /// The model bundle to shrink.
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    /// Where to write the smaller bundle.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Multiply the table by the linear head (same predictions; the table gets one column per
+    /// label).
+    #[arg(long)]
+    fold: bool,
+    /// Store the weights in half precision.
+    #[arg(long)]
+    half: bool,
+    /// Keep only this many n-gram rows, those that move the scores most.
+    #[arg(long, value_name = "N")]
+    max_ngrams: Option<usize>,
+}
+
+#[derive(Args, Debug)]
 struct InfoArgs {
     /// Model bundle directory.
     #[arg(long, value_name = "DIR")]
@@ -274,6 +300,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Predict(a) => predict(a),
         Command::Eval(a) => eval(a),
         Command::Info(a) => info(a),
+        Command::Compact(a) => compact(a),
     }
 }
 
@@ -324,6 +351,7 @@ fn train(a: TrainArgs) -> Result<()> {
             },
             table_lr_scale: a.table_lr_scale,
             margin: a.margin,
+            ..BowConfig::default()
         }),
         tokenizer: TokenizerOptions {
             vocab_size: a.vocab_size,
@@ -353,6 +381,15 @@ fn train(a: TrainArgs) -> Result<()> {
     if config_cancelled(&trainer) {
         return Err(Error::Interrupted);
     }
+    let clf = if a.no_compact {
+        clf
+    } else {
+        clf.compact(CompactOptions {
+            fold: true,
+            half: true,
+            max_ngrams: None,
+        })
+    };
     clf.save(&a.out)?;
     if !a.quiet {
         eprintln!("saved the model to {}", a.out.display());
@@ -620,24 +657,42 @@ pub fn evaluate(clf: &Classifier, corpus: &Corpus) -> Evaluation {
     Evaluation::from_pairs(labels.clone(), truth.into_iter().zip(predicted))
 }
 
+fn compact(a: CompactArgs) -> Result<()> {
+    let clf = Classifier::load(&a.model)?;
+    check_out_dir(&a.out)?;
+    let small = clf.compact(CompactOptions {
+        fold: a.fold,
+        half: a.half,
+        max_ngrams: a.max_ngrams,
+    });
+    small.save(&a.out)?;
+    eprintln!(
+        "{} -> {}: {:.1} MB -> {:.1} MB",
+        a.model.display(),
+        a.out.display(),
+        bundle_bytes(&a.model) as f64 / 1e6,
+        bundle_bytes(&a.out) as f64 / 1e6
+    );
+    Ok(())
+}
+
+/// Bytes of a bundle's three files on disk.
+fn bundle_bytes(dir: &Path) -> u64 {
+    [
+        crate::bundle::CONFIG_FILE,
+        crate::bundle::TOKENIZER_FILE,
+        crate::bundle::WEIGHTS_FILE,
+    ]
+    .iter()
+    .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
+    .map(|m| m.len())
+    .sum()
+}
+
 fn info(a: InfoArgs) -> Result<()> {
     let clf = load_model(&a.model)?;
     let c = clf.config();
-    let disk: u64 = a
-        .model
-        .as_ref()
-        .map(|d| {
-            [
-                crate::bundle::CONFIG_FILE,
-                crate::bundle::TOKENIZER_FILE,
-                crate::bundle::WEIGHTS_FILE,
-            ]
-            .iter()
-            .filter_map(|f| std::fs::metadata(d.join(f)).ok())
-            .map(|m| m.len())
-            .sum()
-        })
-        .unwrap_or(0);
+    let disk: u64 = a.model.as_deref().map(bundle_bytes).unwrap_or(0);
     let (ngrams, dim) = match clf.model() {
         Model::Bow(b) => (b.num_ngrams(), b.config.dim),
     };
@@ -664,8 +719,16 @@ fn info(a: InfoArgs) -> Result<()> {
         serde_json::to_string(&c.architecture).expect("plain values")
     );
     println!("labels ({}): {}", c.labels.len(), c.labels.join(", "));
+    let storage = match clf.model() {
+        Model::Bow(b) => match (b.config.folded, b.config.half) {
+            (true, true) => ", table folded into the head, half precision",
+            (true, false) => ", table folded into the head",
+            (false, true) => ", half precision",
+            (false, false) => "",
+        },
+    };
     println!(
-        "sizes: {} subwords, {} n-gram rows, dim {}, {} parameters, {:.1} MB on disk",
+        "sizes: {} subwords, {} n-gram rows, dim {}, {} parameters, {:.1} MB on disk{storage}",
         clf.tokenizer().vocab_size(),
         ngrams,
         dim,

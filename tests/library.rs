@@ -168,3 +168,51 @@ fn damaged_bundles_are_refused_with_the_file_named() {
     std::fs::remove_file(m.join("config.json")).unwrap();
     assert!(load_error(&m).contains("config.json"));
 }
+
+#[test]
+fn compact_models_predict_the_same() {
+    use khabar::CompactOptions;
+    let clf = classifier();
+    let folded = clf.compact(CompactOptions {
+        fold: true,
+        ..Default::default()
+    });
+    let small = clf.compact(CompactOptions {
+        fold: true,
+        half: true,
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    small.save(dir.path().join("s")).unwrap();
+    let small = Classifier::load(dir.path().join("s")).unwrap();
+    let full_size = {
+        clf.save(dir.path().join("f")).unwrap();
+        std::fs::metadata(dir.path().join("f/model.safetensors"))
+            .unwrap()
+            .len()
+    };
+    let small_size = std::fs::metadata(dir.path().join("s/model.safetensors"))
+        .unwrap()
+        .len();
+    assert!(small_size * 5 < full_size, "{small_size} vs {full_size}");
+    for text in test_texts() {
+        let p = clf.probabilities(&text);
+        for (q, tol) in [
+            (folded.probabilities(&text), 1e-5),
+            (small.probabilities(&text), 2e-2),
+        ] {
+            for (a, b) in p.iter().zip(&q) {
+                assert!((a - b).abs() < tol, "{a} vs {b}");
+            }
+        }
+    }
+    // Pruning n-gram rows keeps the model usable and smaller.
+    let pruned = clf.compact(CompactOptions {
+        fold: true,
+        max_ngrams: Some(10),
+        ..Default::default()
+    });
+    pruned.save(dir.path().join("p")).unwrap();
+    let pruned = Classifier::load(dir.path().join("p")).unwrap();
+    assert!(pruned.predict("a late goal won the final").is_ok());
+}

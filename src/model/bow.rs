@@ -76,10 +76,30 @@ pub struct BowConfig {
     /// softmax).
     #[serde(default)]
     pub margin: f32,
+    /// The table has been multiplied by the head (see [`CompactOptions::fold`]); `dim` is then
+    /// the number of labels.
+    #[serde(default)]
+    pub folded: bool,
+    /// The weights are stored in half precision.
+    #[serde(default)]
+    pub half: bool,
 }
 
 fn one() -> f32 {
     1.0
+}
+
+/// How [`Bow::compact`] shrinks a trained model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompactOptions {
+    /// Multiply the table by the head: the table gets one column per label and the head becomes
+    /// the identity. Predictions stay the same (up to rounding).
+    pub fold: bool,
+    /// Store the weights in half precision (f16).
+    pub half: bool,
+    /// Keep at most this many n-gram rows: those that move the logits most (largest
+    /// `idf * |row|` after folding).
+    pub max_ngrams: Option<usize>,
 }
 
 impl Default for BowConfig {
@@ -95,6 +115,8 @@ impl Default for BowConfig {
             optimizer: SparseOptimizer::Adagrad,
             table_lr_scale: 1.0,
             margin: 3.0,
+            folded: false,
+            half: false,
         }
     }
 }
@@ -370,20 +392,78 @@ impl Bow {
         debug_assert_eq!(self.projected.len(), self.rows() * classes);
     }
 
+    /// A smaller model that predicts (nearly) the same: see [`CompactOptions`].
+    pub fn compact(&self, options: CompactOptions) -> Bow {
+        let mut out = self.clone();
+        let classes = self.head_b.len();
+        if options.fold && !self.config.folded {
+            out.table = self.projected.clone();
+            out.head_w = (0..classes * classes)
+                .map(|i| if i / classes == i % classes { 1.0 } else { 0.0 })
+                .collect();
+            out.config.dim = classes;
+            out.config.folded = true;
+        }
+        if let Some(max) = options.max_ngrams {
+            if max < self.ngram_keys.len() {
+                let score = |i: usize| {
+                    let r = self.n_subwords + i;
+                    let row = &self.projected[r * classes..(r + 1) * classes];
+                    self.idf[r] * row.iter().map(|x| x * x).sum::<f32>().sqrt()
+                };
+                let mut order: Vec<usize> = (0..self.ngram_keys.len()).collect();
+                order.sort_by(|&a, &b| score(b).total_cmp(&score(a)).then(a.cmp(&b)));
+                let mut keep: Vec<usize> = order[..max].to_vec();
+                keep.sort_unstable();
+                let dim = out.config.dim;
+                let mut rows: Vec<usize> = (0..self.n_subwords).collect();
+                rows.extend(keep.iter().map(|&i| self.n_subwords + i));
+                out.table = rows
+                    .iter()
+                    .flat_map(|&r| out.table[r * dim..(r + 1) * dim].iter().copied())
+                    .collect();
+                out.idf = rows.iter().map(|&r| self.idf[r]).collect();
+                out.ngram_keys = keep.iter().map(|&i| self.ngram_keys[i]).collect();
+                out.ngram_rows = index_keys(&out.ngram_keys);
+                out.config.max_ngrams = max;
+            }
+        }
+        if options.half {
+            out.config.half = true;
+            let round = |v: &mut Vec<f32>| {
+                v.iter_mut()
+                    .for_each(|x| *x = half::f16::from_f32(*x).to_f32())
+            };
+            round(&mut out.table);
+            round(&mut out.idf);
+            round(&mut out.head_w);
+            round(&mut out.head_b);
+        }
+        out.project();
+        out
+    }
+
     /// Named tensors for the bundle's `model.safetensors`.
     pub(crate) fn tensors(&self) -> Result<Vec<(String, Tensor)>> {
         let dev = Device::Cpu;
         let dim = self.config.dim;
         let keys: Vec<i64> = self.ngram_keys.iter().map(|&k| k as i64).collect();
         let c = self.head_b.len();
+        let float = |t: Tensor| -> Result<Tensor> {
+            Ok(if self.config.half {
+                t.to_dtype(DType::F16)?
+            } else {
+                t
+            })
+        };
         Ok(vec![
             (
                 "bow.table".into(),
-                Tensor::from_slice(&self.table, (self.rows(), dim), &dev)?,
+                float(Tensor::from_slice(&self.table, (self.rows(), dim), &dev)?)?,
             ),
             (
                 "bow.idf".into(),
-                Tensor::from_slice(&self.idf, self.rows(), &dev)?,
+                float(Tensor::from_slice(&self.idf, self.rows(), &dev)?)?,
             ),
             (
                 "bow.ngram_keys".into(),
@@ -413,7 +493,8 @@ impl Bow {
             let t = tensors
                 .get(name)
                 .ok_or_else(|| format!("tensor '{name}' is missing"))?;
-            if t.dtype() != dtype {
+            let half_ok = dtype == DType::F32 && t.dtype() == DType::F16;
+            if t.dtype() != dtype && !half_ok {
                 return Err(format!(
                     "tensor '{name}' has type {:?}, expected {:?}",
                     t.dtype(),
@@ -458,6 +539,7 @@ impl Bow {
         }
         let flat = |t: &Tensor| -> std::result::Result<Vec<f32>, String> {
             t.flatten_all()
+                .and_then(|t| t.to_dtype(DType::F32))
                 .and_then(|t| t.to_vec1::<f32>())
                 .map_err(|e| e.to_string())
         };

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::text::Tokenizer;
-pub use bow::{Bow, BowConfig, SparseOptimizer, Weighting};
+pub use bow::{Bow, BowConfig, CompactOptions, SparseOptimizer, Weighting};
 
 /// An architecture and its hyperparameters, as recorded in `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
