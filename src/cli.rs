@@ -50,6 +50,13 @@ struct DataArgs {
     /// Field holding the label.
     #[arg(long, value_name = "NAME", default_value = "label")]
     label_field: String,
+    /// Replace invalid UTF-8 with U+FFFD instead of failing (and count the documents affected).
+    #[arg(long)]
+    lossy: bool,
+    /// Skip bad rows (empty text, empty or missing label, wrong number of columns, ...) instead
+    /// of failing on the first, and report how many per reason.
+    #[arg(long)]
+    skip_bad: bool,
 }
 
 impl DataArgs {
@@ -58,8 +65,19 @@ impl DataArgs {
             format: self.format,
             text_fields: self.text_fields.clone(),
             label_field: self.label_field.clone(),
+            lossy: self.lossy,
+            skip_bad: self.skip_bad,
         }
     }
+}
+
+/// Reads labeled data and prints on stderr what reading noticed (skipped rows, ...).
+fn read_corpus(paths: &[PathBuf], options: &ReadOptions) -> Result<Corpus> {
+    let corpus = Corpus::read_all(paths, options)?;
+    for warning in corpus.report.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    Ok(corpus)
 }
 
 fn parse_format(s: &str) -> std::result::Result<Format, String> {
@@ -339,10 +357,10 @@ fn train(a: TrainArgs) -> Result<()> {
     let options = a.data_args.read_options();
     // Check the destination before spending time on training.
     check_out_dir(&a.out)?;
-    let corpus = Corpus::read_all(&a.data, &options)?;
+    let corpus = read_corpus(&a.data, &options)?;
     let clf = match &a.valid {
         Some(v) => {
-            let valid = Corpus::read(v, &options)?;
+            let valid = read_corpus(std::slice::from_ref(v), &options)?;
             trainer.train_with_valid(&corpus, &valid)?
         }
         None => trainer.train(&corpus)?,
@@ -550,7 +568,7 @@ fn write_prediction(
 fn eval(a: EvalArgs) -> Result<()> {
     set_threads(a.threads)?;
     let clf = load_model(&a.model)?;
-    let corpus = Corpus::read_all(&a.data, &a.data_args.read_options())?;
+    let corpus = read_corpus(&a.data, &a.data_args.read_options())?;
     let eval = evaluate(&clf, &corpus);
     let unknown: Vec<&String> = eval.labels[clf.labels().len()..].iter().collect();
     if !unknown.is_empty() {
