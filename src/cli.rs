@@ -41,15 +41,21 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct DataArgs {
-    /// Input format; auto decides from the file extension (.jsonl).
+    /// Input format: auto, jsonl, csv or tsv; auto decides from the file extension (.jsonl,
+    /// .ndjson, .json; .csv; .tsv, .tab).
     #[arg(long, default_value = "auto", value_parser = parse_format)]
     format: Format,
-    /// Field holding the text; repeat to join several fields (title + body).
+    /// Field holding the text: a name, or for CSV/TSV a header name or 1-based column number;
+    /// repeat to join several fields (title + body).
     #[arg(long = "text-field", value_name = "NAME", default_value = "text")]
     text_fields: Vec<String>,
-    /// Field holding the label.
+    /// Field holding the label: a name, or for CSV/TSV a header name or column number.
     #[arg(long, value_name = "NAME", default_value = "label")]
     label_field: String,
+    /// CSV/TSV: the first row is data, not a header (name fields by column number). Without
+    /// it, the first row is a header when it holds the named fields.
+    #[arg(long)]
+    no_header: bool,
     /// Replace invalid UTF-8 with U+FFFD instead of failing (and count the documents affected).
     #[arg(long)]
     lossy: bool,
@@ -65,6 +71,7 @@ impl DataArgs {
             format: self.format,
             text_fields: self.text_fields.clone(),
             label_field: self.label_field.clone(),
+            no_header: self.no_header,
             lossy: self.lossy,
             skip_bad: self.skip_bad,
         }
@@ -74,6 +81,9 @@ impl DataArgs {
 /// Reads labeled data and prints on stderr what reading noticed (skipped rows, ...).
 fn read_corpus(paths: &[PathBuf], options: &ReadOptions) -> Result<Corpus> {
     let corpus = Corpus::read_all(paths, options)?;
+    for note in &corpus.report.notes {
+        eprintln!("note: {note}");
+    }
     for warning in corpus.report.warnings() {
         eprintln!("warning: {warning}");
     }

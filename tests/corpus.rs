@@ -181,3 +181,253 @@ fn in_memory_corpora_have_an_empty_report() {
     let c = Corpus::from_examples(vec![Example::new("x", "a")]);
     assert!(c.report.warnings().is_empty());
 }
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn fields(text: &[&str], label: &str) -> ReadOptions {
+    ReadOptions {
+        text_fields: text.iter().map(|s| s.to_string()).collect(),
+        label_field: label.into(),
+        ..ReadOptions::default()
+    }
+}
+
+#[test]
+fn csv_with_a_header_reads_fields_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "news.csv",
+        "label,text\nsports,\"A late goal, then \"\"chaos\"\"\"\nbusiness,Shares rose\n",
+    );
+    let c = read(&f, &ReadOptions::default()).unwrap();
+    assert_eq!(
+        pairs(&c),
+        [
+            ("A late goal, then \"chaos\"", "sports"),
+            ("Shares rose", "business")
+        ]
+    );
+    assert!(c.report.notes.is_empty());
+}
+
+#[test]
+fn csv_without_a_header_reads_fields_by_number_and_joins_repeated_fields() {
+    // Headerless, like the official AG News CSV; CRLF line ends and a quoted field that spans
+    // two lines.
+    let f = fixture("ag_style.csv");
+    let c = read(&f, &fields(&["2", "3"], "1")).unwrap();
+    assert_eq!(c.len(), 4);
+    assert_eq!(c.examples[0].label, "3");
+    assert_eq!(
+        c.examples[0].text,
+        "Stocks rally as rates hold\nShares rose on Wall Street, led by banks."
+    );
+    assert_eq!(
+        c.examples[1].text,
+        "United win the cup\nA late goal settled the final; fans \"celebrated\" all night."
+    );
+    assert_eq!(
+        c.examples[2].text,
+        "Talks resume in Geneva\nDiplomats met again.\r\nA second day of talks is planned."
+    );
+    assert!(c.report.notes.is_empty(), "{:?}", c.report.notes);
+    // --no-header says the same thing explicitly.
+    let no_header = ReadOptions {
+        no_header: true,
+        ..fields(&["2", "3"], "1")
+    };
+    assert_eq!(read(&f, &no_header).unwrap(), c);
+    // A row starts on the line its first field is on: the one after the two-line row is line 5.
+    let bad = std::fs::read_to_string(&f).unwrap() + "\"\",\"no label\",\"x\"\r\n";
+    let dir = tempfile::tempdir().unwrap();
+    let g = write(dir.path(), "ag.csv", &bad);
+    let err = input_error(read(&g, &fields(&["2", "3"], "1")));
+    assert!(err.contains("ag.csv:6: field '1': empty label"), "{err}");
+}
+
+#[test]
+fn headerless_csv_with_default_field_names_says_to_pass_column_numbers() {
+    let err = read(&fixture("ag_style.csv"), &ReadOptions::default()).unwrap_err();
+    let msg = err.to_string();
+    assert_eq!(err.exit_code(), 2);
+    assert!(
+        msg.contains("ag_style.csv:1: no header row naming 'text' and 'label'"),
+        "{msg}"
+    );
+    assert!(msg.contains("--text-field N --label-field M"), "{msg}");
+
+    let no_header_names = ReadOptions {
+        no_header: true,
+        ..ReadOptions::default()
+    };
+    let msg = read(&fixture("ag_style.csv"), &no_header_names)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("with --no-header, name columns by number"),
+        "{msg}"
+    );
+
+    let msg = read(&fixture("ag_style.csv"), &fields(&["2"], "4"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("column 4 does not exist: columns are numbered 1 to 3"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_header_naming_some_fields_but_not_others_lists_the_columns() {
+    let msg = read(
+        &fixture("headed.tsv"),
+        &fields(&["headline", "text"], "topic"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        msg.contains("headed.tsv:1: no column named 'text' in the header"),
+        "{msg}"
+    );
+    assert!(msg.contains("\"headline\""), "{msg}");
+}
+
+#[test]
+fn tsv_with_a_header_reads_named_and_numbered_fields() {
+    let f = fixture("headed.tsv");
+    let c = read(&f, &fields(&["headline", "4"], "topic")).unwrap();
+    assert_eq!(
+        pairs(&c),
+        [
+            ("Stocks rally\nShares rose, led by banks.", "business"),
+            (
+                "United win\tthe cup\nA late goal settled the final.",
+                "sports"
+            ),
+            ("City lose\nAn early goal was not enough.", "sports"),
+        ]
+    );
+}
+
+#[test]
+fn a_header_is_guessed_when_fields_are_numbers_and_the_label_cell_is_a_column_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let headed = "text,labels\nfirst,a\nsecond,b\nthird,a\n";
+    let f = write(dir.path(), "guess.csv", headed);
+    let c = read(&f, &fields(&["1"], "2")).unwrap();
+    assert_eq!(c.len(), 3);
+    assert_eq!(c.report.notes.len(), 1);
+    assert!(
+        c.report.notes[0].contains("took the first row"),
+        "{:?}",
+        c.report.notes
+    );
+    let c = read(
+        &f,
+        &ReadOptions {
+            no_header: true,
+            ..fields(&["1"], "2")
+        },
+    )
+    .unwrap();
+    assert_eq!(c.examples[0], Example::new("text", "labels"));
+
+    // A first row whose label repeats below, or a file too small to tell, is data.
+    for data in ["x,a\nfirst,a\nsecond,b\nthird,b\n", "x,a\ny,b\n"] {
+        let f = write(dir.path(), "data.csv", data);
+        let c = read(&f, &fields(&["1"], "2")).unwrap();
+        assert_eq!(c.examples[0].text, "x", "{data}");
+        assert!(c.report.notes.is_empty());
+    }
+}
+
+#[test]
+fn csv_bad_rows_each_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "bad.csv",
+        concat!(
+            "text,label\n",
+            "good,a\n",
+            "\"  \",a\n",
+            "no label,\n",
+            ",\n",
+            "too,many,columns\n",
+            "too few\n",
+            "good too,b\n",
+        ),
+    );
+    let err = input_error(read(&f, &ReadOptions::default()));
+    assert!(
+        err.ends_with("bad.csv:3: field 'text': empty text (--skip-bad skips bad rows)"),
+        "{err}"
+    );
+    let c = read(&f, &skipping()).unwrap();
+    assert_eq!(pairs(&c), [("good", "a"), ("good too", "b")]);
+    let s = &c.report.skipped;
+    assert_eq!(
+        (
+            s[&BadRow::EmptyText].count,
+            s[&BadRow::EmptyText].first.line
+        ),
+        (1, 3)
+    );
+    // A row with neither text nor label counts as an empty label: the label is checked first.
+    assert_eq!(
+        (
+            s[&BadRow::EmptyLabel].count,
+            s[&BadRow::EmptyLabel].first.line
+        ),
+        (2, 4)
+    );
+    assert_eq!(
+        (
+            s[&BadRow::WrongColumns].count,
+            s[&BadRow::WrongColumns].first.line
+        ),
+        (2, 6)
+    );
+
+    let f = write(dir.path(), "cols.csv", "text,label\na,b\nc,d,e\n");
+    let err = input_error(read(&f, &ReadOptions::default()));
+    assert!(
+        err.contains("cols.csv:3: expected 2 columns, found 3"),
+        "{err}"
+    );
+}
+
+#[test]
+fn csv_with_bom_crlf_and_invalid_utf8() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "bom.csv",
+        "\u{feff}text,label\r\nfirst,a\r\n\"multi\r\nline\",b\r\n",
+    );
+    let c = read(&f, &ReadOptions::default()).unwrap();
+    assert_eq!(pairs(&c), [("first", "a"), ("multi\r\nline", "b")]);
+
+    let f = write(
+        dir.path(),
+        "latin1.csv",
+        b"text,label\nok,a\n\"caf\xe9\",b\n\"na\xefve\",b\n",
+    );
+    let err = input_error(read(&f, &ReadOptions::default()));
+    assert!(
+        err.contains("latin1.csv:3: invalid UTF-8 at byte 20 of the file"),
+        "{err}"
+    );
+    let lossy = ReadOptions {
+        lossy: true,
+        ..ReadOptions::default()
+    };
+    let c = read(&f, &lossy).unwrap();
+    assert_eq!(c.examples[1].text, "caf\u{fffd}");
+    assert_eq!(c.report.lossy_documents, 2);
+}

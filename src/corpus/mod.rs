@@ -4,6 +4,7 @@
 //! rows with file, line and field. Each format lives in its own submodule behind [`Format`];
 //! what they all share (decoding, bad rows, the [`ReadReport`]) lives here.
 
+mod csv;
 mod jsonl;
 
 use std::borrow::Cow;
@@ -40,12 +41,20 @@ impl Example {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
-    /// Decide from the file name: `.jsonl`, `.ndjson` and `.json` are JSON lines.
+    /// Decide from the file name: `.jsonl`, `.ndjson` and `.json` are JSON lines, `.csv` is CSV,
+    /// `.tsv` and `.tab` are TSV.
     #[default]
     Auto,
     /// One JSON object per line.
     Jsonl,
+    /// Comma-separated values, RFC 4180 quoting; with or without a header row.
+    Csv,
+    /// Tab-separated values, quoted like CSV; with or without a header row.
+    Tsv,
 }
+
+/// The format names `--format` accepts, for messages.
+const FORMAT_NAMES: &str = "auto, jsonl, csv or tsv";
 
 impl std::str::FromStr for Format {
     type Err = Error;
@@ -53,8 +62,10 @@ impl std::str::FromStr for Format {
         match s.to_ascii_lowercase().as_str() {
             "auto" => Ok(Format::Auto),
             "jsonl" | "ndjson" => Ok(Format::Jsonl),
+            "csv" => Ok(Format::Csv),
+            "tsv" => Ok(Format::Tsv),
             other => Err(Error::Usage(format!(
-                "unknown format '{other}' (expected auto or jsonl)"
+                "unknown format '{other}' (expected {FORMAT_NAMES})"
             ))),
         }
     }
@@ -66,9 +77,12 @@ pub struct ReadOptions {
     /// The file format.
     pub format: Format,
     /// The fields whose text is classified; several are joined with a newline (title + body).
+    /// For CSV and TSV, a field is a header name or a 1-based column number.
     pub text_fields: Vec<String>,
-    /// The field that holds the label.
+    /// The field that holds the label (a header name or column number for CSV and TSV).
     pub label_field: String,
+    /// CSV/TSV: the first row is data, not a header (fields must be column numbers).
+    pub no_header: bool,
     /// Replace invalid UTF-8 with U+FFFD (and count the documents affected) instead of failing.
     pub lossy: bool,
     /// Skip bad rows (empty text, empty or missing label, ...) and count them per reason instead
@@ -82,6 +96,7 @@ impl Default for ReadOptions {
             format: Format::Auto,
             text_fields: vec!["text".into()],
             label_field: "label".into(),
+            no_header: false,
             lossy: false,
             skip_bad: false,
         }
@@ -113,8 +128,10 @@ impl ReadOptions {
             .map(|e| e.to_ascii_lowercase());
         match ext.as_deref() {
             Some("jsonl") | Some("ndjson") | Some("json") => Ok(Format::Jsonl),
+            Some("csv") => Ok(Format::Csv),
+            Some("tsv") | Some("tab") => Ok(Format::Tsv),
             _ => Err(Error::Usage(format!(
-                "{}: cannot tell the format from the file name; pass --format jsonl",
+                "{}: cannot tell the format from the file name; pass --format ({FORMAT_NAMES})",
                 path.display()
             ))),
         }
@@ -156,6 +173,8 @@ impl Corpus {
             sink.start_file();
             match options.resolve_format(path)? {
                 Format::Jsonl => jsonl::read(path, &mut sink)?,
+                Format::Csv => csv::read(path, b',', &mut sink)?,
+                Format::Tsv => csv::read(path, b'\t', &mut sink)?,
                 Format::Auto => unreachable!("resolved above"),
             }
             if sink.rows_in_file == 0 {
@@ -301,6 +320,9 @@ pub struct ReadReport {
     pub conflicting_texts: usize,
     /// The first few of them.
     pub conflicts: Vec<Conflict>,
+    /// Decisions the reader made that the user may want to know about (a guessed header row,
+    /// ...), one line each.
+    pub notes: Vec<String>,
 }
 
 /// How many conflicting duplicates a report keeps as examples.
@@ -493,6 +515,16 @@ impl<'a> Sink<'a> {
             });
         }
     }
+}
+
+/// The error for invalid UTF-8 in a whole file: the line and byte offset of the first bad byte.
+pub(crate) fn utf8_error(path: &Path, bytes: &[u8], e: std::str::Utf8Error) -> Error {
+    let offset = e.valid_up_to();
+    let line = bytes[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
+    Error::input(
+        Location::new(path, line),
+        format!("invalid UTF-8 at byte {offset} of the file (--lossy replaces bad bytes)"),
+    )
 }
 
 /// The error for invalid UTF-8 in one line of a line-oriented file.
