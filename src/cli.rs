@@ -41,8 +41,9 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct DataArgs {
-    /// Input format: auto, jsonl, csv or tsv; auto decides from the file extension (.jsonl,
-    /// .ndjson, .json; .csv; .tsv, .tab).
+    /// Input format: auto, jsonl, csv, tsv, fasttext or dir. auto decides per input: a folder
+    /// is folder-per-class (DIR/<label>/*.txt); .jsonl, .ndjson, .json are JSON lines; .csv is
+    /// CSV; .tsv, .tab are TSV; .txt, .ft, .fasttext are fastText (__label__X text).
     #[arg(long, default_value = "auto", value_parser = parse_format)]
     format: Format,
     /// Field holding the text: a name, or for CSV/TSV a header name or 1-based column number;

@@ -431,3 +431,174 @@ fn csv_with_bom_crlf_and_invalid_utf8() {
     assert_eq!(c.examples[1].text, "caf\u{fffd}");
     assert_eq!(c.report.lossy_documents, 2);
 }
+
+#[test]
+fn fasttext_reads_the_first_label_and_counts_multi_label_lines() {
+    let c = read(&fixture("news.ft"), &ReadOptions::default()).unwrap();
+    assert_eq!(
+        pairs(&c),
+        [
+            ("The striker scored twice in the final", "sports"),
+            ("Shares rose as the central bank held rates", "business"),
+            ("India won the test by an innings", "sports"),
+            (
+                "Parliament passed the budget after a long debate",
+                "politics"
+            ),
+        ]
+    );
+    assert_eq!(c.report.multi_label_lines, 2);
+    let warnings = c.report.warnings().join("\n");
+    assert!(
+        warnings.contains("2 line(s) have more than one label"),
+        "{warnings}"
+    );
+}
+
+#[test]
+fn fasttext_bad_lines_bom_crlf_and_invalid_utf8() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "bad.txt",
+        b"\xef\xbb\xbf__label__a first text\r\nno label here\r\n__label__ empty name\r\n__label__b\r\n__label__b caf\xe9\r\n",
+    );
+    let err = input_error(read(&f, &ReadOptions::default()));
+    assert!(
+        err.contains("bad.txt:2: no __label__ at the start of the line"),
+        "{err}"
+    );
+    let c = read(
+        &f,
+        &ReadOptions {
+            lossy: true,
+            ..skipping()
+        },
+    )
+    .unwrap();
+    assert_eq!(pairs(&c), [("first text", "a"), ("caf\u{fffd}", "b")]);
+    let s = &c.report.skipped;
+    assert_eq!(s[&BadRow::MissingLabel].first.line, 2);
+    assert_eq!(s[&BadRow::EmptyLabel].first.line, 3);
+    assert_eq!(s[&BadRow::EmptyText].first.line, 4);
+    assert_eq!(c.report.lossy_documents, 1);
+    let err = input_error(read(&f, &skipping()));
+    assert!(
+        err.contains("bad.txt:5: invalid UTF-8 at byte 14 of the line"),
+        "{err}"
+    );
+}
+
+#[test]
+fn folder_per_class_reads_one_document_per_txt_file() {
+    let c = read(&fixture("folders"), &ReadOptions::default()).unwrap();
+    assert_eq!(
+        pairs(&c),
+        [
+            (
+                "Stocks rally\n\nShares rose on Wall Street, led by banks.\n",
+                "business"
+            ),
+            (
+                "Oil prices fall\r\n\r\nCrude dropped 3% on Monday.\r\n",
+                "business"
+            ),
+            (
+                "United win the cup\n\nA late goal settled the final.\n",
+                "sports"
+            ),
+        ]
+    );
+    // README.txt beside the class folders is not a document; notes.md inside one is ignored.
+    assert_eq!(c.report.notes.len(), 1);
+    assert!(
+        c.report.notes[0].contains("ignored 1 entries"),
+        "{:?}",
+        c.report.notes
+    );
+    assert!(
+        c.report.notes[0].contains("notes.md"),
+        "{:?}",
+        c.report.notes
+    );
+}
+
+#[test]
+fn folder_per_class_bad_documents_and_encodings() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("corpus");
+    write(&root, "a/1.txt", "fine");
+    write(&root, "a/2.TXT", " \n ");
+    write(&root, "b/1.txt", b"line one\nna\xefve\n");
+    let err = input_error(read(&root, &ReadOptions::default()));
+    assert!(err.contains("2.TXT: empty text"), "{err}");
+    let err = input_error(read(&root, &skipping()));
+    assert!(
+        err.contains("b/1.txt:2: invalid UTF-8 at byte 11 of the file"),
+        "{err}"
+    );
+    let c = read(
+        &root,
+        &ReadOptions {
+            lossy: true,
+            ..skipping()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        pairs(&c),
+        [("fine", "a"), ("line one\nna\u{fffd}ve\n", "b")]
+    );
+    assert_eq!(c.report.skipped[&BadRow::EmptyText].count, 1);
+    assert_eq!(c.report.lossy_documents, 1);
+
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let err = input_error(read(&empty, &ReadOptions::default()));
+    assert!(err.contains("no class folders here"), "{err}");
+}
+
+#[test]
+fn formats_by_name_and_by_path() {
+    use khabar::Format;
+    for (name, format) in [
+        ("auto", Format::Auto),
+        ("JSONL", Format::Jsonl),
+        ("csv", Format::Csv),
+        ("tsv", Format::Tsv),
+        ("fasttext", Format::Fasttext),
+        ("dir", Format::Dir),
+    ] {
+        assert_eq!(name.parse::<Format>().unwrap(), format);
+    }
+    assert!("xml".parse::<Format>().is_err());
+
+    let dir = tempfile::tempdir().unwrap();
+    let odd = write(dir.path(), "data.xml", "<x/>");
+    let err = read(&odd, &ReadOptions::default()).unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(err.to_string().contains("cannot tell the format"), "{err}");
+    // A folder is folder-per-class, whatever --format names for files.
+    let csv = ReadOptions {
+        format: Format::Csv,
+        ..ReadOptions::default()
+    };
+    let err = read(&fixture("folders"), &csv).unwrap_err().to_string();
+    assert!(
+        err.contains("is a folder: read it with --format dir"),
+        "{err}"
+    );
+    let as_dir = ReadOptions {
+        format: Format::Dir,
+        ..ReadOptions::default()
+    };
+    let err = read(&fixture("news.ft"), &as_dir).unwrap_err().to_string();
+    assert!(err.contains("this is a file"), "{err}");
+    // An explicit format wins over the file name.
+    let ft = ReadOptions {
+        format: Format::Fasttext,
+        ..ReadOptions::default()
+    };
+    let f = write(dir.path(), "data.xml", "__label__a text\n");
+    assert_eq!(pairs(&read(&f, &ft).unwrap()), [("text", "a")]);
+}

@@ -5,6 +5,8 @@
 //! what they all share (decoding, bad rows, the [`ReadReport`]) lives here.
 
 mod csv;
+mod dir;
+mod fasttext;
 mod jsonl;
 
 use std::borrow::Cow;
@@ -41,8 +43,9 @@ impl Example {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
-    /// Decide from the file name: `.jsonl`, `.ndjson` and `.json` are JSON lines, `.csv` is CSV,
-    /// `.tsv` and `.tab` are TSV.
+    /// Decide from the path: a directory is folder-per-class; `.jsonl`, `.ndjson` and `.json`
+    /// are JSON lines, `.csv` is CSV, `.tsv` and `.tab` are TSV, `.txt`, `.ft` and `.fasttext`
+    /// are fastText.
     #[default]
     Auto,
     /// One JSON object per line.
@@ -51,10 +54,14 @@ pub enum Format {
     Csv,
     /// Tab-separated values, quoted like CSV; with or without a header row.
     Tsv,
+    /// fastText's format: `__label__sports The text ...`, one example per line.
+    Fasttext,
+    /// Folder per class: `DIR/<label>/*.txt`, one document per file.
+    Dir,
 }
 
 /// The format names `--format` accepts, for messages.
-const FORMAT_NAMES: &str = "auto, jsonl, csv or tsv";
+const FORMAT_NAMES: &str = "auto, jsonl, csv, tsv, fasttext or dir";
 
 impl std::str::FromStr for Format {
     type Err = Error;
@@ -64,6 +71,8 @@ impl std::str::FromStr for Format {
             "jsonl" | "ndjson" => Ok(Format::Jsonl),
             "csv" => Ok(Format::Csv),
             "tsv" => Ok(Format::Tsv),
+            "fasttext" | "ft" => Ok(Format::Fasttext),
+            "dir" | "folder" => Ok(Format::Dir),
             other => Err(Error::Usage(format!(
                 "unknown format '{other}' (expected {FORMAT_NAMES})"
             ))),
@@ -119,8 +128,25 @@ impl ReadOptions {
     }
 
     fn resolve_format(&self, path: &Path) -> Result<Format> {
-        if self.format != Format::Auto {
-            return Ok(self.format);
+        let is_dir = std::fs::metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .is_dir();
+        match (self.format, is_dir) {
+            (Format::Auto | Format::Dir, true) => return Ok(Format::Dir),
+            (_, true) => {
+                return Err(Error::Usage(format!(
+                    "{} is a folder: read it with --format dir (or auto)",
+                    path.display()
+                )))
+            }
+            (Format::Dir, false) => {
+                return Err(Error::Usage(format!(
+                    "{}: --format dir reads a folder per class, and this is a file",
+                    path.display()
+                )))
+            }
+            (Format::Auto, false) => {}
+            (format, false) => return Ok(format),
         }
         let ext = path
             .extension()
@@ -130,6 +156,7 @@ impl ReadOptions {
             Some("jsonl") | Some("ndjson") | Some("json") => Ok(Format::Jsonl),
             Some("csv") => Ok(Format::Csv),
             Some("tsv") | Some("tab") => Ok(Format::Tsv),
+            Some("txt") | Some("ft") | Some("fasttext") => Ok(Format::Fasttext),
             _ => Err(Error::Usage(format!(
                 "{}: cannot tell the format from the file name; pass --format ({FORMAT_NAMES})",
                 path.display()
@@ -175,6 +202,8 @@ impl Corpus {
                 Format::Jsonl => jsonl::read(path, &mut sink)?,
                 Format::Csv => csv::read(path, b',', &mut sink)?,
                 Format::Tsv => csv::read(path, b'\t', &mut sink)?,
+                Format::Fasttext => fasttext::read(path, &mut sink)?,
+                Format::Dir => dir::read(path, &mut sink)?,
                 Format::Auto => unreachable!("resolved above"),
             }
             if sink.rows_in_file == 0 {
@@ -314,6 +343,8 @@ pub struct Conflict {
 pub struct ReadReport {
     /// Bad rows skipped with [`ReadOptions::skip_bad`], per reason.
     pub skipped: BTreeMap<BadRow, Skipped>,
+    /// fastText lines with more than one label (each was read with its first).
+    pub multi_label_lines: usize,
     /// Documents whose invalid UTF-8 was replaced with U+FFFD ([`ReadOptions::lossy`]).
     pub lossy_documents: usize,
     /// Texts that appear more than once with different labels (exact duplicates).
@@ -354,6 +385,13 @@ impl ReadReport {
             out.push(format!(
                 "replaced invalid UTF-8 with U+FFFD in {} document(s)",
                 self.lossy_documents
+            ));
+        }
+        if self.multi_label_lines > 0 {
+            out.push(format!(
+                "{} line(s) have more than one label; each was read with its first \
+                 (khabar does not train multi-label models yet)",
+                self.multi_label_lines
             ));
         }
         if self.conflicting_texts > 0 {
