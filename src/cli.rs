@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::corpus::{Corpus, Format, ReadOptions};
+use crate::corpus::{Corpus, Format, LabelMap, ReadOptions};
 use crate::error::{Error, Location, Result};
 use crate::metrics::Evaluation;
 use crate::model::{ArchConfig, BowConfig, Model, SparseOptimizer, Weighting};
@@ -64,18 +64,24 @@ struct DataArgs {
     /// of failing on the first, and report how many per reason.
     #[arg(long)]
     skip_bad: bool,
+    /// Rename, merge or drop labels as the data is read: a JSON object {"from": "to"}, where
+    /// null drops that label's examples and labels not named stay as they are. Give eval the
+    /// same map as train.
+    #[arg(long, value_name = "FILE")]
+    label_map: Option<PathBuf>,
 }
 
 impl DataArgs {
-    fn read_options(&self) -> ReadOptions {
-        ReadOptions {
+    fn read_options(&self) -> Result<ReadOptions> {
+        Ok(ReadOptions {
             format: self.format,
             text_fields: self.text_fields.clone(),
             label_field: self.label_field.clone(),
             no_header: self.no_header,
             lossy: self.lossy,
             skip_bad: self.skip_bad,
-        }
+            label_map: self.label_map.as_ref().map(LabelMap::load).transpose()?,
+        })
     }
 }
 
@@ -365,7 +371,7 @@ fn train(a: TrainArgs) -> Result<()> {
         progress: !a.quiet,
     };
     let trainer = Trainer::new(config);
-    let options = a.data_args.read_options();
+    let options = a.data_args.read_options()?;
     // Check the destination before spending time on training.
     check_out_dir(&a.out)?;
     let corpus = read_corpus(&a.data, &options)?;
@@ -579,7 +585,7 @@ fn write_prediction(
 fn eval(a: EvalArgs) -> Result<()> {
     set_threads(a.threads)?;
     let clf = load_model(&a.model)?;
-    let corpus = read_corpus(&a.data, &a.data_args.read_options())?;
+    let corpus = read_corpus(&a.data, &a.data_args.read_options()?)?;
     let eval = evaluate(&clf, &corpus);
     let unknown: Vec<&String> = eval.labels[clf.labels().len()..].iter().collect();
     if !unknown.is_empty() {

@@ -602,3 +602,87 @@ fn formats_by_name_and_by_path() {
     let f = write(dir.path(), "data.xml", "__label__a text\n");
     assert_eq!(pairs(&read(&f, &ft).unwrap()), [("text", "a")]);
 }
+
+fn with_map(json: &str) -> (tempfile::TempDir, ReadOptions) {
+    let dir = tempfile::tempdir().unwrap();
+    let map = write(dir.path(), "map.json", json);
+    let options = ReadOptions {
+        label_map: Some(khabar::LabelMap::load(&map).unwrap()),
+        ..ReadOptions::default()
+    };
+    (dir, options)
+}
+
+#[test]
+fn label_map_renames_merges_and_drops() {
+    let (_dir, options) =
+        with_map(r#"{"sci": "science", "tech": "science", "gossip": null, "typo": "x"}"#);
+    let c = read(&fixture("mapped.ft"), &options).unwrap();
+    assert_eq!(
+        pairs(&c),
+        [
+            ("a new chip", "science"),
+            ("a new planet", "science"),
+            ("the cup final", "sports"),
+        ]
+    );
+    assert_eq!(c.report.dropped_by_label_map, 2);
+    assert_eq!(c.report.unused_map_entries, ["typo"]);
+    assert!(c
+        .report
+        .notes
+        .iter()
+        .any(|n| n.contains("dropped 2 example(s)")));
+    assert!(c
+        .report
+        .warnings()
+        .iter()
+        .any(|w| w.contains("no example has: typo")));
+
+    // Merging can create conflicting duplicates, and can also resolve them.
+    let (_dir, options) = with_map(r#"{"sci": "science", "tech": "science"}"#);
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "d.ft",
+        "__label__sci same\n__label__tech same\n__label__x other\n",
+    );
+    assert_eq!(
+        read(&f, &ReadOptions::default())
+            .unwrap()
+            .report
+            .conflicting_texts,
+        1
+    );
+    assert_eq!(read(&f, &options).unwrap().report.conflicting_texts, 0);
+
+    // A map that drops everything leaves nothing to train on.
+    let (_dir, options) = with_map(r#"{"sci": null, "tech": null, "x": null}"#);
+    let err = read(&f, &options).unwrap_err().to_string();
+    assert!(
+        err.contains("no examples left: the label map dropped all 3"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_label_maps_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for (json, want) in [
+        ("[\"a\"]", "map.json: a label map is a JSON object"),
+        (
+            "{\"a\": 1}",
+            "map.json: field 'a': expected a label (a string) or null",
+        ),
+        (
+            "{\"a\": \" \"}",
+            "map.json: 'a' maps to an empty label (use null",
+        ),
+        ("{\"a\": \"b\",\n", "map.json:2: not valid JSON"),
+    ] {
+        let map = write(dir.path(), "map.json", json);
+        let err = khabar::LabelMap::load(&map).unwrap_err();
+        assert_eq!(err.exit_code(), 2, "{json}");
+        assert!(err.to_string().contains(want), "{json}: {err}");
+    }
+}

@@ -8,6 +8,7 @@ mod csv;
 mod dir;
 mod fasttext;
 mod jsonl;
+mod label_map;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -19,6 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Location, Result};
 use crate::rng::SplitMix64;
+
+pub use label_map::LabelMap;
 
 /// One labeled document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +100,8 @@ pub struct ReadOptions {
     /// Skip bad rows (empty text, empty or missing label, ...) and count them per reason instead
     /// of failing on the first.
     pub skip_bad: bool,
+    /// Renames, merges or drops labels as they are read (see [`LabelMap`]).
+    pub label_map: Option<LabelMap>,
 }
 
 impl Default for ReadOptions {
@@ -108,6 +113,7 @@ impl Default for ReadOptions {
             no_header: false,
             lossy: false,
             skip_bad: false,
+            label_map: None,
         }
     }
 }
@@ -215,6 +221,12 @@ impl Corpus {
             }
         }
         let (examples, report) = sink.finish();
+        if examples.is_empty() {
+            return Err(Error::Usage(format!(
+                "no examples left: the label map dropped all {} of them",
+                report.dropped_by_label_map
+            )));
+        }
         Ok(Corpus {
             examples,
             sources: paths.to_vec(),
@@ -345,6 +357,10 @@ pub struct ReadReport {
     pub skipped: BTreeMap<BadRow, Skipped>,
     /// fastText lines with more than one label (each was read with its first).
     pub multi_label_lines: usize,
+    /// Examples dropped because the label map sends their label to null.
+    pub dropped_by_label_map: usize,
+    /// Labels the label map names that no example carried (a typo?).
+    pub unused_map_entries: Vec<String>,
     /// Documents whose invalid UTF-8 was replaced with U+FFFD ([`ReadOptions::lossy`]).
     pub lossy_documents: usize,
     /// Texts that appear more than once with different labels (exact duplicates).
@@ -385,6 +401,12 @@ impl ReadReport {
             out.push(format!(
                 "replaced invalid UTF-8 with U+FFFD in {} document(s)",
                 self.lossy_documents
+            ));
+        }
+        if !self.unused_map_entries.is_empty() {
+            out.push(format!(
+                "the label map names label(s) that no example has: {}",
+                self.unused_map_entries.join(", ")
             ));
         }
         if self.multi_label_lines > 0 {
@@ -441,6 +463,8 @@ pub(crate) struct Sink<'a> {
     row_lossy: bool,
     rows_in_file: usize,
     skipped_in_file: usize,
+    /// The labels the label map matched.
+    mapped: std::collections::BTreeSet<String>,
 }
 
 impl<'a> Sink<'a> {
@@ -453,6 +477,7 @@ impl<'a> Sink<'a> {
             row_lossy: false,
             rows_in_file: 0,
             skipped_in_file: 0,
+            mapped: Default::default(),
         }
     }
 
@@ -509,12 +534,28 @@ impl<'a> Sink<'a> {
         Ok(())
     }
 
-    /// A good row: `label` is already trimmed and not empty, `text` not blank.
+    /// A good row: `label` is already trimmed and not empty, `text` not blank. The label map
+    /// applies here, so it applies to every format alike.
     pub(crate) fn push(&mut self, file: &Arc<Path>, line: usize, text: String, label: String) {
         self.rows_in_file += 1;
         if std::mem::take(&mut self.row_lossy) {
             self.report.lossy_documents += 1;
         }
+        let label = match self.options.label_map.as_ref().and_then(|m| m.get(&label)) {
+            None => label,
+            Some(to) => {
+                if !self.mapped.contains(&label) {
+                    self.mapped.insert(label.clone());
+                }
+                match to {
+                    Some(to) => to.to_string(),
+                    None => {
+                        self.report.dropped_by_label_map += 1;
+                        return;
+                    }
+                }
+            }
+        };
         self.examples.push(Example { text, label });
         self.origins.push(Origin {
             file: file.clone(),
@@ -523,6 +564,19 @@ impl<'a> Sink<'a> {
     }
 
     fn finish(mut self) -> (Vec<Example>, ReadReport) {
+        if let Some(map) = &self.options.label_map {
+            self.report.unused_map_entries = map
+                .sources()
+                .filter(|l| !self.mapped.contains(*l))
+                .map(|l| l.to_string())
+                .collect();
+            if self.report.dropped_by_label_map > 0 {
+                self.report.notes.push(format!(
+                    "the label map dropped {} example(s)",
+                    self.report.dropped_by_label_map
+                ));
+            }
+        }
         self.find_conflicts();
         (self.examples, self.report)
     }
