@@ -133,7 +133,7 @@ enum WeightingArg {
 
 #[derive(Args, Debug)]
 struct TrainArgs {
-    /// Training data (repeat for several files).
+    /// Training data: a file, or a folder per class (repeat for several; formats may differ).
     #[arg(long, required = true, value_name = "PATH")]
     data: Vec<PathBuf>,
     /// Validation data for choosing the best epoch; without it, a stratified
@@ -249,7 +249,7 @@ struct EvalArgs {
     /// Model bundle directory.
     #[arg(long, value_name = "DIR")]
     model: Option<PathBuf>,
-    /// Labeled data (repeat for several files).
+    /// Labeled data: a file, or a folder per class (repeat for several; formats may differ).
     #[arg(long, required = true, value_name = "PATH")]
     data: Vec<PathBuf>,
     #[command(flatten)]
