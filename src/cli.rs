@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::corpus::{Corpus, Format, ReadOptions};
+use crate::corpus::{Corpus, Format, LabelMap, ReadOptions};
 use crate::error::{Error, Location, Result};
 use crate::metrics::Evaluation;
 use crate::model::{ArchConfig, BowConfig, CompactOptions, Model, SparseOptimizer, Weighting};
@@ -45,25 +45,60 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct DataArgs {
-    /// Input format; auto decides from the file extension (.jsonl).
+    /// Input format: auto, jsonl, csv, tsv, fasttext or dir. auto decides per input: a folder
+    /// is folder-per-class (DIR/<label>/*.txt); .jsonl, .ndjson, .json are JSON lines; .csv is
+    /// CSV; .tsv, .tab are TSV; .txt, .ft, .fasttext are fastText (__label__X text).
     #[arg(long, default_value = "auto", value_parser = parse_format)]
     format: Format,
-    /// Field holding the text; repeat to join several fields (title + body).
+    /// Field holding the text: a name, or for CSV/TSV a header name or 1-based column number;
+    /// repeat to join several fields (title + body).
     #[arg(long = "text-field", value_name = "NAME", default_value = "text")]
     text_fields: Vec<String>,
-    /// Field holding the label.
+    /// Field holding the label: a name, or for CSV/TSV a header name or column number.
     #[arg(long, value_name = "NAME", default_value = "label")]
     label_field: String,
+    /// CSV/TSV: the first row is data, not a header (name fields by column number). Without
+    /// it, the first row is a header when it holds the named fields.
+    #[arg(long)]
+    no_header: bool,
+    /// Replace invalid UTF-8 with U+FFFD instead of failing (and count the documents affected).
+    #[arg(long)]
+    lossy: bool,
+    /// Skip bad rows (empty text, empty or missing label, wrong number of columns, ...) instead
+    /// of failing on the first, and report how many per reason.
+    #[arg(long)]
+    skip_bad: bool,
+    /// Rename, merge or drop labels as the data is read: a JSON object {"from": "to"}, where
+    /// null drops that label's examples and labels not named stay as they are. Give eval the
+    /// same map as train.
+    #[arg(long, value_name = "FILE")]
+    label_map: Option<PathBuf>,
 }
 
 impl DataArgs {
-    fn read_options(&self) -> ReadOptions {
-        ReadOptions {
+    fn read_options(&self) -> Result<ReadOptions> {
+        Ok(ReadOptions {
             format: self.format,
             text_fields: self.text_fields.clone(),
             label_field: self.label_field.clone(),
-        }
+            no_header: self.no_header,
+            lossy: self.lossy,
+            skip_bad: self.skip_bad,
+            label_map: self.label_map.as_ref().map(LabelMap::load).transpose()?,
+        })
     }
+}
+
+/// Reads labeled data and prints on stderr what reading noticed (skipped rows, ...).
+fn read_corpus(paths: &[PathBuf], options: &ReadOptions) -> Result<Corpus> {
+    let corpus = Corpus::read_all(paths, options)?;
+    for note in &corpus.report.notes {
+        eprintln!("note: {note}");
+    }
+    for warning in corpus.report.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    Ok(corpus)
 }
 
 fn parse_format(s: &str) -> std::result::Result<Format, String> {
@@ -102,7 +137,7 @@ enum WeightingArg {
 
 #[derive(Args, Debug)]
 struct TrainArgs {
-    /// Training data (repeat for several files).
+    /// Training data: a file, or a folder per class (repeat for several; formats may differ).
     #[arg(long, required = true, value_name = "PATH")]
     data: Vec<PathBuf>,
     /// Validation data for choosing the best epoch; without it, a stratified
@@ -222,7 +257,7 @@ struct EvalArgs {
     /// Model bundle directory.
     #[arg(long, value_name = "DIR")]
     model: Option<PathBuf>,
-    /// Labeled data (repeat for several files).
+    /// Labeled data: a file, or a folder per class (repeat for several; formats may differ).
     #[arg(long, required = true, value_name = "PATH")]
     data: Vec<PathBuf>,
     #[command(flatten)]
@@ -367,13 +402,13 @@ fn train(a: TrainArgs) -> Result<()> {
         cancel: Some(cancel_on_ctrl_c()),
     };
     let trainer = Trainer::new(config);
-    let options = a.data_args.read_options();
+    let options = a.data_args.read_options()?;
     // Check the destination before spending time on training.
     check_out_dir(&a.out)?;
-    let corpus = Corpus::read_all(&a.data, &options)?;
+    let corpus = read_corpus(&a.data, &options)?;
     let clf = match &a.valid {
         Some(v) => {
-            let valid = Corpus::read(v, &options)?;
+            let valid = read_corpus(std::slice::from_ref(v), &options)?;
             trainer.train_with_valid(&corpus, &valid)?
         }
         None => trainer.train(&corpus)?,
@@ -616,7 +651,7 @@ fn write_prediction(
 fn eval(a: EvalArgs) -> Result<()> {
     set_threads(a.threads)?;
     let clf = load_model(&a.model)?;
-    let corpus = Corpus::read_all(&a.data, &a.data_args.read_options())?;
+    let corpus = read_corpus(&a.data, &a.data_args.read_options()?)?;
     let eval = evaluate(&clf, &corpus);
     let unknown: Vec<&String> = eval.labels[clf.labels().len()..].iter().collect();
     if !unknown.is_empty() {

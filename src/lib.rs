@@ -54,7 +54,7 @@ mod train;
 
 pub use bundle::BundleConfig;
 pub use classifier::{Classifier, LabelScore, Prediction};
-pub use corpus::{Corpus, Example, Format, ReadOptions};
+pub use corpus::{BadRow, Corpus, Example, Format, LabelMap, ReadOptions, ReadReport};
 pub use error::{Error, Location, Result};
 pub use metrics::Evaluation;
 pub use model::{ArchConfig, BowConfig, CompactOptions, Weighting};

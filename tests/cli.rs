@@ -452,3 +452,216 @@ fn same_seed_gives_a_byte_identical_model() {
     assert!(a == b, "same seed, same bytes");
     assert!(a.0 != c.0, "another seed, other weights");
 }
+
+/// data/news/train.jsonl as (text, label) pairs.
+fn news_pairs(file: &str) -> Vec<(String, String)> {
+    std::fs::read_to_string(data(file))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["text"].as_str().unwrap().to_string(),
+                v["label"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn csv_quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+#[test]
+fn train_on_mixed_formats_with_a_label_map_and_eval_with_the_same_map() {
+    // data/news/train.jsonl cut into five parts, one per format, read as one corpus.
+    let dir = tempfile::tempdir().unwrap();
+    let pairs = news_pairs("train.jsonl");
+    let parts: Vec<&[(String, String)]> = pairs.chunks(pairs.len() / 5 + 1).collect();
+    let jsonl: String = parts[0]
+        .iter()
+        .map(|(t, l)| serde_json::json!({"text": t, "label": l}).to_string() + "\n")
+        .collect();
+    let csv: String = std::iter::once("label,text\r\n".to_string())
+        .chain(
+            parts[1]
+                .iter()
+                .map(|(t, l)| format!("{l},{}\r\n", csv_quote(t))),
+        )
+        .collect();
+    let tsv: String = std::iter::once("text\tlabel\n".to_string())
+        .chain(
+            parts[2]
+                .iter()
+                .map(|(t, l)| format!("{}\t{l}\n", csv_quote(t))),
+        )
+        .collect();
+    let ft: String = parts[3]
+        .iter()
+        .map(|(t, l)| format!("__label__{l} {t}\n"))
+        .collect();
+    for (i, (t, l)) in parts[4].iter().enumerate() {
+        let class = dir.path().join("folders").join(l);
+        std::fs::create_dir_all(&class).unwrap();
+        write(&class, &format!("{i:03}.txt"), t);
+    }
+    let inputs = [
+        write(dir.path(), "a.jsonl", &jsonl),
+        write(dir.path(), "b.csv", &format!("\u{feff}{csv}")),
+        write(dir.path(), "c.tsv", &tsv),
+        write(dir.path(), "d.txt", &ft),
+        dir.path().join("folders"),
+    ];
+    let map = write(
+        dir.path(),
+        "map.json",
+        r#"{"science-technology": "scitech", "entertainment": null}"#,
+    );
+    let out = dir.path().join("m");
+    let mut cmd = khabar();
+    cmd.args(["train", "--quiet", "--label-map"]).arg(&map);
+    for input in &inputs {
+        cmd.arg("--data").arg(input);
+    }
+    let o = cmd.arg("--out").arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("note: the label map dropped 50 example(s)"),
+        "{}",
+        stderr(&o)
+    );
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        config["labels"],
+        serde_json::json!(["business", "international", "politics", "scitech", "sports"])
+    );
+    let n = config["training"]["train_examples"].as_u64().unwrap()
+        + config["training"]["valid_examples"].as_u64().unwrap();
+    assert_eq!(n, 250);
+
+    // eval maps the gold labels the same way.
+    let o = khabar()
+        .args(["eval", "--json", "--label-map"])
+        .arg(&map)
+        .arg("--model")
+        .arg(&out)
+        .arg("--data")
+        .arg(data("test.jsonl"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        !stderr(&o).contains("unknown to the model"),
+        "{}",
+        stderr(&o)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["n"], 80);
+    assert!(v["accuracy"].as_f64().unwrap() > 0.7, "{v}");
+    // Without the map, the original labels are unknown to the model.
+    let o = khabar()
+        .args(["eval", "--json", "--model"])
+        .arg(&out)
+        .arg("--data")
+        .arg(data("test.jsonl"))
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&o).contains("unknown to the model"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn bad_rows_fail_by_default_and_skip_bad_reports_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(
+        dir.path(),
+        "bad.csv",
+        "text,label\nThe striker scored twice,sports\nno label,\n,\nShares rose,business\n",
+    );
+    let run = |extra: &[&str]| {
+        khabar()
+            .args(["eval", "--model"])
+            .arg(trained_model())
+            .arg("--data")
+            .arg(&bad)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("bad.csv:3: field 'label': empty label"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+
+    let o = run(&["--skip-bad"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("warning: skipped 2 bad rows: 2 empty label (first at"),
+        "{err}"
+    );
+    assert!(stdout(&o).contains("examples: 2"), "{}", stdout(&o));
+}
+
+#[test]
+fn lossy_and_headerless_csv_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "x.csv", "");
+    std::fs::write(
+        &f,
+        b"\"2\",\"caf\xe9 owners cheer\",\"The striker scored\"\n\"3\",\"Shares\",\"rose\"\n",
+    )
+    .unwrap();
+    let eval = |extra: &[&str]| {
+        khabar()
+            .args(["eval", "--model"])
+            .arg(trained_model())
+            .arg("--data")
+            .arg(&f)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = eval(&[]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("x.csv:1: invalid UTF-8 at byte 8"), "{err}");
+
+    let o = eval(&["--lossy"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("no header row naming 'text' and 'label'"),
+        "{err}"
+    );
+    assert!(err.contains("--text-field N --label-field M"), "{err}");
+
+    let fields = [
+        "--text-field",
+        "2",
+        "--text-field",
+        "3",
+        "--label-field",
+        "1",
+    ];
+    let o = eval(&[&["--lossy"], &fields[..]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: replaced invalid UTF-8 with U+FFFD in 1 document(s)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).contains("examples: 2"), "{}", stdout(&o));
+
+    let o = eval(&["--format", "xml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("expected auto, jsonl, csv, tsv, fasttext or dir"));
+}
