@@ -174,6 +174,25 @@ pub(crate) fn save(dir: &Path, parts: &Parts) -> Result<()> {
             .map_err(|e| Error::io(&p, e))?;
     }
 
+    // tempfile creates private files and directories; a model is meant to be shared.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let set = |p: &Path, mode: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| Error::io(p, e))
+        };
+        set(tmp.path(), 0o755)?;
+        for f in [CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE] {
+            set(&tmp.path().join(f), 0o644)?;
+        }
+    }
+
+    // Files kept beside an existing bundle (a model card, a label map) move to the new one.
+    if dir.is_dir() {
+        copy_extra_files(dir, tmp.path())?;
+    }
+
     // Move the old bundle aside, the new one in, then drop the old one. If anything fails
     // in between, the old bundle is put back.
     let tmp_path = tmp.keep();
@@ -196,6 +215,28 @@ pub(crate) fn save(dir: &Path, parts: &Parts) -> Result<()> {
     }
     if let Some(b) = backup {
         let _ = std::fs::remove_dir_all(b);
+    }
+    Ok(())
+}
+
+/// Copies everything in `from` except the bundle's own three files into `to`.
+fn copy_extra_files(from: &Path, to: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(from).map_err(|e| Error::io(from, e))? {
+        let entry = entry.map_err(|e| Error::io(from, e))?;
+        let name = entry.file_name();
+        if [CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE]
+            .iter()
+            .any(|f| name == *f)
+        {
+            continue;
+        }
+        let (src, dst) = (entry.path(), to.join(&name));
+        if src.is_dir() {
+            std::fs::create_dir(&dst).map_err(|e| Error::io(&dst, e))?;
+            copy_extra_files(&src, &dst)?;
+        } else {
+            std::fs::copy(&src, &dst).map_err(|e| Error::io(&src, e))?;
+        }
     }
     Ok(())
 }

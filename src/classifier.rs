@@ -48,6 +48,46 @@ impl Classifier {
         }
     }
 
+    /// The built-in model: news topics in English and Hindi (international, politics, business,
+    /// sports, science-technology, entertainment, health, education, automobile, crime,
+    /// lifestyle), embedded in the library from `models/news`. See that directory's README for
+    /// its data and scores.
+    pub fn default_model() -> Result<Classifier> {
+        const CONFIG: &[u8] = include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/models/news/config.json"
+        ));
+        const TOKENIZER: &[u8] = include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/models/news/tokenizer.json"
+        ));
+        const WEIGHTS: &[u8] = include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/models/news/model.safetensors"
+        ));
+        bundle::from_bytes(Path::new("<built-in model>"), CONFIG, TOKENIZER, WEIGHTS)
+            .map(Self::from_parts)
+    }
+
+    /// Bytes the built-in model adds to the binary.
+    pub fn default_model_size() -> usize {
+        include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/models/news/config.json"
+        ))
+        .len()
+            + include_bytes!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/models/news/tokenizer.json"
+            ))
+            .len()
+            + include_bytes!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/models/news/model.safetensors"
+            ))
+            .len()
+    }
+
     /// Loads a model bundle directory (as written by [`Classifier::save`] or `khabar train`).
     pub fn load(dir: impl AsRef<Path>) -> Result<Classifier> {
         bundle::load(dir.as_ref()).map(Self::from_parts)

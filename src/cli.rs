@@ -225,7 +225,7 @@ enum OutputFormat {
 
 #[derive(Args, Debug)]
 struct PredictArgs {
-    /// Model bundle directory.
+    /// Model bundle directory (default: the built-in news model).
     #[arg(long, value_name = "DIR")]
     model: Option<PathBuf>,
     /// How many labels to show per article, most probable first.
@@ -254,7 +254,7 @@ struct PredictArgs {
 
 #[derive(Args, Debug)]
 struct EvalArgs {
-    /// Model bundle directory.
+    /// Model bundle directory (default: the built-in news model).
     #[arg(long, value_name = "DIR")]
     model: Option<PathBuf>,
     /// Labeled data: a file, or a folder per class (repeat for several; formats may differ).
@@ -292,7 +292,7 @@ struct CompactArgs {
 
 #[derive(Args, Debug)]
 struct InfoArgs {
-    /// Model bundle directory.
+    /// Model bundle directory (default: the built-in news model).
     #[arg(long, value_name = "DIR")]
     model: Option<PathBuf>,
     /// Print JSON instead of text.
@@ -355,12 +355,11 @@ fn set_threads(threads: Option<usize>) -> Result<()> {
     Ok(())
 }
 
+/// The model in `--model DIR`, or the built-in one.
 fn load_model(model: &Option<PathBuf>) -> Result<Classifier> {
     match model {
         Some(dir) => Classifier::load(dir),
-        None => Err(Error::Usage(
-            "no model given: pass --model DIR (a bundle written by `khabar train`)".into(),
-        )),
+        None => Classifier::default_model(),
     }
 }
 
@@ -727,7 +726,10 @@ fn bundle_bytes(dir: &Path) -> u64 {
 fn info(a: InfoArgs) -> Result<()> {
     let clf = load_model(&a.model)?;
     let c = clf.config();
-    let disk: u64 = a.model.as_deref().map(bundle_bytes).unwrap_or(0);
+    let disk: u64 = match &a.model {
+        Some(dir) => bundle_bytes(dir),
+        None => Classifier::default_model_size() as u64,
+    };
     let (ngrams, dim) = match clf.model() {
         Model::Bow(b) => (b.num_ngrams(), b.config.dim),
     };
@@ -748,6 +750,10 @@ fn info(a: InfoArgs) -> Result<()> {
         );
         return Ok(());
     }
+    match &a.model {
+        Some(dir) => println!("model: {}", dir.display()),
+        None => println!("model: the built-in news model (see models/news/README.md)"),
+    }
     println!("architecture: {}", c.architecture.name());
     println!(
         "hyperparameters: {}",
@@ -763,7 +769,7 @@ fn info(a: InfoArgs) -> Result<()> {
         },
     };
     println!(
-        "sizes: {} subwords, {} n-gram rows, dim {}, {} parameters, {:.1} MB on disk{storage}",
+        "sizes: {} subwords, {} n-gram rows, dim {}, {} parameters, {:.1} MB{storage}",
         clf.tokenizer().vocab_size(),
         ngrams,
         dim,

@@ -274,7 +274,9 @@ impl Trainer {
             }
             if improved {
                 best = Some((f1, acc, epoch, model));
-            } else if best.as_ref().is_some_and(|b| epoch - b.2 >= cfg.patience) {
+            } else if epoch < cfg.epochs
+                && best.as_ref().is_some_and(|b| epoch - b.2 >= cfg.patience)
+            {
                 if cfg.progress {
                     bar.suspend(|| {
                         eprintln!(

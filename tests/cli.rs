@@ -331,10 +331,6 @@ fn usage_errors_exit_2_without_panics() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("at least two"), "{}", stderr(&o));
 
-    let o = khabar().args(["predict", "some text"]).output().unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--model"), "{}", stderr(&o));
-
     let o = khabar()
         .args(["predict", "--model"])
         .arg(dir.path())

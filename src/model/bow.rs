@@ -750,9 +750,18 @@ impl BowTrainer {
                 (subs, keys)
             })
             .collect();
+        // Exact duplicate texts count once for document frequencies: a corpus given twice (to
+        // weigh it more in training) must not change which n-grams get rows, or their IDF.
+        let distinct: Vec<bool> = {
+            let mut seen = std::collections::HashSet::new();
+            texts.iter().map(|t| seen.insert(*t)).collect()
+        };
         // Document frequency of every n-gram key.
         let df: HashMap<u64, u32, BuildHasherDefault<KeyHasher>> = raw
             .par_iter()
+            .zip(&distinct)
+            .filter(|(_, &d)| d)
+            .map(|(r, _)| r)
             .fold(KeyMap::default, |mut acc, (_, keys)| {
                 let mut keys = keys.clone();
                 keys.sort_unstable();
@@ -800,7 +809,12 @@ impl BowTrainer {
             })
             .collect();
         let mut df_rows = vec![0u32; rows];
-        for r in &doc_rows {
+        for r in doc_rows
+            .iter()
+            .zip(&distinct)
+            .filter(|(_, &d)| d)
+            .map(|(r, _)| r)
+        {
             let mut seen: Vec<u32> = r.clone();
             seen.sort_unstable();
             seen.dedup();
@@ -808,7 +822,7 @@ impl BowTrainer {
                 df_rows[s as usize] += 1;
             }
         }
-        let n = texts.len() as f32;
+        let n = distinct.iter().filter(|&&d| d).count() as f32;
         let idf: Vec<f32> = df_rows
             .iter()
             .map(|&d| ((1.0 + n) / (1.0 + d as f32)).ln() + 1.0)
