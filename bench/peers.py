@@ -1,16 +1,16 @@
 """scikit-learn peers: TF-IDF (sublinear tf) + LinearSVC or LogisticRegression.
 
     peers.py train   --config NAME --train peer_train.jsonl --model model.pkl
-    peers.py predict --model model.pkl --test peer_test.jsonl --speed peer_speed.txt \
-                     --predictions out.txt
+    peers.py predict --model model.pkl --test peer_test.jsonl --repeat K --predictions out.txt
 
 Texts arrive already prepared (lowercased, punctuation split off; see common.prepare_text), so
 the word analyzers split on whitespace only (token_pattern \\S+): scikit-learn's default pattern
 \\w\\w+ drops Devanagari vowel signs and viramas. `train` fits and pickles the whole pipeline;
 its wall time and memory are measured from outside; it prints {"fit_seconds": S}, the fit
-alone. `predict` writes the test predictions (one
-label per line) and then times transform + predict on the throughput set in-process, after the
-model is loaded, on one thread; it prints {"docs": N, "seconds": S} on stdout.
+alone. `predict` writes the test predictions (one label
+per line); transform + predict are timed in-process, after the model is loaded, on one thread,
+over the test set and as many repeats of it as needed (up to K passes in all) to reach 2 s; it
+prints {"docs": N, "seconds": S} on stdout.
 """
 
 import argparse
@@ -54,9 +54,9 @@ CONFIGS = {
             ("clf", LinearSVC(random_state=0)),
         ]
     ),
-    "lr-word12": lambda: Pipeline(
-        [("tfidf", word_tfidf()), ("clf", LogisticRegression(max_iter=1000))]
-    ),
+    # scikit-learn's defaults (lbfgs, 100 iterations): 1,000 iterations took 8 minutes on
+    # 20newsgroups for 0.82 accuracy.
+    "lr-word12": lambda: Pipeline([("tfidf", word_tfidf()), ("clf", LogisticRegression())]),
 }
 
 
@@ -75,14 +75,20 @@ def predict(args):
     with open(args.model, "rb") as f:
         model = pickle.load(f)
     test = [r["text"] for r in read_jsonl(args.test)]
-    with open(args.predictions, "w", encoding="utf-8") as f:
-        f.writelines("%s\n" % p for p in model.predict(test))
-    with open(args.speed, encoding="utf-8") as f:
-        speed = [line.rstrip("\n") for line in f]
-    start = time.perf_counter()
-    model.predict(speed)
+    # The first pass over the test set gives the predictions; further passes (up to --repeat in
+    # all) run until --min-seconds have gone by, for a steadier reading on small test sets.
+    docs, start = 0, time.perf_counter()
+    predicted = model.predict(test)
+    docs += len(test)
+    for _ in range(args.repeat - 1):
+        if time.perf_counter() - start >= args.min_seconds:
+            break
+        model.predict(test)
+        docs += len(test)
     seconds = time.perf_counter() - start
-    print(json.dumps({"docs": len(speed), "seconds": seconds}))
+    with open(args.predictions, "w", encoding="utf-8") as f:
+        f.writelines("%s\n" % p for p in predicted)
+    print(json.dumps({"docs": docs, "seconds": seconds}))
 
 
 def main():
@@ -95,7 +101,8 @@ def main():
     p = sub.add_parser("predict")
     p.add_argument("--model", required=True)
     p.add_argument("--test", required=True)
-    p.add_argument("--speed", required=True)
+    p.add_argument("--repeat", type=int, default=1, help="most passes over the test set")
+    p.add_argument("--min-seconds", type=float, default=2.0)
     p.add_argument("--predictions", required=True)
     args = ap.parse_args()
     train(args) if args.cmd == "train" else predict(args)

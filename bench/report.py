@@ -228,10 +228,13 @@ def main():
         "lines shuffled with a fixed seed: *default* = its defaults; *paper* = the AG News "
         "settings of its paper (`-dim 10 -wordNgrams 2 -lr 0.25 -epoch 5`); *autotune* = "
         "`-autotune-validation` on a 10%% cut of train (trained on the other 90%%), "
-        "`-autotune-duration 60`." % meta["threads"],
+        "`-autotune-duration 60`; that bounds the search only, so the whole autotune command "
+        "(search and final training) is stopped after %.0f s and then shows as timed out."
+        % (meta["threads"], meta.get("autotune_limit_s", meta["timeout_s"])),
         "- scikit-learn: TF-IDF with sublinear tf + LinearSVC on word 1–2-grams (*svc-word12*), "
         "character 2–5-grams within word boundaries (*svc-char25*, `char_wb`), both "
-        "(*svc-word+char*); TF-IDF word 1–2-grams + LogisticRegression (*lr-word12*). Words "
+        "(*svc-word+char*); TF-IDF word 1–2-grams + LogisticRegression (*lr-word12*); the "
+        "classifiers with scikit-learn's default settings. Words "
         "are split on whitespace (`token_pattern=\\S+`), not on `\\w`, which drops Devanagari "
         "vowel signs.",
         "- The peers see the text lowercased with punctuation (Unicode category P) split off "
@@ -246,7 +249,9 @@ def main():
         "fastText: the wall time of `fasttext predict model.bin` on that file minus the time "
         "of predicting a one-line file (its load; the faster of two tries); it predicts on one "
         "thread. scikit-learn: `transform` + `predict` timed in-process after unpickling, on "
-        "one thread.",
+        "one thread, over the test set and further passes over it until 2 s have gone by (at "
+        "most as many documents as the throughput set).",
+        "- Any one command is stopped after %.0f s (then it shows as timed out)." % meta["timeout_s"],
         "- *peak RSS*: maximum resident set size from `/usr/bin/time -v`, of the training "
         "command and of the prediction command (the larger of khabar's two).",
         "- *model MB*: khabar's bundle directory, fastText's `.bin`, scikit-learn's pickle of "
@@ -282,8 +287,11 @@ def main():
         if BEGIN in text and END in text:
             block = "\n".join([
                 BEGIN,
-                "Latest full run (%s, %s, %d cores; commit %s; %.0f minutes):" % (
-                    m["date"], m["cpu"], m["cores"], commit, meta["seconds"] / 60),
+                "Latest full run (%s, %s, %d cores, load average %s at the start; commit %s; "
+                "%.0f minutes); every figure, and how it is measured, in "
+                "[bench/RESULTS.md](bench/RESULTS.md):" % (
+                    m["date"], m["cpu"], m["cores"], "%.1f" % meta["loadavg_start"][0], commit,
+                    meta["seconds"] / 60),
                 "",
                 overview(corpora, runs_by, summaries),
                 "",
