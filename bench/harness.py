@@ -1,0 +1,328 @@
+"""Runs khabar and its peers on the shared corpora and appends one record per run to
+bench/work/runs.jsonl (bench/report.py turns them into RESULTS.md and results.json).
+
+Every tool trains on the same training rows and is scored on the same test rows. For each run:
+test accuracy and macro-F1; training wall seconds of the whole command; prediction throughput
+with the model load excluded; peak RSS (/usr/bin/time -v) of training and of prediction; model
+size on disk. Usually started by bench/run, which installs the peers and builds khabar first.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import disk_size, measure, metrics, read_jsonl  # noqa: E402
+from prepare import prepare  # noqa: E402
+
+ALL_CORPORA = [
+    "ag_news",
+    "l3cube_hi",
+    "l3cube_en",
+    "bbc_en",
+    "20newsgroups",
+    "sib200_hin_Deva",
+    "sib200_eng_Latn",
+]
+QUICK_CORPORA = ["ag_news", "l3cube_hi", "bbc_en", "sib200_hin_Deva"]
+
+FASTTEXT_CONFIGS = {
+    "default": [],
+    "paper": ["-dim", "10", "-wordNgrams", "2", "-lr", "0.25", "-epoch", "5"],
+    "autotune": None,  # built per corpus: needs the validation cut
+}
+SKLEARN_CONFIGS = ["svc-word12", "svc-char25", "svc-word+char", "lr-word12"]
+# --quick leaves out the slow peers: fastText's 60 s autotune and the character n-gram SVCs.
+QUICK_FASTTEXT = ["default", "paper"]
+QUICK_SKLEARN = ["svc-word12", "lr-word12"]
+
+THROUGHPUT = re.compile(r"classified (\d+) articles in ([0-9.]+) s \(([0-9.]+) articles/s, (\d+) threads\)")
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+class Harness:
+    def __init__(self, args):
+        self.args = args
+        self.work = os.path.abspath(args.work)
+        self.threads = os.cpu_count() or 1
+        self.runs_path = os.path.join(self.work, "runs.jsonl")
+        self.python = sys.executable
+        self.here = os.path.dirname(os.path.abspath(__file__))
+        help_text = subprocess.run(
+            [args.khabar, "train", "--help"], capture_output=True, text=True
+        ).stdout
+        self.skip_bad = "--skip-bad" in help_text
+
+    def record(self, rec):
+        with open(self.runs_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        if rec["status"] == "ok":
+            log(
+                "  %-8s %-16s acc %.4f  F1 %.4f  train %6.1f s  predict %s docs/s (1 thread)%s"
+                % (
+                    rec["tool"],
+                    rec["config"],
+                    rec["accuracy"],
+                    rec["macro_f1"],
+                    rec["train_s"],
+                    fmt_rate(rec.get("predict_dps_1")),
+                    ", %s (all)" % fmt_rate(rec["predict_dps_all"])
+                    if rec.get("predict_dps_all")
+                    else "",
+                )
+            )
+        else:
+            log("  %-8s %-16s %s: %s" % (rec["tool"], rec["config"], rec["status"], rec.get("reason", "")))
+
+    def base(self, info, tool, config):
+        return {"corpus": info["corpus"], "tool": tool, "config": config, "notes": []}
+
+    def failed(self, rec, m, what):
+        rec["status"] = "timed out" if m.timed_out else "failed"
+        rec["reason"] = "%s: %s" % (what, m.why())
+        return rec
+
+    # khabar ------------------------------------------------------------------------------------
+
+    def khabar(self, info, arch):
+        files = info["files"]
+        config = "bow (defaults)" if arch == "bow" else arch
+        rec = self.base(info, "khabar", config)
+        out = os.path.join(self.work, info["corpus"], "khabar-%s" % arch)
+        subprocess.run(["rm", "-rf", out])
+        cmd = [self.args.khabar, "train", "-q", "--out", out]
+        if info["train_blank_dropped"] and self.skip_bad:
+            cmd += ["--data", files["train_original"], "--skip-bad"]
+            rec["notes"].append("trained with --skip-bad on the original train file")
+        else:
+            cmd += ["--data", files["train_jsonl"]]
+        if arch != "bow":
+            cmd += ["--arch", arch]
+        m = measure(cmd, timeout=self.args.timeout)
+        if not m.ok:
+            if arch != "bow" and m.rc == 2 and "invalid value" in m.stderr:
+                rec["status"] = "not available"
+                rec["reason"] = "khabar train rejects --arch %s" % arch
+                return rec
+            return self.failed(rec, m, "train")
+        rec["train_s"], rec["train_rss_mib"] = m.wall, m.rss_mib
+        rec["model_bytes"] = disk_size(out)
+
+        ev = subprocess.run(
+            [self.args.khabar, "eval", "--model", out, "--data", files["test_jsonl"], "--json"],
+            capture_output=True,
+            text=True,
+        )
+        if ev.returncode != 0:
+            rec["status"], rec["reason"] = "failed", "eval: " + ev.stderr.strip()[-200:]
+            return rec
+        e = json.loads(ev.stdout)
+        rec.update(n=e["n"], accuracy=e["accuracy"], macro_f1=e["macro_f1"])
+
+        rss = []
+        for key, threads in (("predict_dps_1", ["--threads", "1"]), ("predict_dps_all", [])):
+            m = measure(
+                [self.args.khabar, "predict", "-v", "--model", out, "--input", files["speed_txt"]]
+                + threads,
+                timeout=self.args.timeout,
+            )
+            hit = THROUGHPUT.search(m.stderr)
+            if not m.ok or not hit:
+                return self.failed(rec, m, "predict")
+            docs, secs = int(hit.group(1)), float(hit.group(2))
+            rec[key] = docs / secs if secs > 0 else None
+            if key == "predict_dps_all":
+                rec["predict_threads_all"] = int(hit.group(4))
+            rss.append(m.rss_mib)
+        rec["predict_rss_mib"] = max(rss)
+        rec["status"] = "ok"
+        return rec
+
+    # fastText ----------------------------------------------------------------------------------
+
+    def fasttext(self, info, config):
+        files = info["files"]
+        rec = self.base(info, "fastText", config)
+        stem = os.path.join(self.work, info["corpus"], "ft-%s" % config)
+        for ext in (".bin", ".vec"):
+            if os.path.exists(stem + ext):
+                os.remove(stem + ext)
+        common = ["-output", stem, "-thread", str(self.threads), "-verbose", "1"]
+        if config == "autotune":
+            cmd = ["fasttext", "supervised", "-input", files["ft_train90"]] + common
+            cmd += ["-autotune-validation", files["ft_valid10"], "-autotune-duration", "60"]
+            rec["notes"].append("trained on 90% of train; autotune validated on the other 10%")
+        else:
+            cmd = ["fasttext", "supervised", "-input", files["ft_train"]] + common
+            cmd += FASTTEXT_CONFIGS[config]
+        limit = self.args.timeout
+        if config == "autotune":
+            # The 60 s bound covers the search only; the final training on the parameters it
+            # picks can run far longer (it passed 600 s on bbc_en). Bound the whole command.
+            limit = min(limit, self.args.autotune_limit)
+        m = measure(cmd, timeout=limit)
+        if not m.ok:
+            return self.failed(rec, m, "train")
+        rec["train_s"], rec["train_rss_mib"] = m.wall, m.rss_mib
+        model = stem + ".bin"
+        rec["model_bytes"] = disk_size(model)
+        if os.path.exists(stem + ".vec"):
+            os.remove(stem + ".vec")
+
+        with open(files["ft_labels"], encoding="utf-8") as f:
+            back = json.load(f)
+        pred_path = stem + ".predictions.txt"
+        m = measure(["fasttext", "predict", model, files["ft_test"]], stdout=pred_path,
+                    timeout=self.args.timeout)
+        if not m.ok:
+            return self.failed(rec, m, "predict")
+        rss = [m.rss_mib]
+        with open(pred_path, encoding="utf-8") as f:
+            predicted = [back.get(line.strip(), "<none>") for line in f]
+        rec.update(metrics(info["test_labels"], predicted))
+
+        # Throughput: predicting the throughput set minus the load, which is the time to
+        # predict a one-line file (the fastest of two tries).
+        m = measure(["fasttext", "predict", model, files["ft_speed"]], timeout=self.args.timeout)
+        if not m.ok:
+            return self.failed(rec, m, "predict")
+        rss.append(m.rss_mib)
+        full = m.wall
+        loads = []
+        for _ in range(2):
+            m = measure(["fasttext", "predict", model, files["ft_one"]], timeout=self.args.timeout)
+            if not m.ok:
+                return self.failed(rec, m, "predict")
+            loads.append(m.wall)
+        load = min(loads)
+        rec["load_s"] = load
+        if full - load > 0.01:
+            rec["predict_dps_1"] = info["speed_docs"] / (full - load)
+        else:
+            rec["notes"].append("prediction too fast to separate from the load time")
+        rec["predict_rss_mib"] = max(rss)
+        rec["status"] = "ok"
+        return rec
+
+    # scikit-learn ------------------------------------------------------------------------------
+
+    def sklearn(self, info, config):
+        files = info["files"]
+        rec = self.base(info, "sklearn", config)
+        stem = os.path.join(self.work, info["corpus"], "sk-%s" % config)
+        model = stem + ".pkl"
+        peers = os.path.join(self.here, "peers.py")
+        fit_path = stem + ".fit.json"
+        m = measure(
+            [self.python, peers, "train", "--config", config, "--train", files["peer_train"],
+             "--model", model],
+            stdout=fit_path,
+            timeout=self.args.timeout,
+        )
+        if not m.ok:
+            return self.failed(rec, m, "train")
+        rec["train_s"], rec["train_rss_mib"] = m.wall, m.rss_mib
+        with open(fit_path) as f:
+            rec["fit_s"] = json.load(f)["fit_seconds"]
+        rec["model_bytes"] = disk_size(model)
+        pred_path = stem + ".predictions.txt"
+        timing_path = stem + ".timing.json"
+        m = measure(
+            [self.python, peers, "predict", "--model", model, "--test", files["peer_test"],
+             "--repeat", info["speed_repeat"], "--predictions", pred_path],
+            stdout=timing_path,
+            timeout=self.args.timeout,
+        )
+        if not m.ok:
+            return self.failed(rec, m, "predict")
+        with open(pred_path, encoding="utf-8") as f:
+            predicted = [line.rstrip("\n") for line in f]
+        rec.update(metrics(info["test_labels"], predicted))
+        with open(timing_path) as f:
+            t = json.load(f)
+        rec["predict_dps_1"] = t["docs"] / t["seconds"] if t["seconds"] > 0 else None
+        rec["predict_rss_mib"] = m.rss_mib
+        rec["status"] = "ok"
+        return rec
+
+    # -------------------------------------------------------------------------------------------
+
+    def corpus(self, corpus):
+        start = time.perf_counter()
+        info = prepare(corpus, self.args.data, self.work)
+        log(
+            "%s: %d train, %d %s rows (%d/%d blank rows dropped); throughput set %d docs"
+            % (corpus, info["train_rows"], info["test_rows"],
+               info["test_split"], info["train_blank_dropped"], info["test_blank_dropped"],
+               info["speed_docs"])
+        )
+        runs = [("khabar", "bow")]
+        if self.args.with_transformer:
+            runs.append(("khabar", "transformer"))
+        runs += [("fastText", c) for c in (QUICK_FASTTEXT if self.args.quick else FASTTEXT_CONFIGS)]
+        runs += [("sklearn", c) for c in (QUICK_SKLEARN if self.args.quick else SKLEARN_CONFIGS)]
+        for tool, config in runs:
+            fn = {"khabar": self.khabar, "fastText": self.fasttext, "sklearn": self.sklearn}[tool]
+            self.record(fn(info, config))
+        meta = {k: v for k, v in info.items() if k not in ("files", "test_labels")}
+        meta["seconds"] = time.perf_counter() - start
+        with open(os.path.join(self.work, "corpora.jsonl"), "a", encoding="utf-8") as f:
+            f.write(json.dumps(meta, ensure_ascii=False) + "\n")
+
+
+def fmt_rate(x):
+    return "-" if x is None else "{:,.0f}".format(x)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True, help="the shared corpora (../shared/data)")
+    ap.add_argument("--work", required=True, help="work directory (bench/work)")
+    ap.add_argument("--khabar", required=True, help="the khabar binary")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--with-transformer", action="store_true")
+    ap.add_argument("--corpora", nargs="*", help="a subset, by name")
+    ap.add_argument("--timeout", type=float, default=600, help="seconds per command")
+    ap.add_argument("--autotune-limit", type=float, default=300,
+                    help="seconds for the whole fastText autotune command (search + final fit)")
+    args = ap.parse_args()
+
+    corpora = args.corpora or (QUICK_CORPORA if args.quick else ALL_CORPORA)
+    missing = [c for c in corpora if not os.path.isdir(os.path.join(args.data, c))]
+    if missing:
+        raise SystemExit("error: corpora missing under %s: %s" % (args.data, ", ".join(missing)))
+    os.makedirs(args.work, exist_ok=True)
+    h = Harness(args)
+    for name in ("runs.jsonl", "corpora.jsonl", "meta.json"):
+        if os.path.exists(os.path.join(h.work, name)):
+            os.remove(os.path.join(h.work, name))
+    log("khabar train %s --skip-bad" % ("has" if h.skip_bad else "does not have"))
+    meta = {
+        "mode": "quick" if args.quick else "full",
+        "with_transformer": args.with_transformer,
+        "corpora": corpora,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+        "khabar_skip_bad": h.skip_bad,
+        "threads": h.threads,
+        "timeout_s": args.timeout,
+        "autotune_limit_s": args.autotune_limit,
+    }
+    start = time.perf_counter()
+    for c in corpora:
+        h.corpus(c)
+    meta["seconds"] = time.perf_counter() - start
+    meta["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    with open(os.path.join(h.work, "meta.json"), "w", encoding="utf-8") as f:
+        json.dump(meta, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

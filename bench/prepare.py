@@ -1,0 +1,119 @@
+"""Writes the work files of one corpus under bench/work/<corpus>/: the inputs each tool needs,
+derived from the shared corpus (which stays where it is; these copies are temporary and
+git-ignored).
+
+- rows whose text is blank are dropped from train and test for every tool (khabar rejects them;
+  the count is recorded and shown in RESULTS.md),
+- khabar reads JSONL (the original file when nothing was dropped) and, for throughput, the raw
+  test texts one per line,
+- the peers read the prepared text (common.prepare_text): JSONL for scikit-learn, `__label__X text`
+  lines for fastText, shuffled with a fixed seed,
+- a throughput set: the test texts repeated until there are enough of them for a stable reading.
+"""
+
+import json
+import math
+import os
+import random
+
+from common import one_line, prepare_text, read_jsonl, write_jsonl
+
+SPEED_MIN_DOCS = 20000
+SPEED_MAX_CHARS = 4_000_000
+
+
+def split_names(corpus_dir):
+    test = "test" if os.path.exists(os.path.join(corpus_dir, "test.jsonl")) else "valid"
+    return "train", test
+
+
+def ft_label(label):
+    return "__label__" + "_".join(label.split())
+
+
+def prepare(corpus, data_dir, work_dir, seed=42):
+    src = os.path.join(data_dir, corpus)
+    out = os.path.join(work_dir, corpus)
+    os.makedirs(out, exist_ok=True)
+    train_name, test_name = split_names(src)
+    info = {"corpus": corpus, "test_split": test_name, "files": {}}
+    files = info["files"]
+
+    def path(name):
+        return os.path.join(out, name)
+
+    splits = {}
+    for role, name in (("train", train_name), ("test", test_name)):
+        original = os.path.join(src, name + ".jsonl")
+        rows = read_jsonl(original)
+        kept = [r for r in rows if r["text"].strip()]
+        info["%s_rows" % role] = len(kept)
+        info["%s_blank_dropped" % role] = len(rows) - len(kept)
+        files["%s_original" % role] = original
+        if len(kept) == len(rows):
+            files["%s_jsonl" % role] = original
+        else:
+            files["%s_jsonl" % role] = path("%s.nonblank.jsonl" % role)
+            write_jsonl(files["%s_jsonl" % role], kept)
+        splits[role] = kept
+
+    train, test = splits["train"], splits["test"]
+    labels_to_ft = {}
+    for r in train + test:
+        labels_to_ft[r["label"]] = ft_label(r["label"])
+    if len(set(labels_to_ft.values())) != len(labels_to_ft):
+        raise SystemExit("%s: labels collide once spaces become '_'" % corpus)
+    info["labels"] = sorted(set(r["label"] for r in train))
+    with open(path("ft_labels.json"), "w", encoding="utf-8") as f:
+        json.dump({v: k for k, v in labels_to_ft.items()}, f, ensure_ascii=False)
+    files["ft_labels"] = path("ft_labels.json")
+
+    # Throughput set: the test texts, repeated.
+    chars = sum(len(r["text"]) for r in test)
+    repeat = max(1, math.ceil(min(SPEED_MIN_DOCS / len(test), SPEED_MAX_CHARS / max(chars, 1))))
+    info["speed_docs"] = repeat * len(test)
+    info["speed_repeat"] = repeat
+
+    raw_test = [one_line(r["text"]) for r in test]
+    with open(path("test.txt"), "w", encoding="utf-8") as f:
+        f.writelines(t + "\n" for t in raw_test)
+    with open(path("speed.txt"), "w", encoding="utf-8") as f:
+        for _ in range(repeat):
+            f.writelines(t + "\n" for t in raw_test)
+    files["test_txt"] = path("test.txt")
+    files["speed_txt"] = path("speed.txt")
+
+    # Peers: prepared text.
+    p_train = [{"text": prepare_text(r["text"]), "label": r["label"]} for r in train]
+    p_test = [{"text": prepare_text(r["text"]), "label": r["label"]} for r in test]
+    write_jsonl(path("peer_train.jsonl"), p_train)
+    write_jsonl(path("peer_test.jsonl"), p_test)
+    with open(path("peer_speed.txt"), "w", encoding="utf-8") as f:
+        for _ in range(repeat):
+            f.writelines(r["text"] + "\n" for r in p_test)
+    files["peer_train"] = path("peer_train.jsonl")
+    files["peer_test"] = path("peer_test.jsonl")
+    files["peer_speed"] = path("peer_speed.txt")
+
+    ft_lines = ["%s %s\n" % (labels_to_ft[r["label"]], r["text"]) for r in p_train]
+    random.Random(seed).shuffle(ft_lines)
+    cut = max(1, len(ft_lines) // 10)
+    for name, lines in (
+        ("ft_train.txt", ft_lines),
+        ("ft_valid10.txt", ft_lines[:cut]),
+        ("ft_train90.txt", ft_lines[cut:]),
+    ):
+        with open(path(name), "w", encoding="utf-8") as f:
+            f.writelines(lines)
+    with open(path("ft_test.txt"), "w", encoding="utf-8") as f:
+        f.writelines(r["text"] + "\n" for r in p_test)
+    with open(path("ft_one.txt"), "w", encoding="utf-8") as f:
+        f.write(p_test[0]["text"] + "\n")
+    files["ft_train"] = path("ft_train.txt")
+    files["ft_train90"] = path("ft_train90.txt")
+    files["ft_valid10"] = path("ft_valid10.txt")
+    files["ft_test"] = path("ft_test.txt")
+    files["ft_speed"] = path("peer_speed.txt")
+    files["ft_one"] = path("ft_one.txt")
+    info["test_labels"] = [r["label"] for r in test]
+    return info
