@@ -203,14 +203,53 @@ pub(crate) struct Scratch {
     words: Vec<u64>,
     pieces: Vec<u32>,
     counter: RowCounter,
-    counts: Vec<(u32, u32)>,
-    doc: SparseDoc,
 }
 
 /// A raw feature: a subword id, or the key of a word n-gram or whole word.
 enum Feature {
     Subword(u32),
     Key(u64),
+}
+
+/// The features of one (normalized) word: its subword ids, its character n-grams and, for a
+/// word the vocabulary splits, the whole word. Returns the word's hash for word n-grams, or
+/// `None` for punctuation, which takes no part in them.
+fn word_features(
+    tokenizer: &Tokenizer,
+    config: &BowConfig,
+    w: &str,
+    pieces: &mut Vec<u32>,
+    on: &mut impl FnMut(Feature),
+) -> Option<u64> {
+    pieces.clear();
+    tokenizer.encode_word(w, pieces);
+    for &p in pieces.iter() {
+        on(Feature::Subword(p));
+    }
+    if is_punctuation_word(w) {
+        return None;
+    }
+    if config.char_ngrams[0] > 0 {
+        char_ngrams(w, config.char_ngrams, on);
+    }
+    let h = fnv1a(w.as_bytes());
+    if config.word_unigrams && pieces.len() > 1 {
+        on(Feature::Key(unigram_key(h)));
+    }
+    Some(h)
+}
+
+/// The keys of the word n-grams (orders 2 and up) over a document's word hashes.
+fn word_ngrams(config: &BowConfig, words: &[u64], mut on: impl FnMut(u64)) {
+    for n in 2..=config.ngram_order {
+        for window in words.windows(n) {
+            let mut key = window[0];
+            for &w in &window[1..] {
+                key = extend_key(key, w);
+            }
+            on(key);
+        }
+    }
 }
 
 /// The raw features of one document: subword ids and n-gram keys (with repeats).
@@ -230,33 +269,38 @@ fn extract(
     normalize_into(text, norm);
     words.clear();
     for_each_word(norm, |w| {
-        pieces.clear();
-        tokenizer.encode_word(w, pieces);
-        for &p in pieces.iter() {
-            on(Feature::Subword(p));
+        if let Some(h) = word_features(tokenizer, config, w, pieces, &mut on) {
+            words.push(h);
         }
-        if is_punctuation_word(w) {
-            return;
-        }
-        if config.char_ngrams[0] > 0 {
-            char_ngrams(w, config.char_ngrams, &mut on);
-        }
-        let h = fnv1a(w.as_bytes());
-        if config.word_unigrams && pieces.len() > 1 {
-            on(Feature::Key(unigram_key(h)));
-        }
-        words.push(h);
     });
-    for n in 2..=config.ngram_order {
-        for window in words.windows(n) {
-            let mut key = window[0];
-            for &w in &window[1..] {
-                key = extend_key(key, w);
-            }
-            on(Feature::Key(key));
-        }
-    }
+    word_ngrams(config, words, |key| on(Feature::Key(key)));
 }
+
+/// Per-thread memory of the table rows each word maps to, for prediction: text is mostly
+/// words seen before, and looking up a word once replaces encoding it and hashing and looking
+/// up each of its character n-grams.
+struct WordCache {
+    /// The model the entries belong to.
+    model: u64,
+    /// Word -> (start and length in `rows`, word hash or `NO_HASH` for punctuation).
+    words: ahash::AHashMap<Box<str>, (u32, u32, u64)>,
+    rows: Vec<u32>,
+}
+
+const NO_HASH: u64 = u64::MAX;
+/// Entries kept before the cache starts over (bounds its memory: a few MB).
+const CACHE_WORDS: usize = 100_000;
+
+thread_local! {
+    static WORD_CACHE: std::cell::RefCell<WordCache> = std::cell::RefCell::new(WordCache {
+        model: 0,
+        words: ahash::AHashMap::new(),
+        rows: Vec::new(),
+    });
+}
+
+/// Gives every trained state of a model its own identity for [`WordCache`].
+static NEXT_MODEL_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Emits the keys of the character n-grams of `word` framed as "<word>", of `lo..=hi`
 /// characters.
@@ -310,10 +354,13 @@ pub struct Bow {
     /// Row-major `classes x dim`.
     head_w: Vec<f32>,
     head_b: Vec<f32>,
-    /// The table multiplied by the head, row-major `rows x classes`. The head is linear, so
-    /// `W (sum_f x_f E_f) = sum_f x_f (W E_f)`: prediction pools these short rows instead of
-    /// the table's, and skips the matrix product.
-    projected: Vec<f32>,
+    /// For each table row, its IDF followed by the row multiplied by the head (row-major
+    /// `rows x (1 + classes)`). The head is linear, so `W (sum_f x_f E_f) = sum_f x_f (W E_f)`:
+    /// prediction pools these short rows instead of the table's and skips the matrix product,
+    /// and finds a feature's weight and its row in one place.
+    packed: Vec<f32>,
+    /// Identity of this state of the model, for the per-thread word cache.
+    id: u64,
 }
 
 impl Bow {
@@ -336,60 +383,130 @@ impl Bow {
         self.ngram_keys.len()
     }
 
-    /// The document's features, weighted.
-    pub(crate) fn featurize<'s>(
+    /// Logits of one text, written to `out` (one per class).
+    pub(crate) fn logits_of(
         &self,
         tokenizer: &Tokenizer,
         text: &str,
-        scratch: &'s mut Scratch,
-    ) -> &'s SparseDoc {
+        scratch: &mut Scratch,
+        out: &mut Vec<f32>,
+    ) {
         let mut counter = std::mem::take(&mut scratch.counter);
         let n_sub = self.n_subwords as u32;
-        extract(tokenizer, &self.config, text, scratch, |f| match f {
-            Feature::Subword(id) => {
-                if id < n_sub {
-                    counter.add(id)
-                }
+        let row_of = |f: Feature| match f {
+            Feature::Subword(id) => (id < n_sub).then_some(id),
+            Feature::Key(key) => self.ngram_rows.get(&key).map(|&i| n_sub + i),
+        };
+        let Scratch {
+            norm,
+            words,
+            pieces,
+            ..
+        } = scratch;
+        normalize_into(text, norm);
+        words.clear();
+        WORD_CACHE.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            let cache = &mut *cache;
+            if cache.model != self.id || cache.words.len() >= CACHE_WORDS {
+                cache.model = self.id;
+                cache.words.clear();
+                cache.rows.clear();
             }
-            Feature::Key(key) => {
-                if let Some(&i) = self.ngram_rows.get(&key) {
-                    counter.add(n_sub + i);
+            for_each_word(norm, |w| {
+                let (start, len, hash) = match cache.words.get(w) {
+                    Some(&entry) => entry,
+                    None => {
+                        let start = cache.rows.len() as u32;
+                        let rows = &mut cache.rows;
+                        let hash = word_features(tokenizer, &self.config, w, pieces, &mut |f| {
+                            if let Some(r) = row_of(f) {
+                                rows.push(r);
+                            }
+                        });
+                        let entry = (
+                            start,
+                            cache.rows.len() as u32 - start,
+                            hash.unwrap_or(NO_HASH),
+                        );
+                        cache.words.insert(w.into(), entry);
+                        entry
+                    }
+                };
+                for &r in &cache.rows[start as usize..(start + len) as usize] {
+                    counter.add(r);
                 }
+                if hash != NO_HASH {
+                    words.push(hash);
+                }
+            });
+        });
+        word_ngrams(&self.config, words, |key| {
+            if let Some(r) = row_of(Feature::Key(key)) {
+                counter.add(r);
             }
         });
-        weigh(
-            &mut counter,
-            &self.idf,
-            self.config.weighting,
-            &mut scratch.counts,
-            &mut scratch.doc,
-        );
+        self.pool_counted(&mut counter, out);
         scratch.counter = counter;
-        &scratch.doc
     }
 
-    /// Logits for one document, written to `out` (one per class).
-    pub(crate) fn logits_into(&self, doc: &SparseDoc, out: &mut Vec<f32>) {
-        pool(&self.projected, self.head_b.len(), doc, out);
+    /// Weighs the counted rows and pools their projected rows into logits, in one pass: the
+    /// same sum as [`weigh`] then [`pool`], with the L2 normalization applied at the end.
+    fn pool_counted(&self, counter: &mut RowCounter, out: &mut Vec<f32>) {
+        let classes = self.head_b.len();
+        let stride = classes + 1;
+        out.clear();
+        out.resize(classes, 0.0);
+        let total = counter.total as f32;
+        let mut norm2 = 0.0f32;
+        for &slot in &counter.used {
+            let (key, n) = std::mem::take(&mut counter.slots[slot as usize]);
+            let r = (key - 1) as usize;
+            let packed = &self.packed[r * stride..(r + 1) * stride];
+            let w = match self.config.weighting {
+                Weighting::Tfidf if n == 1 => packed[0],
+                Weighting::Tfidf => (1.0 + (n as f32).ln()) * packed[0],
+                Weighting::Mean => n as f32 / total,
+            };
+            norm2 += w * w;
+            for (o, p) in out.iter_mut().zip(&packed[1..]) {
+                *o += w * p;
+            }
+        }
+        counter.used.clear();
+        counter.total = 0;
+        let scale = match self.config.weighting {
+            Weighting::Tfidf if norm2 > 0.0 => 1.0 / norm2.sqrt(),
+            _ => 1.0,
+        };
         for (o, b) in out.iter_mut().zip(&self.head_b) {
-            *o += b;
+            *o = *o * scale + b;
         }
     }
 
-    /// Computes the projected table from the table and the head.
+    /// The projected row of table row `r` (one value per class).
+    fn projected_row(&self, r: usize) -> &[f32] {
+        let stride = self.head_b.len() + 1;
+        &self.packed[r * stride + 1..(r + 1) * stride]
+    }
+
+    /// Computes the packed rows used in prediction: for each table row its IDF followed by the
+    /// row multiplied by the head (and gives the model a new identity: its rows may have
+    /// changed).
     fn project(&mut self) {
-        let (dim, classes) = (self.config.dim, self.head_b.len());
-        self.projected = self
+        self.id = NEXT_MODEL_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dim = self.config.dim;
+        self.packed = self
             .table
             .par_chunks(dim)
-            .flat_map_iter(|row| {
-                self.head_w
-                    .chunks(dim)
-                    .map(move |w| dot(w, row))
+            .zip(self.idf.par_iter())
+            .flat_map_iter(|(row, &idf)| {
+                std::iter::once(idf)
+                    .chain(self.head_w.chunks(dim).map(move |w| dot(w, row)))
                     .collect::<Vec<f32>>()
             })
             .collect();
-        debug_assert_eq!(self.projected.len(), self.rows() * classes);
+        debug_assert_eq!(self.packed.len(), self.rows() * (self.head_b.len() + 1));
     }
 
     /// A smaller model that predicts (nearly) the same: see [`CompactOptions`].
@@ -397,7 +514,9 @@ impl Bow {
         let mut out = self.clone();
         let classes = self.head_b.len();
         if options.fold && !self.config.folded {
-            out.table = self.projected.clone();
+            out.table = (0..self.rows())
+                .flat_map(|r| self.projected_row(r).iter().copied())
+                .collect();
             out.head_w = (0..classes * classes)
                 .map(|i| if i / classes == i % classes { 1.0 } else { 0.0 })
                 .collect();
@@ -408,7 +527,7 @@ impl Bow {
             if max < self.ngram_keys.len() {
                 let score = |i: usize| {
                     let r = self.n_subwords + i;
-                    let row = &self.projected[r * classes..(r + 1) * classes];
+                    let row = self.projected_row(r);
                     self.idf[r] * row.iter().map(|x| x * x).sum::<f32>().sqrt()
                 };
                 let mut order: Vec<usize> = (0..self.ngram_keys.len()).collect();
@@ -556,7 +675,8 @@ impl Bow {
             table: flat(table_t)?,
             head_w: flat(w_t)?,
             head_b: flat(b_t)?,
-            projected: Vec::new(),
+            packed: Vec::new(),
+            id: 0,
         };
         if bow
             .table
@@ -871,7 +991,8 @@ impl BowTrainer {
                 table,
                 head_w,
                 head_b: vec![0.0; classes],
-                projected: Vec::new(),
+                packed: Vec::new(),
+                id: 0,
             },
             docs,
             targets,
@@ -1051,6 +1172,10 @@ mod tests {
     use crate::text::TokenizerOptions;
 
     fn tiny_trainer(config: BowConfig) -> BowTrainer {
+        tiny(config).0
+    }
+
+    fn tiny(config: BowConfig) -> (BowTrainer, Tokenizer) {
         let texts = [
             "the striker scored a late goal",
             "the keeper saved a penalty kick",
@@ -1067,7 +1192,8 @@ mod tests {
             },
         )
         .unwrap();
-        BowTrainer::new(config, &tok, &texts, vec![0, 0, 1, 1, 0, 1], 2, 3).unwrap()
+        let t = BowTrainer::new(config, &tok, &texts, vec![0, 0, 1, 1, 0, 1], 2, 3).unwrap();
+        (t, tok)
     }
 
     /// The hand-written backward through the table agrees with finite differences of the loss.
@@ -1108,6 +1234,81 @@ mod tests {
         let gw = back.grads.get(t.head_w.as_tensor()).unwrap();
         let sum: f32 = gw.abs().unwrap().sum_all().unwrap().to_scalar().unwrap();
         assert!(sum > 0.0 && sum.is_finite());
+    }
+
+    /// Prediction (word cache, fused pooling) computes what training computes: the weighted
+    /// features of `extract` + `weigh`, pooled through the table and the head.
+    #[test]
+    fn prediction_matches_the_training_features() {
+        let (mut t, tok) = tiny(BowConfig {
+            dim: 8,
+            min_count: 1,
+            ..BowConfig::default()
+        });
+        let batch: Vec<usize> = (0..6).collect();
+        for _ in 0..5 {
+            t.step(&batch, 0.05).unwrap();
+        }
+        let bow = t.snapshot().unwrap();
+        let texts = [
+            "the striker scored a late goal, and the late goal won!",
+            "markets rose as shares rallied; shares fell",
+            "",
+            "unseen words only",
+            "the the the the",
+        ];
+        let mut scratch = Scratch::default();
+        let mut got = Vec::new();
+        for round in 0..2 {
+            for text in texts {
+                // Reference: the training path.
+                let mut counter = RowCounter::default();
+                let n_sub = bow.n_subwords as u32;
+                extract(
+                    &tok,
+                    &bow.config,
+                    text,
+                    &mut Scratch::default(),
+                    |f| match f {
+                        Feature::Subword(id) if id < n_sub => counter.add(id),
+                        Feature::Subword(_) => {}
+                        Feature::Key(k) => {
+                            if let Some(&i) = bow.ngram_rows.get(&k) {
+                                counter.add(n_sub + i)
+                            }
+                        }
+                    },
+                );
+                let mut doc = SparseDoc::default();
+                weigh(
+                    &mut counter,
+                    &bow.idf,
+                    bow.config.weighting,
+                    &mut Vec::new(),
+                    &mut doc,
+                );
+                let mut pooled = Vec::new();
+                pool(&bow.table, bow.config.dim, &doc, &mut pooled);
+                let want: Vec<f32> = bow
+                    .head_b
+                    .iter()
+                    .enumerate()
+                    .map(|(c, b)| {
+                        b + dot(
+                            &bow.head_w[c * bow.config.dim..(c + 1) * bow.config.dim],
+                            &pooled,
+                        )
+                    })
+                    .collect();
+                bow.logits_of(&tok, text, &mut scratch, &mut got);
+                for (a, b) in want.iter().zip(&got) {
+                    assert!(
+                        (a - b).abs() < 1e-4,
+                        "round {round}, {text:?}: {want:?} vs {got:?}"
+                    );
+                }
+            }
+        }
     }
 
     /// Training steps lower the loss with each optimizer.

@@ -73,10 +73,7 @@ impl Model {
         out: &mut Vec<f32>,
     ) {
         match self {
-            Model::Bow(m) => {
-                let doc = m.featurize(tokenizer, text, &mut ws.bow);
-                m.logits_into(doc, out);
-            }
+            Model::Bow(m) => m.logits_of(tokenizer, text, &mut ws.bow, out),
         }
     }
 
