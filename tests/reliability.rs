@@ -189,7 +189,7 @@ fn altered_weights_are_refused() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0x01; // one bit in the last weight
     std::fs::write(&w, bytes).unwrap();
-    let e = Classifier::load(&m).err().expect("altered weights loaded");
+    let e = Classifier::load(&m).expect_err("altered weights loaded");
     let msg = e.to_string();
     assert!(
         msg.contains("model.safetensors") && msg.contains("checksum"),

@@ -1,58 +1,29 @@
 //! JSON lines: one object per line, `{"text": ..., "label": ...}` or other field names.
 
-use std::io::BufRead;
 use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::{join_text, strip_bom, utf8_line_error, BadRow, Sink};
-use crate::error::{Error, Location, Result};
+use super::{for_each_line, join_text, BadRow, Sink};
+use crate::error::{Location, Result};
 
 /// Reads a JSONL corpus. Blank lines are skipped; a UTF-8 byte-order mark and CRLF line ends are
 /// accepted. Every other problem is a bad row naming the line and field.
 pub(super) fn read(path: &Path, sink: &mut Sink) -> Result<()> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
     let shared: Arc<Path> = Arc::from(path);
-    let mut buf = Vec::new();
-    let mut line_no = 0;
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        line_no += 1;
+    for_each_line(path, sink, |sink, line_no, line| {
         let at = || Location::new(path, line_no);
-        let bytes = if line_no == 1 {
-            strip_bom(&buf)
-        } else {
-            buf.as_slice()
-        };
-        let line = sink.decode(bytes, |e| utf8_line_error(path, line_no, e))?;
-        let line = line.trim_end_matches(['\n', '\r']);
-        if line.trim().is_empty() {
-            continue;
-        }
         let object = match serde_json::from_str::<Value>(line) {
             Ok(Value::Object(object)) => object,
-            Ok(_) => {
-                sink.bad(at(), BadRow::NotJson, "expected a JSON object")?;
-                continue;
-            }
-            Err(e) => {
-                sink.bad(at(), BadRow::NotJson, format!("not valid JSON: {e}"))?;
-                continue;
-            }
+            Ok(_) => return sink.bad(at(), BadRow::NotJson, "expected a JSON object"),
+            Err(e) => return sink.bad(at(), BadRow::NotJson, format!("not valid JSON: {e}")),
         };
         if let Some((text, label)) = row(&object, &at, sink)? {
             sink.push(&shared, line_no, text, label);
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// The text and label of one object, or `None` when it is a bad row that was skipped.

@@ -609,6 +609,41 @@ impl<'a> Sink<'a> {
     }
 }
 
+/// Calls `row` with each non-blank line of a line-oriented file: its 1-based number and its
+/// text without the line end, after a byte-order mark is dropped and the bytes are decoded as
+/// `sink` says (strict or lossy UTF-8).
+pub(crate) fn for_each_line(
+    path: &Path,
+    sink: &mut Sink,
+    mut row: impl FnMut(&mut Sink, usize, &str) -> Result<()>,
+) -> Result<()> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let mut buf = Vec::new();
+    let mut line_no = 0;
+    loop {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            return Ok(());
+        }
+        line_no += 1;
+        let bytes = if line_no == 1 {
+            strip_bom(&buf)
+        } else {
+            buf.as_slice()
+        };
+        let line = sink.decode(bytes, |e| utf8_line_error(path, line_no, e))?;
+        let line = line.trim_end_matches(['\n', '\r']);
+        if !line.trim().is_empty() {
+            row(sink, line_no, line)?;
+        }
+    }
+}
+
 /// The error for invalid UTF-8 in a whole file: the line and byte offset of the first bad byte.
 pub(crate) fn utf8_error(path: &Path, bytes: &[u8], e: std::str::Utf8Error) -> Error {
     let offset = e.valid_up_to();
