@@ -57,6 +57,6 @@ pub use classifier::{Classifier, LabelScore, Prediction};
 pub use corpus::{Corpus, Example, Format, ReadOptions};
 pub use error::{Error, Location, Result};
 pub use metrics::Evaluation;
-pub use model::{ArchConfig, BowConfig, Weighting};
+pub use model::{ArchConfig, BowConfig, TransformerConfig, Weighting};
 pub use text::TokenizerOptions;
 pub use train::{TrainConfig, Trainer};

@@ -40,7 +40,10 @@ fn save_and_load_give_the_same_predictions() {
     let loaded = Classifier::load(dir.path().join("m")).unwrap();
     assert_eq!(loaded.labels(), clf.labels());
     for text in test_texts() {
-        assert_eq!(loaded.probabilities(&text), clf.probabilities(&text));
+        assert_eq!(
+            loaded.probabilities(&text).unwrap(),
+            clf.probabilities(&text).unwrap()
+        );
     }
 }
 
