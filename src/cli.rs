@@ -121,7 +121,7 @@ struct TrainArgs {
     /// everything and keeps the last epoch).
     #[arg(long, default_value_t = TrainConfig::default().valid_fraction)]
     valid_fraction: f64,
-    /// Most epochs; the best by validation macro-F1 is kept [default: 10 for bow, 10 for
+    /// Most epochs; the best by validation macro-F1 is kept [default: 10 for bow, 6 for
     /// transformer].
     #[arg(long)]
     epochs: Option<usize>,
@@ -141,7 +141,7 @@ struct TrainArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// Largest subword vocabulary [default: 30000 for bow, 16000 for transformer].
+    /// Largest subword vocabulary [default: 30000 for bow, 8000 for transformer].
     #[arg(long)]
     vocab_size: Option<usize>,
     /// Embedding width (bow).

@@ -80,7 +80,7 @@ impl TrainConfig {
                     vocab_size: TRANSFORMER_VOCAB,
                     ..TokenizerOptions::default()
                 },
-                epochs: 10,
+                epochs: 6,
                 patience: 3,
                 learning_rate: 1e-3,
                 batch_size: 32,
@@ -122,7 +122,7 @@ impl TrainConfig {
 
 /// Default vocabulary size of the transformer: smaller than bow's, because every row of its
 /// embedding table must be learned from context.
-const TRANSFORMER_VOCAB: usize = 16_000;
+const TRANSFORMER_VOCAB: usize = 8_000;
 
 /// Trains classifiers.
 #[derive(Debug, Clone, Default)]
