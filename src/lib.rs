@@ -8,7 +8,12 @@
 //! ```text
 //! corpus files ─► Example{text, label} ─► NFKC + lowercase ─► WordPiece subwords (trained)
 //!   ─► subword ids + word n-grams ─► bag-of-n-grams model (candle) ─► softmax ─► labels
+//!   ─► subword ids in windows ─────► transformer encoder (candle) ─┘
 //! ```
+//!
+//! Two architectures: `bow` (the default; [`BowConfig`]), fast and strong on small corpora, and
+//! `transformer` ([`TransformerConfig`]), a small encoder trained from scratch that reads word
+//! order. [`TrainConfig::for_arch`] gives each one's default schedule.
 //!
 //! Train, save, load and predict:
 //!

@@ -10,16 +10,22 @@
 //! first that reaches the end), and the logits of its windows are averaged. Training reads the
 //! first window of each document.
 //!
-//! Training (see [`TransformerTrainer`]):
+//! Token embeddings are initialized from N(0, 0.02), weight matrices uniformly in
+//! ±1/sqrt(fan-in), layer norms to the identity.
+//!
+//! Training (`TransformerTrainer`):
 //! - The token-embedding table stays out of candle's autograd (DESIGN.md): for each micro-batch
 //!   the distinct rows it uses are copied into a small candle variable, the network indexes that,
 //!   and the rows' gradients get sparse ("lazy") AdamW updates. A step costs what the batch
 //!   touches, not the size of the vocabulary.
 //! - Everything else is ordinary candle variables with AdamW (decoupled weight decay on the
-//!   weight matrices, not on biases and norms), the gradient clipped by its global norm.
-//! - Layer norm is written from tensor ops and softmax is `candle_nn::ops::softmax`: candle's
-//!   fast paths record no gradient.
-//! - A batch is split into micro-batches of [`MICRO_BATCH`] documents that run forward and
+//!   weight matrices and embeddings, not on biases and norms), the gradient clipped by its
+//!   global norm.
+//! - Layer norm, the attention softmax, GELU and the bias add are custom ops with hand-written
+//!   backward passes (`ops.rs`), checked against candle's tensor-op versions: candle's own fast
+//!   layer norm and `softmax_last_dim` record no gradient, and the tensor-op compositions cost
+//!   most of a step.
+//! - A batch is split into micro-batches of `MICRO_BATCH` (8) documents that run forward and
 //!   backward in parallel on all cores; their gradients are summed in a fixed order, so the
 //!   thread count does not change the model. Dropout masks come from the seeded generator.
 
