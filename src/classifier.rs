@@ -126,10 +126,13 @@ impl Classifier {
         &self.model
     }
 
-    /// A smaller classifier that predicts (nearly) the same; see [`CompactOptions`].
+    /// A smaller classifier that predicts (nearly) the same; see [`CompactOptions`]. Applies to
+    /// `bow` models; a transformer comes back unchanged.
     pub fn compact(&self, options: CompactOptions) -> Classifier {
         let model = match &self.model {
             Model::Bow(b) => Model::Bow(b.compact(options)),
+            // Nothing to fold; the transformer is small already.
+            Model::Transformer(t) => Model::Transformer(t.clone()),
         };
         let mut config = self.config.clone();
         config.architecture = model.config();
@@ -141,16 +144,17 @@ impl Classifier {
     }
 
     /// Class probabilities of one text, in label order.
-    pub fn probabilities(&self, text: &str) -> Vec<f32> {
+    pub fn probabilities(&self, text: &str) -> Result<Vec<f32>> {
         let mut ws = Workspace::default();
         let mut out = Vec::new();
-        self.probabilities_into(text, &mut ws, &mut out);
-        out
+        self.probabilities_into(text, &mut ws, &mut out)?;
+        Ok(out)
     }
 
-    fn probabilities_into(&self, text: &str, ws: &mut Workspace, out: &mut Vec<f32>) {
-        self.model.logits_into(&self.tokenizer, text, ws, out);
+    fn probabilities_into(&self, text: &str, ws: &mut Workspace, out: &mut Vec<f32>) -> Result<()> {
+        self.model.logits_into(&self.tokenizer, text, ws, out)?;
         softmax_in_place(out);
+        Ok(())
     }
 
     fn to_prediction(&self, probs: &[f32]) -> Prediction {
@@ -173,35 +177,44 @@ impl Classifier {
     /// Classifies one text. Any text is accepted, including an empty one (which gets the
     /// model's prior).
     pub fn predict(&self, text: &str) -> Result<Prediction> {
-        Ok(self.to_prediction(&self.probabilities(text)))
+        Ok(self.to_prediction(&self.probabilities(text)?))
     }
 
     /// Classifies many texts on all cores; results come back in input order.
     pub fn predict_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Prediction>> {
-        Ok(texts
+        texts
             .par_iter()
-            .with_min_len(64)
+            .with_min_len(self.min_len())
             .map_init(
                 || (Workspace::default(), Vec::new()),
                 |(ws, probs), t| {
-                    self.probabilities_into(t.as_ref(), ws, probs);
-                    self.to_prediction(probs)
+                    self.probabilities_into(t.as_ref(), ws, probs)?;
+                    Ok(self.to_prediction(probs))
                 },
             )
-            .collect())
+            .collect()
+    }
+
+    /// Texts per parallel task: bow classifies a short text in microseconds, the transformer
+    /// in about a millisecond.
+    fn min_len(&self) -> usize {
+        match self.model {
+            Model::Bow(_) => 64,
+            Model::Transformer(_) => 4,
+        }
     }
 
     /// The index of the most probable label of each text, on all cores, in input order.
-    pub fn predict_indices<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<usize> {
+    pub fn predict_indices<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<usize>> {
         texts
             .par_iter()
-            .with_min_len(64)
+            .with_min_len(self.min_len())
             .map_init(
                 || (Workspace::default(), Vec::new()),
                 |(ws, probs), t| {
                     self.model
-                        .logits_into(&self.tokenizer, t.as_ref(), ws, probs);
-                    argmax(probs)
+                        .logits_into(&self.tokenizer, t.as_ref(), ws, probs)?;
+                    Ok(argmax(probs))
                 },
             )
             .collect()

@@ -11,7 +11,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::corpus::{Corpus, Format, LabelMap, ReadOptions};
 use crate::error::{Error, Location, Result};
 use crate::metrics::Evaluation;
-use crate::model::{ArchConfig, BowConfig, CompactOptions, Model, SparseOptimizer, Weighting};
+use crate::model::{
+    ArchConfig, BowConfig, CompactOptions, Model, SparseOptimizer, TransformerConfig, Weighting,
+};
 use crate::text::TokenizerOptions;
 use crate::{Classifier, Prediction, TrainConfig, Trainer};
 
@@ -120,6 +122,7 @@ fn parse_range(s: &str) -> std::result::Result<[usize; 2], String> {
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Arch {
     Bow,
+    Transformer,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -157,27 +160,29 @@ struct TrainArgs {
     /// everything and keeps the last epoch).
     #[arg(long, default_value_t = TrainConfig::default().valid_fraction)]
     valid_fraction: f64,
-    /// Most epochs; the best by validation macro-F1 is kept.
-    #[arg(long, default_value_t = TrainConfig::default().epochs)]
-    epochs: usize,
+    /// Most epochs; the best by validation macro-F1 is kept [default: 10 for bow, 6 for
+    /// transformer].
+    #[arg(long)]
+    epochs: Option<usize>,
     /// Stop after this many epochs without improvement.
     #[arg(long, default_value_t = TrainConfig::default().patience)]
     patience: usize,
-    /// Peak learning rate; decays linearly to zero over --epochs.
-    #[arg(long, default_value_t = TrainConfig::default().learning_rate)]
-    lr: f64,
-    /// Examples per optimizer step.
-    #[arg(long, default_value_t = TrainConfig::default().batch_size)]
-    batch_size: usize,
+    /// Peak learning rate; decays linearly to zero over --epochs, after the transformer's
+    /// --warmup [default: 0.01 for bow, 0.001 for transformer].
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Examples per optimizer step [default: 32].
+    #[arg(long)]
+    batch_size: Option<usize>,
     /// Random seed: the same data, seed and threads give the same model.
     #[arg(long, default_value_t = TrainConfig::default().seed)]
     seed: u64,
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// Largest subword vocabulary.
-    #[arg(long, default_value_t = TokenizerOptions::default().vocab_size)]
-    vocab_size: usize,
+    /// Largest subword vocabulary [default: 30000 for bow, 8000 for transformer].
+    #[arg(long)]
+    vocab_size: Option<usize>,
     /// Embedding width (bow).
     #[arg(long, default_value_t = BowConfig::default().dim)]
     dim: usize,
@@ -208,6 +213,39 @@ struct TrainArgs {
     /// Margin by which training pushes the true label's logit ahead (bow).
     #[arg(long, default_value_t = BowConfig::default().margin)]
     margin: f32,
+    /// Encoder blocks (transformer).
+    #[arg(long, default_value_t = TransformerConfig::default().layers)]
+    layers: usize,
+    /// Width of the token vectors (transformer).
+    #[arg(long, default_value_t = TransformerConfig::default().d_model)]
+    d_model: usize,
+    /// Attention heads; --d-model must be a multiple (transformer).
+    #[arg(long, default_value_t = TransformerConfig::default().heads)]
+    heads: usize,
+    /// Width of the feed-forward layers (transformer).
+    #[arg(long, default_value_t = TransformerConfig::default().ff)]
+    ff: usize,
+    /// Tokens read at once; longer articles are read in windows whose logits are averaged
+    /// (transformer).
+    #[arg(long, default_value_t = TransformerConfig::default().max_len)]
+    max_len: usize,
+    /// Tokens between the starts of consecutive windows, at most --max-len [default: half of
+    /// --max-len] (transformer).
+    #[arg(long)]
+    stride: Option<usize>,
+    /// Dropout rate in training (transformer).
+    #[arg(long, default_value_t = TransformerConfig::default().dropout)]
+    dropout: f32,
+    /// Share of the steps over which the learning rate warms up (transformer).
+    #[arg(long, default_value_t = TransformerConfig::default().warmup)]
+    warmup: f32,
+    /// AdamW weight decay (transformer).
+    #[arg(long, default_value_t = TransformerConfig::default().weight_decay)]
+    weight_decay: f32,
+    /// Largest global gradient norm; larger gradients are scaled down, 0 for none
+    /// (transformer).
+    #[arg(long, default_value_t = TransformerConfig::default().clip_norm)]
+    clip_norm: f32,
     /// Save the full embedding table in single precision, instead of the table folded into the
     /// head in half precision (same predictions, an order of magnitude smaller).
     #[arg(long)]
@@ -302,6 +340,7 @@ struct InfoArgs {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
+    tune_allocator();
     std::panic::set_hook(Box::new(|info| {
         let msg = info
             .payload()
@@ -326,6 +365,19 @@ pub fn main() -> i32 {
             e.exit_code()
         }
         Err(_) => 1,
+    }
+}
+
+/// The transformer allocates and frees many tensors of a few hundred kilobytes per step. glibc
+/// serves those with mmap and gives them back with munmap each time, so every step pays page
+/// faults for fresh zeroed pages (a quarter of its time, measured); keeping them in the heap
+/// avoids it.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator thresholds; it is called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
     }
 }
 
@@ -365,9 +417,8 @@ fn load_model(model: &Option<PathBuf>) -> Result<Classifier> {
 
 fn train(a: TrainArgs) -> Result<()> {
     set_threads(a.threads)?;
-    let Arch::Bow = a.arch;
-    let config = TrainConfig {
-        arch: ArchConfig::Bow(BowConfig {
+    let arch = match a.arch {
+        Arch::Bow => ArchConfig::Bow(BowConfig {
             dim: a.dim,
             ngram_order: a.ngrams,
             word_unigrams: !a.no_word_unigrams,
@@ -387,18 +438,34 @@ fn train(a: TrainArgs) -> Result<()> {
             margin: a.margin,
             ..BowConfig::default()
         }),
+        Arch::Transformer => ArchConfig::Transformer(TransformerConfig {
+            layers: a.layers,
+            d_model: a.d_model,
+            heads: a.heads,
+            ff: a.ff,
+            max_len: a.max_len,
+            stride: a.stride.unwrap_or((a.max_len / 2).max(1)),
+            dropout: a.dropout,
+            warmup: a.warmup,
+            weight_decay: a.weight_decay,
+            clip_norm: a.clip_norm,
+        }),
+    };
+    let defaults = TrainConfig::for_arch(arch);
+    let config = TrainConfig {
         tokenizer: TokenizerOptions {
-            vocab_size: a.vocab_size,
-            ..TokenizerOptions::default()
+            vocab_size: a.vocab_size.unwrap_or(defaults.tokenizer.vocab_size),
+            ..defaults.tokenizer.clone()
         },
-        epochs: a.epochs,
+        epochs: a.epochs.unwrap_or(defaults.epochs),
         patience: a.patience,
-        learning_rate: a.lr,
-        batch_size: a.batch_size,
+        learning_rate: a.lr.unwrap_or(defaults.learning_rate),
+        batch_size: a.batch_size.unwrap_or(defaults.batch_size),
         seed: a.seed,
         valid_fraction: a.valid_fraction,
         progress: !a.quiet,
         cancel: Some(cancel_on_ctrl_c()),
+        ..defaults
     };
     let trainer = Trainer::new(config);
     let options = a.data_args.read_options()?;
@@ -651,7 +718,7 @@ fn eval(a: EvalArgs) -> Result<()> {
     set_threads(a.threads)?;
     let clf = load_model(&a.model)?;
     let corpus = read_corpus(&a.data, &a.data_args.read_options()?)?;
-    let eval = evaluate(&clf, &corpus);
+    let eval = evaluate(&clf, &corpus)?;
     let unknown: Vec<&String> = eval.labels[clf.labels().len()..].iter().collect();
     if !unknown.is_empty() {
         eprintln!(
@@ -674,7 +741,7 @@ fn eval(a: EvalArgs) -> Result<()> {
 
 /// Evaluates a classifier on a labeled corpus. Labels the model does not know are appended to
 /// the label list (they can never be predicted, so they count as errors).
-pub fn evaluate(clf: &Classifier, corpus: &Corpus) -> Evaluation {
+pub fn evaluate(clf: &Classifier, corpus: &Corpus) -> Result<Evaluation> {
     let mut labels: Vec<String> = clf.labels().to_vec();
     let mut extra: Vec<String> = corpus
         .label_counts()
@@ -686,13 +753,23 @@ pub fn evaluate(clf: &Classifier, corpus: &Corpus) -> Evaluation {
     labels.extend(extra);
     let index = |l: &str| labels.iter().position(|m| m == l).expect("added above");
     let texts: Vec<&str> = corpus.examples.iter().map(|e| e.text.as_str()).collect();
-    let predicted = clf.predict_indices(&texts);
+    let predicted = clf.predict_indices(&texts)?;
     let truth: Vec<usize> = corpus.examples.iter().map(|e| index(&e.label)).collect();
-    Evaluation::from_pairs(labels.clone(), truth.into_iter().zip(predicted))
+    Ok(Evaluation::from_pairs(
+        labels.clone(),
+        truth.into_iter().zip(predicted),
+    ))
 }
 
 fn compact(a: CompactArgs) -> Result<()> {
     let clf = Classifier::load(&a.model)?;
+    if !matches!(clf.model(), Model::Bow(_)) {
+        return Err(Error::Usage(format!(
+            "{}: compact applies to bow models; this one is a {}",
+            a.model.display(),
+            clf.config().architecture.name()
+        )));
+    }
     check_out_dir(&a.out)?;
     let small = clf.compact(CompactOptions {
         fold: a.fold,
@@ -730,8 +807,9 @@ fn info(a: InfoArgs) -> Result<()> {
         Some(dir) => bundle_bytes(dir),
         None => Classifier::default_model_size() as u64,
     };
-    let (ngrams, dim) = match clf.model() {
-        Model::Bow(b) => (b.num_ngrams(), b.config.dim),
+    let ngrams = match clf.model() {
+        Model::Bow(b) => b.num_ngrams(),
+        Model::Transformer(_) => 0,
     };
     if a.json {
         let v = serde_json::json!({
@@ -760,19 +838,33 @@ fn info(a: InfoArgs) -> Result<()> {
         serde_json::to_string(&c.architecture).expect("plain values")
     );
     println!("labels ({}): {}", c.labels.len(), c.labels.join(", "));
-    let storage = match clf.model() {
-        Model::Bow(b) => match (b.config.folded, b.config.half) {
-            (true, true) => ", table folded into the head, half precision",
-            (true, false) => ", table folded into the head",
-            (false, true) => ", half precision",
-            (false, false) => "",
-        },
+    let shape = match clf.model() {
+        Model::Bow(b) => {
+            let storage = match (b.config.folded, b.config.half) {
+                (true, true) => ", table folded into the head, half precision",
+                (true, false) => ", table folded into the head",
+                (false, true) => ", half precision",
+                (false, false) => "",
+            };
+            format!("{} n-gram rows, dim {}{storage}", ngrams, b.config.dim)
+        }
+        Model::Transformer(t) => {
+            let c = &t.config;
+            println!(
+                "transformer: {} layers, d_model {}, {} heads, ff {}, max_len {}, stride {}, dropout {}",
+                c.layers, c.d_model, c.heads, c.ff, c.max_len, c.stride, c.dropout
+            );
+            println!(
+                "  trained with warmup {}, weight decay {}, gradient clipping at norm {}",
+                c.warmup, c.weight_decay, c.clip_norm
+            );
+            format!("d_model {}", c.d_model)
+        }
     };
     println!(
-        "sizes: {} subwords, {} n-gram rows, dim {}, {} parameters, {:.1} MB{storage}",
+        "sizes: {} subwords, {}, {} parameters, {:.1} MB",
         clf.tokenizer().vocab_size(),
-        ngrams,
-        dim,
+        shape,
         clf.model().num_parameters(),
         disk as f64 / 1e6
     );

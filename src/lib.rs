@@ -8,7 +8,12 @@
 //! ```text
 //! corpus files ─► Example{text, label} ─► NFKC + lowercase ─► WordPiece subwords (trained)
 //!   ─► subword ids + word n-grams ─► bag-of-n-grams model (candle) ─► softmax ─► labels
+//!   ─► subword ids in windows ─────► transformer encoder (candle) ─┘
 //! ```
+//!
+//! Two architectures: `bow` (the default; [`BowConfig`]), fast and strong on small corpora, and
+//! `transformer` ([`TransformerConfig`]), a small encoder trained from scratch that reads word
+//! order. [`TrainConfig::for_arch`] gives each one's default schedule.
 //!
 //! Train, save, load and predict:
 //!
@@ -57,6 +62,6 @@ pub use classifier::{Classifier, LabelScore, Prediction};
 pub use corpus::{BadRow, Corpus, Example, Format, LabelMap, ReadOptions, ReadReport};
 pub use error::{Error, Location, Result};
 pub use metrics::Evaluation;
-pub use model::{ArchConfig, BowConfig, CompactOptions, Weighting};
+pub use model::{ArchConfig, BowConfig, CompactOptions, TransformerConfig, Weighting};
 pub use text::TokenizerOptions;
 pub use train::{TrainConfig, Trainer};

@@ -30,6 +30,13 @@ impl SplitMix64 {
         (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 
+    /// Standard normal (Box-Muller).
+    pub fn next_normal(&mut self) -> f32 {
+        let u1 = (self.next_f32() as f64).max(1e-12);
+        let u2 = self.next_f32() as f64;
+        ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+    }
+
     /// Fisher-Yates shuffle.
     pub fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {

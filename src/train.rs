@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
 
 use crate::bundle::{BundleConfig, Normalization, TrainingInfo, FORMAT_VERSION};
 use crate::classifier::{argmax, Classifier};
@@ -13,12 +14,14 @@ use crate::corpus::Corpus;
 use crate::error::{Error, Result};
 use crate::metrics::Evaluation;
 use crate::model::bow::BowTrainer;
-use crate::model::{ArchConfig, BowConfig, Model, Workspace};
+use crate::model::transformer::TransformerTrainer;
+use crate::model::{ArchConfig, BowConfig, Fit, Model, TransformerConfig, Workspace};
 use crate::rng::SplitMix64;
 use crate::text::{Tokenizer, TokenizerOptions};
 
-/// Everything that shapes a training run. `Default` gives settings that work from a few thousand
-/// to tens of thousands of documents without tuning.
+/// Everything that shapes a training run. `Default` gives the `bow` model with settings that work
+/// from a few thousand to tens of thousands of documents without tuning;
+/// [`TrainConfig::for_arch`] gives the defaults of another architecture.
 #[derive(Debug, Clone)]
 pub struct TrainConfig {
     /// The model architecture and its hyperparameters.
@@ -29,7 +32,8 @@ pub struct TrainConfig {
     pub epochs: usize,
     /// Stop after this many epochs without a better validation macro-F1.
     pub patience: usize,
-    /// Peak learning rate (Adam); decays linearly to zero over `epochs`.
+    /// Peak learning rate; decays linearly to zero over `epochs` (after the transformer's
+    /// warmup).
     pub learning_rate: f64,
     /// Examples per optimizer step.
     pub batch_size: usize,
@@ -62,7 +66,39 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The default settings for `arch`: the schedule (epochs, learning rate, batch size) and
+    /// vocabulary that suit it.
+    pub fn for_arch(arch: ArchConfig) -> TrainConfig {
+        match arch {
+            ArchConfig::Bow(_) => TrainConfig {
+                arch,
+                ..TrainConfig::default()
+            },
+            ArchConfig::Transformer(_) => TrainConfig {
+                arch,
+                tokenizer: TokenizerOptions {
+                    vocab_size: TRANSFORMER_VOCAB,
+                    ..TokenizerOptions::default()
+                },
+                epochs: 6,
+                patience: 3,
+                learning_rate: 1e-3,
+                batch_size: 32,
+                ..TrainConfig::default()
+            },
+        }
+    }
+
+    /// The transformer's default settings.
+    pub fn transformer() -> TrainConfig {
+        Self::for_arch(ArchConfig::Transformer(TransformerConfig::default()))
+    }
+
     fn validate(&self) -> Result<()> {
+        match &self.arch {
+            ArchConfig::Bow(c) => c.validate()?,
+            ArchConfig::Transformer(c) => c.validate()?,
+        }
         if self.epochs == 0 {
             return Err(Error::Usage("--epochs must be at least 1".into()));
         }
@@ -83,6 +119,10 @@ impl TrainConfig {
         Ok(())
     }
 }
+
+/// Default vocabulary size of the transformer: smaller than bow's, because every row of its
+/// embedding table must be learned from context.
+const TRANSFORMER_VOCAB: usize = 8_000;
 
 /// Trains classifiers.
 #[derive(Debug, Clone, Default)]
@@ -184,24 +224,34 @@ impl Trainer {
             tokenizer.vocab_size(),
             started.elapsed().as_secs_f64()
         ));
-        let ArchConfig::Bow(bow_config) = &cfg.arch;
-        let mut trainer = BowTrainer::new(
-            bow_config.clone(),
-            &tokenizer,
-            &texts,
-            targets,
-            labels.len(),
-            cfg.seed,
-        )?;
+        let mut trainer: Box<dyn Fit> = match &cfg.arch {
+            ArchConfig::Bow(c) => Box::new(BowTrainer::new(
+                c.clone(),
+                &tokenizer,
+                &texts,
+                targets,
+                labels.len(),
+                cfg.seed,
+            )?),
+            ArchConfig::Transformer(c) => Box::new(TransformerTrainer::new(
+                c.clone(),
+                &tokenizer,
+                &texts,
+                targets,
+                labels.len(),
+                cfg.seed,
+            )?),
+        };
 
         self.say(&format!(
-            "features: {} n-gram rows; ready to train at {:.1} s",
-            trainer.num_ngrams(),
+            "{}; ready to train at {:.1} s",
+            trainer.summary(),
             started.elapsed().as_secs_f64()
         ));
         let n = trainer.num_docs();
         let steps_per_epoch = n.div_ceil(cfg.batch_size);
         let total_steps = (steps_per_epoch * cfg.epochs) as f64;
+        let warmup_steps = (trainer.warmup() * total_steps).round();
         let bar = if cfg.progress {
             let bar = ProgressBar::with_draw_target(
                 Some((steps_per_epoch * cfg.epochs) as u64),
@@ -224,17 +274,15 @@ impl Trainer {
         let mut step = 0usize;
         let mut best: Option<(f64, f64, usize, Model)> = None; // (f1, acc, epoch, model)
         let mut epochs_run = 0;
-        let mut ws = Workspace::default();
-        let mut logits = Vec::new();
         for epoch in 1..=cfg.epochs {
             epochs_run = epoch;
             bar.set_prefix(format!("epoch {epoch}/{}", cfg.epochs));
             rng.shuffle(&mut order);
             let mut loss_sum = 0.0f64;
-            for batch in order.chunks(cfg.batch_size) {
+            for batch in trainer.batches(&order, cfg.batch_size, &mut rng) {
                 self.check_cancel()?;
-                let lr = cfg.learning_rate * (1.0 - step as f64 / total_steps);
-                let loss = trainer.step(batch, lr)?;
+                let lr = schedule(cfg.learning_rate, step as f64, total_steps, warmup_steps);
+                let loss = trainer.step(&batch, lr)?;
                 if !loss.is_finite() {
                     return Err(Error::Usage(format!(
                         "training diverged at epoch {epoch} (loss {loss}); try a lower --lr"
@@ -245,16 +293,24 @@ impl Trainer {
                 bar.inc(1);
             }
             let loss = loss_sum / n as f64;
-            let model = Model::Bow(trainer.snapshot()?);
+            let model = trainer.snapshot()?;
             let (f1, acc) = if valid_pairs.is_empty() {
                 (-loss, f64::NAN)
             } else {
+                let predicted: Vec<usize> = valid_pairs
+                    .par_iter()
+                    .with_min_len(16)
+                    .map_init(
+                        || (Workspace::default(), Vec::new()),
+                        |(ws, logits), &(text, _)| {
+                            model.logits_into(&tokenizer, text, ws, logits)?;
+                            Ok(argmax(logits))
+                        },
+                    )
+                    .collect::<Result<_>>()?;
                 let eval = Evaluation::from_pairs(
                     labels.clone(),
-                    valid_pairs.iter().map(|&(text, truth)| {
-                        model.logits_into(&tokenizer, text, &mut ws, &mut logits);
-                        (truth, argmax(&logits))
-                    }),
+                    valid_pairs.iter().map(|&(_, truth)| truth).zip(predicted),
                 );
                 (eval.macro_f1(), eval.accuracy())
             };
@@ -345,6 +401,18 @@ impl Trainer {
         if self.config.progress {
             eprintln!("{line}");
         }
+    }
+}
+
+/// The learning rate at `step` of `total`: a linear warmup from zero over `warmup` steps, then a
+/// linear decay to zero.
+fn schedule(peak: f64, step: f64, total: f64, warmup: f64) -> f64 {
+    if warmup <= 0.0 {
+        peak * (1.0 - step / total)
+    } else if step < warmup {
+        peak * (step + 1.0) / warmup
+    } else {
+        peak * ((total - step) / (total - warmup)).max(0.0)
     }
 }
 

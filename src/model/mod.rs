@@ -2,6 +2,8 @@
 //! tokenizer) into logits, and hand their weights to the bundle as named tensors.
 
 pub mod bow;
+mod ops;
+pub mod transformer;
 
 use std::collections::HashMap;
 
@@ -9,8 +11,10 @@ use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::rng::SplitMix64;
 use crate::text::Tokenizer;
 pub use bow::{Bow, BowConfig, CompactOptions, SparseOptimizer, Weighting};
+pub use transformer::{Transformer, TransformerConfig};
 
 /// An architecture and its hyperparameters, as recorded in `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,6 +22,8 @@ pub use bow::{Bow, BowConfig, CompactOptions, SparseOptimizer, Weighting};
 pub enum ArchConfig {
     /// The fastText-style bag of subwords and n-grams.
     Bow(BowConfig),
+    /// The small transformer encoder.
+    Transformer(TransformerConfig),
 }
 
 impl ArchConfig {
@@ -25,6 +31,7 @@ impl ArchConfig {
     pub fn name(&self) -> &'static str {
         match self {
             ArchConfig::Bow(_) => "bow",
+            ArchConfig::Transformer(_) => "transformer",
         }
     }
 }
@@ -34,12 +41,15 @@ impl ArchConfig {
 pub enum Model {
     /// A bag-of-n-grams model.
     Bow(Bow),
+    /// A transformer encoder.
+    Transformer(Transformer),
 }
 
 /// Per-thread buffers reused across predictions.
 #[derive(Default)]
 pub(crate) struct Workspace {
     bow: bow::Scratch,
+    transformer: transformer::Scratch,
 }
 
 impl Model {
@@ -47,6 +57,7 @@ impl Model {
     pub fn config(&self) -> ArchConfig {
         match self {
             Model::Bow(m) => ArchConfig::Bow(m.config.clone()),
+            Model::Transformer(m) => ArchConfig::Transformer(m.config.clone()),
         }
     }
 
@@ -54,6 +65,7 @@ impl Model {
     pub fn num_parameters(&self) -> usize {
         match self {
             Model::Bow(m) => m.num_parameters(),
+            Model::Transformer(m) => m.num_parameters(),
         }
     }
 
@@ -61,6 +73,7 @@ impl Model {
     pub fn num_classes(&self) -> usize {
         match self {
             Model::Bow(m) => m.num_classes(),
+            Model::Transformer(m) => m.num_classes(),
         }
     }
 
@@ -71,15 +84,20 @@ impl Model {
         text: &str,
         ws: &mut Workspace,
         out: &mut Vec<f32>,
-    ) {
+    ) -> Result<()> {
         match self {
-            Model::Bow(m) => m.logits_of(tokenizer, text, &mut ws.bow, out),
+            Model::Bow(m) => {
+                m.logits_of(tokenizer, text, &mut ws.bow, out);
+                Ok(())
+            }
+            Model::Transformer(m) => m.logits_into(tokenizer, text, &mut ws.transformer, out),
         }
     }
 
     pub(crate) fn tensors(&self) -> Result<Vec<(String, Tensor)>> {
         match self {
             Model::Bow(m) => m.tensors(),
+            Model::Transformer(m) => m.tensors(),
         }
     }
 
@@ -93,6 +111,84 @@ impl Model {
             ArchConfig::Bow(c) => {
                 Bow::from_tensors(c, tokenizer.vocab_size(), classes, tensors).map(Model::Bow)
             }
+            ArchConfig::Transformer(c) => {
+                Transformer::from_tensors(c, tokenizer.vocab_size(), classes, tensors)
+                    .map(Model::Transformer)
+            }
         }
+    }
+}
+
+/// What the training loop (`train.rs`) needs of an architecture's training state.
+pub(crate) trait Fit {
+    /// Number of training documents.
+    fn num_docs(&self) -> usize;
+
+    /// One line describing the prepared model (features, parameters).
+    fn summary(&self) -> String;
+
+    /// Share of the steps over which the learning rate warms up (then it decays linearly).
+    fn warmup(&self) -> f64 {
+        0.0
+    }
+
+    /// The batches of one epoch, from the documents in shuffled `order`.
+    fn batches(
+        &self,
+        order: &[usize],
+        batch_size: usize,
+        _rng: &mut SplitMix64,
+    ) -> Vec<Vec<usize>> {
+        order.chunks(batch_size).map(|b| b.to_vec()).collect()
+    }
+
+    /// One optimizer step on `batch` at learning rate `lr`; the batch's mean loss.
+    fn step(&mut self, batch: &[usize], lr: f64) -> Result<f32>;
+
+    /// A copy of the model as it stands now.
+    fn snapshot(&mut self) -> Result<Model>;
+}
+
+impl Fit for bow::BowTrainer {
+    fn num_docs(&self) -> usize {
+        bow::BowTrainer::num_docs(self)
+    }
+
+    fn summary(&self) -> String {
+        format!("features: {} n-gram rows", self.num_ngrams())
+    }
+
+    fn step(&mut self, batch: &[usize], lr: f64) -> Result<f32> {
+        bow::BowTrainer::step(self, batch, lr)
+    }
+
+    fn snapshot(&mut self) -> Result<Model> {
+        bow::BowTrainer::snapshot(self).map(Model::Bow)
+    }
+}
+
+impl Fit for transformer::TransformerTrainer {
+    fn num_docs(&self) -> usize {
+        transformer::TransformerTrainer::num_docs(self)
+    }
+
+    fn summary(&self) -> String {
+        format!("model: {} parameters", self.num_parameters())
+    }
+
+    fn warmup(&self) -> f64 {
+        self.config().warmup as f64
+    }
+
+    fn batches(&self, order: &[usize], batch_size: usize, rng: &mut SplitMix64) -> Vec<Vec<usize>> {
+        transformer::TransformerTrainer::batches(self, order, batch_size, rng)
+    }
+
+    fn step(&mut self, batch: &[usize], lr: f64) -> Result<f32> {
+        transformer::TransformerTrainer::step(self, batch, lr)
+    }
+
+    fn snapshot(&mut self) -> Result<Model> {
+        transformer::TransformerTrainer::snapshot(self).map(Model::Transformer)
     }
 }
