@@ -340,7 +340,6 @@ struct InfoArgs {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
-    tune_allocator();
     std::panic::set_hook(Box::new(|info| {
         let msg = info
             .payload()
@@ -374,7 +373,8 @@ pub fn main() -> i32 {
 /// avoids it.
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator thresholds; it is called before any thread starts.
+    // SAFETY: mallopt only changes allocator thresholds; it is called before training starts
+    // any thread of its own.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
@@ -416,6 +416,9 @@ fn load_model(model: &Option<PathBuf>) -> Result<Classifier> {
 }
 
 fn train(a: TrainArgs) -> Result<()> {
+    if matches!(a.arch, Arch::Transformer) {
+        tune_allocator();
+    }
     set_threads(a.threads)?;
     let arch = match a.arch {
         Arch::Bow => ArchConfig::Bow(BowConfig {
