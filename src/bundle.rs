@@ -52,7 +52,8 @@ pub struct TrainingInfo {
     pub data: Vec<String>,
     /// The validation file, or a description of the automatic cut.
     pub valid: String,
-    /// Examples trained on (validation excluded).
+    /// Examples the kept model was trained on: the validation examples excluded, unless
+    /// `refit`.
     pub train_examples: usize,
     /// Examples used for model selection.
     pub valid_examples: usize,
@@ -78,6 +79,11 @@ pub struct TrainingInfo {
     pub valid_accuracy: f64,
     /// Validation macro-F1 of the kept epoch.
     pub valid_macro_f1: f64,
+    /// After the epoch was chosen on the automatic validation cut, the model was trained again
+    /// on all the training data (cut included) for that many epochs; the validation figures are
+    /// those of the first run.
+    #[serde(default)]
+    pub refit: bool,
 }
 
 /// The contents of `config.json`.

@@ -41,6 +41,9 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Share of each label held out for validation when no validation set is given.
     pub valid_fraction: f64,
+    /// With an automatic validation cut: once the best epoch is known, train again on all the
+    /// training data for that many epochs (the cut's examples are then not wasted).
+    pub refit: bool,
     /// Draw a progress bar and per-epoch lines on stderr.
     pub progress: bool,
     /// When set (for example by a Ctrl-C handler), training stops at the next step and returns
@@ -55,10 +58,11 @@ impl Default for TrainConfig {
             tokenizer: TokenizerOptions::default(),
             epochs: 10,
             patience: 3,
-            learning_rate: 0.01,
+            learning_rate: BOW_LINEAR_LR,
             batch_size: 32,
             seed: 42,
             valid_fraction: 0.1,
+            refit: true,
             progress: false,
             cancel: None,
         }
@@ -70,7 +74,12 @@ impl TrainConfig {
     /// vocabulary that suit it.
     pub fn for_arch(arch: ArchConfig) -> TrainConfig {
         match arch {
-            ArchConfig::Bow(_) => TrainConfig {
+            ArchConfig::Bow(ref c) => TrainConfig {
+                learning_rate: if c.dim == 0 {
+                    BOW_LINEAR_LR
+                } else {
+                    BOW_FACTORED_LR
+                },
                 arch,
                 ..TrainConfig::default()
             },
@@ -84,6 +93,8 @@ impl TrainConfig {
                 patience: 3,
                 learning_rate: 1e-3,
                 batch_size: 32,
+                // A second run would double the transformer's long training.
+                refit: false,
                 ..TrainConfig::default()
             },
         }
@@ -120,6 +131,12 @@ impl TrainConfig {
     }
 }
 
+/// Default peak learning rate of the linear `bow` model (`dim` 0).
+const BOW_LINEAR_LR: f64 = 0.15;
+/// Default peak learning rate of a `bow` model with an embedding width (`--dim N`): its head
+/// multiplies the table's steps, so it needs a smaller one.
+const BOW_FACTORED_LR: f64 = 0.01;
+
 /// Default vocabulary size of the transformer: smaller than bow's, because every row of its
 /// embedding table must be learned from context.
 const TRANSFORMER_VOCAB: usize = 8_000;
@@ -150,9 +167,54 @@ impl Trainer {
                 "automatic stratified cut of {}% of the training data",
                 (self.config.valid_fraction * 100.0).round()
             );
-            self.run(&train, Some((&valid, description)))
+            if !self.config.refit {
+                return self.run(&train, Some((&valid, description)), None, None);
+            }
+            // One vocabulary for both runs, learned from all the texts (no labels involved).
+            let started = Instant::now();
+            let texts: Vec<&str> = corpus.examples.iter().map(|e| e.text.as_str()).collect();
+            self.check_cancel()?;
+            let tokenizer = Tokenizer::train(&texts, &self.config.tokenizer)?;
+            self.check_cancel()?;
+            self.say(&format!(
+                "tokenizer: {} subwords learned in {:.1} s",
+                tokenizer.vocab_size(),
+                started.elapsed().as_secs_f64()
+            ));
+            let first = self.run(
+                &train,
+                Some((&valid, description)),
+                Some(tokenizer.clone()),
+                None,
+            )?;
+            let chosen = first
+                .config
+                .training
+                .clone()
+                .expect("training records its info");
+            self.say(&format!(
+                "training again on all {} examples for {} epoch(s), the best number on validation",
+                corpus.len(),
+                chosen.best_epoch
+            ));
+            let mut second = self.run(corpus, None, Some(tokenizer), Some(chosen.best_epoch))?;
+            let info = second
+                .config
+                .training
+                .as_mut()
+                .expect("training records its info");
+            info.valid = chosen.valid;
+            info.valid_examples = chosen.valid_examples;
+            info.valid_accuracy = chosen.valid_accuracy;
+            info.valid_macro_f1 = chosen.valid_macro_f1;
+            info.epochs = chosen.epochs;
+            info.refit = true;
+            info.started_at = chosen.started_at;
+            info.seconds = started.elapsed().as_secs_f64();
+            self.say(&format!("done in {:.1} s in all", info.seconds));
+            Ok(second)
         } else {
-            self.run(corpus, None)
+            self.run(corpus, None, None, None)
         }
     }
 
@@ -164,10 +226,19 @@ impl Trainer {
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
             .join(", ");
-        self.run(train, Some((valid, description)))
+        self.run(train, Some((valid, description)), None, None)
     }
 
-    fn run(&self, train: &Corpus, valid: Option<(&Corpus, String)>) -> Result<Classifier> {
+    /// One training run: learns the tokenizer unless one is given, then runs the epochs and keeps
+    /// the best on `valid` (or, with `fixed_epochs`, runs exactly that many on the schedule of
+    /// `epochs` and keeps the last).
+    fn run(
+        &self,
+        train: &Corpus,
+        valid: Option<(&Corpus, String)>,
+        tokenizer: Option<Tokenizer>,
+        fixed_epochs: Option<usize>,
+    ) -> Result<Classifier> {
         let cfg = &self.config;
         cfg.validate()?;
         let started = Instant::now();
@@ -206,24 +277,32 @@ impl Trainer {
             }
         }
 
-        self.say(&format!(
-            "training {} on {} examples, {} labels; validation: {} examples ({})",
-            cfg.arch.name(),
-            train.len(),
-            labels.len(),
-            valid_pairs.len(),
-            valid_description
-        ));
+        if fixed_epochs.is_none() {
+            self.say(&format!(
+                "training {} on {} examples, {} labels; validation: {} examples ({})",
+                cfg.arch.name(),
+                train.len(),
+                labels.len(),
+                valid_pairs.len(),
+                valid_description
+            ));
+        }
 
         let texts: Vec<&str> = train.examples.iter().map(|e| e.text.as_str()).collect();
-        self.check_cancel()?;
-        let tokenizer = Tokenizer::train(&texts, &cfg.tokenizer)?;
-        self.check_cancel()?;
-        self.say(&format!(
-            "tokenizer: {} subwords learned in {:.1} s",
-            tokenizer.vocab_size(),
-            started.elapsed().as_secs_f64()
-        ));
+        let tokenizer = match tokenizer {
+            Some(t) => t,
+            None => {
+                self.check_cancel()?;
+                let t = Tokenizer::train(&texts, &cfg.tokenizer)?;
+                self.check_cancel()?;
+                self.say(&format!(
+                    "tokenizer: {} subwords learned in {:.1} s",
+                    t.vocab_size(),
+                    started.elapsed().as_secs_f64()
+                ));
+                t
+            }
+        };
         let mut trainer: Box<dyn Fit> = match &cfg.arch {
             ArchConfig::Bow(c) => Box::new(BowTrainer::new(
                 c.clone(),
@@ -251,10 +330,11 @@ impl Trainer {
         let n = trainer.num_docs();
         let steps_per_epoch = n.div_ceil(cfg.batch_size);
         let total_steps = (steps_per_epoch * cfg.epochs) as f64;
+        let last_epoch = fixed_epochs.unwrap_or(cfg.epochs).min(cfg.epochs);
         let warmup_steps = (trainer.warmup() * total_steps).round();
         let bar = if cfg.progress {
             let bar = ProgressBar::with_draw_target(
-                Some((steps_per_epoch * cfg.epochs) as u64),
+                Some((steps_per_epoch * last_epoch) as u64),
                 ProgressDrawTarget::stderr(),
             );
             bar.set_style(
@@ -274,9 +354,9 @@ impl Trainer {
         let mut step = 0usize;
         let mut best: Option<(f64, f64, usize, Model)> = None; // (f1, acc, epoch, model)
         let mut epochs_run = 0;
-        for epoch in 1..=cfg.epochs {
+        for epoch in 1..=last_epoch {
             epochs_run = epoch;
-            bar.set_prefix(format!("epoch {epoch}/{}", cfg.epochs));
+            bar.set_prefix(format!("epoch {epoch}/{last_epoch}"));
             rng.shuffle(&mut order);
             let mut loss_sum = 0.0f64;
             for batch in trainer.batches(&order, cfg.batch_size, &mut rng) {
@@ -314,13 +394,13 @@ impl Trainer {
                 );
                 (eval.macro_f1(), eval.accuracy())
             };
-            let improved = best.as_ref().is_none_or(|b| f1 > b.0);
+            // A fixed number of epochs keeps the last.
+            let improved = fixed_epochs.is_some() || best.as_ref().is_none_or(|b| f1 > b.0);
             let line = if valid_pairs.is_empty() {
-                format!("epoch {epoch}/{}: loss {loss:.4}", cfg.epochs)
+                format!("epoch {epoch}/{last_epoch}: loss {loss:.4}")
             } else {
                 format!(
-                    "epoch {epoch}/{}: loss {loss:.4}, validation accuracy {acc:.4}, macro-F1 {f1:.4}{}",
-                    cfg.epochs,
+                    "epoch {epoch}/{last_epoch}: loss {loss:.4}, validation accuracy {acc:.4}, macro-F1 {f1:.4}{}",
                     if improved { " (best so far)" } else { "" }
                 )
             };
@@ -330,7 +410,7 @@ impl Trainer {
             }
             if improved {
                 best = Some((f1, acc, epoch, model));
-            } else if epoch < cfg.epochs
+            } else if epoch < last_epoch
                 && best.as_ref().is_some_and(|b| epoch - b.2 >= cfg.patience)
             {
                 if cfg.progress {
@@ -367,6 +447,7 @@ impl Trainer {
             seconds,
             valid_accuracy: if acc.is_nan() { 0.0 } else { acc },
             valid_macro_f1: if valid_pairs.is_empty() { 0.0 } else { f1 },
+            refit: false,
         };
         if !valid_pairs.is_empty() {
             self.say(&format!(

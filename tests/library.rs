@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use khabar::{Classifier, Corpus, Error, ReadOptions, TrainConfig, Trainer};
+use khabar::{ArchConfig, Classifier, Corpus, Error, ReadOptions, TrainConfig, Trainer};
 
 fn data(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -19,6 +19,20 @@ fn classifier() -> &'static Classifier {
     static CLF: OnceLock<Classifier> = OnceLock::new();
     CLF.get_or_init(|| {
         Trainer::new(TrainConfig::default())
+            .train(&corpus("train.jsonl"))
+            .unwrap()
+    })
+}
+
+/// A `bow` model with an embedding table (`dim` 64), which compaction folds into the head.
+fn factored_classifier() -> &'static Classifier {
+    static CLF: OnceLock<Classifier> = OnceLock::new();
+    CLF.get_or_init(|| {
+        let config = TrainConfig::for_arch(ArchConfig::Bow(khabar::BowConfig {
+            dim: 64,
+            ..Default::default()
+        }));
+        Trainer::new(config)
             .train(&corpus("train.jsonl"))
             .unwrap()
     })
@@ -175,7 +189,7 @@ fn damaged_bundles_are_refused_with_the_file_named() {
 #[test]
 fn compact_models_predict_the_same() {
     use khabar::CompactOptions;
-    let clf = classifier();
+    let clf = factored_classifier();
     let folded = clf.compact(CompactOptions {
         fold: true,
         ..Default::default()
@@ -218,4 +232,39 @@ fn compact_models_predict_the_same() {
     pruned.save(dir.path().join("p")).unwrap();
     let pruned = Classifier::load(dir.path().join("p")).unwrap();
     assert!(pruned.predict("a late goal won the final").is_ok());
+}
+
+#[test]
+fn the_default_bow_is_linear_and_trained_again_on_all_the_data() {
+    let clf = classifier();
+    let ArchConfig::Bow(bow) = &clf.config().architecture else {
+        panic!("the default architecture is bow");
+    };
+    // One column per label, identity head: folding changes nothing.
+    assert_eq!(bow.dim, clf.labels().len());
+    assert!(bow.folded);
+    let training = clf.config().training.as_ref().unwrap();
+    assert!(training.refit);
+    assert_eq!(training.train_examples, corpus("train.jsonl").len());
+    assert!(training.valid_examples > 0);
+    let folded = clf.compact(khabar::CompactOptions {
+        fold: true,
+        ..Default::default()
+    });
+    for text in test_texts() {
+        assert_eq!(
+            clf.probabilities(&text).unwrap(),
+            folded.probabilities(&text).unwrap()
+        );
+    }
+    // Without refit, the model keeps to the data outside the validation cut.
+    let no_refit = Trainer::new(TrainConfig {
+        refit: false,
+        ..TrainConfig::default()
+    })
+    .train(&corpus("train.jsonl"))
+    .unwrap();
+    let t = no_refit.config().training.as_ref().unwrap();
+    assert!(!t.refit);
+    assert_eq!(t.train_examples + t.valid_examples, corpus("train.jsonl").len());
 }

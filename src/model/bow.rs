@@ -50,7 +50,9 @@ pub enum SparseOptimizer {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BowConfig {
-    /// Width of the embedding table.
+    /// Width of the embedding table. 0 (the default) trains a linear model: the table gets one
+    /// column per label and the head stays the identity, as in a model folded by
+    /// [`Bow::compact`] (the saved config then holds the number of labels and `folded`).
     pub dim: usize,
     /// Longest word n-gram (2 = bigrams). 1 turns n-grams off.
     pub ngram_order: usize,
@@ -105,7 +107,7 @@ pub struct CompactOptions {
 impl Default for BowConfig {
     fn default() -> Self {
         BowConfig {
-            dim: 64,
+            dim: 0,
             ngram_order: 2,
             word_unigrams: true,
             min_count: 2,
@@ -124,9 +126,9 @@ impl Default for BowConfig {
 impl BowConfig {
     /// Checks the hyperparameters; the error names the CLI option at fault.
     pub fn validate(&self) -> Result<()> {
-        if self.dim == 0 || self.dim > 4096 {
+        if self.dim > 4096 {
             return Err(Error::Usage(format!(
-                "--dim must be between 1 and 4096 (got {})",
+                "--dim must be between 0 (one column per label) and 4096 (got {})",
                 self.dim
             )));
         }
@@ -608,6 +610,9 @@ impl Bow {
     ) -> std::result::Result<Bow, String> {
         config.validate().map_err(|e| e.to_string())?;
         let dim = config.dim;
+        if dim == 0 {
+            return Err("architecture.dim is 0; a trained model has at least one column".into());
+        }
         let get = |name: &str, dtype: DType| -> std::result::Result<&Tensor, String> {
             let t = tensors
                 .get(name)
@@ -829,6 +834,8 @@ pub(crate) struct BowTrainer {
     step: u64,
     /// Per-row slot in the batch gradient buffer (u32::MAX: untouched).
     slot: Vec<u32>,
+    /// The head is trained (false for a linear model, whose head stays the identity).
+    train_head: bool,
 }
 
 /// What [`BowTrainer::backward`] computes.
@@ -960,6 +967,14 @@ impl BowTrainer {
             )
             .collect();
 
+        // dim 0: a linear model, trained as the folded form of the factored one (one column per
+        // label, identity head).
+        let linear = config.dim == 0;
+        let mut config = config;
+        if linear {
+            config.dim = classes;
+            config.folded = true;
+        }
         let dim = config.dim;
         let config_optimizer = config.optimizer;
         let mut rng = SplitMix64::new(seed);
@@ -967,14 +982,25 @@ impl BowTrainer {
         let table: Vec<f32> = (0..rows * dim)
             .map(|_| (rng.next_f32() * 2.0 - 1.0) * scale)
             .collect();
-        let head_w: Vec<f32> = (0..classes * dim)
-            .map(|_| (rng.next_f32() * 2.0 - 1.0) * scale)
-            .collect();
+        let head_w: Vec<f32> = if linear {
+            (0..classes * dim)
+                .map(|i| if i / dim == i % dim { 1.0 } else { 0.0 })
+                .collect()
+        } else {
+            (0..classes * dim)
+                .map(|_| (rng.next_f32() * 2.0 - 1.0) * scale)
+                .collect()
+        };
         let dev = Device::Cpu;
         let head_w_var = Var::from_slice(&head_w, (classes, dim), &dev)?;
         let head_b_var = Var::zeros(classes, DType::F32, &dev)?;
+        let head_params = if linear {
+            Vec::new()
+        } else {
+            vec![head_w_var.clone(), head_b_var.clone()]
+        };
         let opt = AdamW::new(
-            vec![head_w_var.clone(), head_b_var.clone()],
+            head_params,
             ParamsAdamW {
                 lr: 1e-3,
                 weight_decay: 0.0,
@@ -1009,6 +1035,7 @@ impl BowTrainer {
             opt,
             step: 0,
             slot: vec![u32::MAX; rows],
+            train_head: !linear,
         })
     }
 
@@ -1108,8 +1135,10 @@ impl BowTrainer {
             touched,
             grad_rows,
         } = self.backward(batch)?;
-        self.opt.set_learning_rate(lr);
-        self.opt.step(&grads)?;
+        if self.train_head {
+            self.opt.set_learning_rate(lr);
+            self.opt.step(&grads)?;
+        }
 
         // Update just those rows.
         self.step += 1;
@@ -1333,5 +1362,30 @@ mod tests {
             }
             assert!(last < first * 0.5, "{optimizer:?}: {first} -> {last}");
         }
+    }
+    /// `dim` 0 trains a linear model: one column per label, and the identity head never moves.
+    #[test]
+    fn dim_zero_trains_a_linear_model_with_a_fixed_identity_head() {
+        let mut t = tiny_trainer(BowConfig {
+            dim: 0,
+            min_count: 1,
+            ..BowConfig::default()
+        });
+        let classes = t.bow.num_classes();
+        assert_eq!(t.bow.config.dim, classes);
+        assert!(t.bow.config.folded);
+        let batch: Vec<usize> = (0..6).collect();
+        let first = t.step(&batch, 0.1).unwrap();
+        let mut last = first;
+        for _ in 0..30 {
+            last = t.step(&batch, 0.1).unwrap();
+        }
+        assert!(last < first * 0.5, "{first} -> {last}");
+        let model = t.snapshot().unwrap();
+        for (i, &w) in model.head_w.iter().enumerate() {
+            let identity = if i / classes == i % classes { 1.0 } else { 0.0 };
+            assert_eq!(w, identity);
+        }
+        assert!(model.head_b.iter().all(|&b| b == 0.0));
     }
 }
