@@ -127,6 +127,8 @@ enum Arch {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum OptimizerArg {
+    #[value(name = "adagrad-row")]
+    AdagradRow,
     Adagrad,
     Adam,
     Sgd,
@@ -194,7 +196,7 @@ struct TrainArgs {
     #[arg(long, default_value_t = BowConfig::default().ngram_order)]
     ngrams: usize,
     /// Character n-grams of each word, MIN-MAX characters (bow; 0-0 for none).
-    #[arg(long, default_value = "2-5", value_parser = parse_range)]
+    #[arg(long, default_value = "3-4", value_parser = parse_range)]
     char_ngrams: [usize; 2],
     /// Minimum number of training documents for an n-gram to get a row (bow).
     #[arg(long, default_value_t = BowConfig::default().min_count)]
@@ -208,8 +210,9 @@ struct TrainArgs {
     /// Do not add whole words as features beside their subwords (bow).
     #[arg(long)]
     no_word_unigrams: bool,
-    /// How the embedding rows are trained (bow).
-    #[arg(long, value_enum, default_value = "adagrad")]
+    /// How the table's rows are trained (bow): Adagrad with one step size per row (adagrad-row)
+    /// or per weight (adagrad), Adam, or plain SGD.
+    #[arg(long, value_enum, default_value = "adagrad-row")]
     table_optimizer: OptimizerArg,
     /// Learning rate of the embedding rows relative to --lr (bow).
     #[arg(long, default_value_t = BowConfig::default().table_lr_scale)]
@@ -437,6 +440,7 @@ fn train(a: TrainArgs) -> Result<()> {
             },
             char_ngrams: a.char_ngrams,
             optimizer: match a.table_optimizer {
+                OptimizerArg::AdagradRow => SparseOptimizer::AdagradRow,
                 OptimizerArg::Adagrad => SparseOptimizer::Adagrad,
                 OptimizerArg::Adam => SparseOptimizer::Adam,
                 OptimizerArg::Sgd => SparseOptimizer::Sgd,
