@@ -291,7 +291,9 @@ struct WordCache {
     /// The model the entries belong to.
     model: u64,
     /// Word -> (start and length in `rows`, word hash or `NO_HASH` for punctuation).
-    words: ahash::AHashMap<Box<str>, (u32, u32, u64)>,
+    /// Keyed by the word's 64-bit hash, mixed: no string to keep or compare. Two different
+    /// words share a key with odds of about 1 in 10^9 for a full cache (100,000 words).
+    words: HashMap<u64, (u32, u32, u64), BuildHasherDefault<KeyHasher>>,
     rows: Vec<u32>,
 }
 
@@ -302,9 +304,16 @@ const CACHE_WORDS: usize = 100_000;
 thread_local! {
     static WORD_CACHE: std::cell::RefCell<WordCache> = std::cell::RefCell::new(WordCache {
         model: 0,
-        words: ahash::AHashMap::new(),
+        words: HashMap::default(),
         rows: Vec::new(),
     });
+}
+
+/// The key of a word in [`WordCache`]: its FNV-1a hash, with the high bits mixed into the low
+/// ones that pick the hash table's bucket.
+fn cache_key(word: &str) -> u64 {
+    let h = fnv1a(word.as_bytes()).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h ^ (h >> 32)
 }
 
 /// Gives every trained state of a model its own identity for [`WordCache`].
@@ -422,7 +431,8 @@ impl Bow {
                 cache.rows.clear();
             }
             for_each_word(norm, |w| {
-                let (start, len, hash) = match cache.words.get(w) {
+                let key = cache_key(w);
+                let (start, len, hash) = match cache.words.get(&key) {
                     Some(&entry) => entry,
                     None => {
                         let start = cache.rows.len() as u32;
@@ -437,11 +447,12 @@ impl Bow {
                             cache.rows.len() as u32 - start,
                             hash.unwrap_or(NO_HASH),
                         );
-                        cache.words.insert(w.into(), entry);
+                        cache.words.insert(key, entry);
                         entry
                     }
                 };
                 for &r in &cache.rows[start as usize..(start + len) as usize] {
+                    self.prefetch_packed(r);
                     counter.add(r);
                 }
                 if hash != NO_HASH {
@@ -451,11 +462,31 @@ impl Bow {
         });
         word_ngrams(&self.config, words, |key| {
             if let Some(r) = row_of(Feature::Key(key)) {
+                self.prefetch_packed(r);
                 counter.add(r);
             }
         });
         self.pool_counted(&mut counter, out);
         scratch.counter = counter;
+    }
+
+    /// Asks the CPU to start loading packed row `r`, which [`Bow::pool_counted`] reads soon:
+    /// the rows are scattered over megabytes, and prediction otherwise waits on memory for each.
+    #[inline(always)]
+    fn prefetch_packed(&self, r: u32) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let at = r as usize * (self.head_b.len() + 1);
+            if let Some(p) = self.packed.get(at) {
+                // SAFETY: a prefetch hint has no effect on memory; the pointer is in bounds.
+                unsafe {
+                    std::arch::x86_64::_mm_prefetch(
+                        p as *const f32 as *const i8,
+                        std::arch::x86_64::_MM_HINT_T0,
+                    )
+                };
+            }
+        }
     }
 
     /// Weighs the counted rows and pools their projected rows into logits, in one pass: the
