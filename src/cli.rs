@@ -177,7 +177,7 @@ struct TrainArgs {
     /// --warmup [default: 0.15 for bow, 0.01 for bow with --dim N, 0.001 for transformer].
     #[arg(long)]
     lr: Option<f64>,
-    /// Examples per optimizer step [default: 32].
+    /// Examples per optimizer step [default: 64 for bow, 32 for transformer].
     #[arg(long)]
     batch_size: Option<usize>,
     /// Random seed: the same data, seed and threads give the same model.
@@ -186,7 +186,7 @@ struct TrainArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// Largest subword vocabulary [default: 30000 for bow, 8000 for transformer].
+    /// Largest subword vocabulary [default: 10000 for bow, 8000 for transformer].
     #[arg(long)]
     vocab_size: Option<usize>,
     /// Embedding width (bow); 0 trains a linear model, one column per label.

@@ -14,8 +14,6 @@
 //! normalizer, pre-tokenizer and greedy longest-match WordPiece; a test checks that it yields
 //! exactly the ids that the `tokenizers` crate yields from the same `tokenizer.json`.
 
-use std::collections::HashMap;
-
 use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::{Lowercase, Sequence as NormalizerSequence, NFKC};
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
@@ -101,7 +99,7 @@ pub struct TokenizerOptions {
 impl Default for TokenizerOptions {
     fn default() -> Self {
         TokenizerOptions {
-            vocab_size: 30_000,
+            vocab_size: 10_000,
             min_frequency: 2,
         }
     }
@@ -291,12 +289,12 @@ impl Tokenizer {
 }
 
 /// Counts the words of `texts` (normalized, pre-tokenized), in parallel.
-fn count_words<S: AsRef<str> + Sync>(texts: &[S]) -> HashMap<String, u64> {
+fn count_words<S: AsRef<str> + Sync>(texts: &[S]) -> ahash::AHashMap<String, u64> {
     use rayon::prelude::*;
     texts
         .par_iter()
         .fold(
-            || (HashMap::<String, u64>::new(), String::new()),
+            || (ahash::AHashMap::<String, u64>::new(), String::new()),
             |(mut counts, mut norm), text| {
                 normalize_into(text.as_ref(), &mut norm);
                 for_each_word(&norm, |w| match counts.get_mut(w) {
@@ -309,7 +307,7 @@ fn count_words<S: AsRef<str> + Sync>(texts: &[S]) -> HashMap<String, u64> {
             },
         )
         .map(|(counts, _)| counts)
-        .reduce(HashMap::new, |mut a, b| {
+        .reduce(ahash::AHashMap::new, |mut a, b| {
             let (mut big, small) = if a.len() >= b.len() {
                 (a, b)
             } else {
@@ -329,7 +327,10 @@ fn learn_vocab<S: AsRef<str> + Sync>(
     texts: &[S],
     options: &TokenizerOptions,
 ) -> Vec<(String, u32)> {
-    use std::collections::{BinaryHeap, HashSet};
+    // Hash maps iterate in a random order: every result taken from one is sorted first, so the
+    // vocabulary does not depend on it.
+    use ahash::{AHashMap, AHashSet};
+    use std::collections::BinaryHeap;
 
     let mut counted: Vec<(String, u64)> = count_words(texts).into_iter().collect();
     counted.sort_unstable();
@@ -347,12 +348,12 @@ fn learn_vocab<S: AsRef<str> + Sync>(
                 }
             })
         })
-        .collect::<HashSet<_>>()
+        .collect::<AHashSet<_>>()
         .into_iter()
         .collect();
     alphabet.sort_unstable();
     symbols.extend(alphabet);
-    let mut ids: HashMap<String, u32> = symbols
+    let mut ids: AHashMap<String, u32> = symbols
         .iter()
         .enumerate()
         .map(|(i, s)| (s.clone(), i as u32))
@@ -377,14 +378,18 @@ fn learn_vocab<S: AsRef<str> + Sync>(
     let counts: Vec<u64> = counted.iter().map(|(_, n)| *n).collect();
     drop(counted);
 
-    // Pair statistics: weighted count, and the words the pair occurs in.
-    let mut pair_count: HashMap<(u32, u32), i64> = HashMap::new();
-    let mut pair_words: HashMap<(u32, u32), HashSet<usize>> = HashMap::new();
+    // Pair statistics: weighted count, and the words the pair occurs in (a list that may hold
+    // a word twice, or a word that no longer has the pair: merging checks).
+    let mut pair_count: AHashMap<(u32, u32), i64> = AHashMap::new();
+    let mut pair_words: AHashMap<(u32, u32), Vec<u32>> = AHashMap::new();
     for (wi, w) in words.iter().enumerate() {
         for p in w.windows(2) {
             let pair = (p[0], p[1]);
             *pair_count.entry(pair).or_insert(0) += counts[wi] as i64;
-            pair_words.entry(pair).or_default().insert(wi);
+            let list = pair_words.entry(pair).or_default();
+            if list.last() != Some(&(wi as u32)) {
+                list.push(wi as u32);
+            }
         }
     }
     // Max-heap on (count, then the smaller pair of ids: ids are given in a fixed order).
@@ -424,15 +429,17 @@ fn learn_vocab<S: AsRef<str> + Sync>(
             }
         };
         let (a, b) = pair;
-        let mut touched: Vec<usize> = pair_words
-            .remove(&pair)
-            .map(|s| s.into_iter().collect())
-            .unwrap_or_default();
+        let mut touched: Vec<u32> = pair_words.remove(&pair).unwrap_or_default();
         touched.sort_unstable();
+        touched.dedup();
         pair_count.remove(&pair);
-        let mut changed: HashSet<(u32, u32)> = HashSet::new();
+        let mut changed: AHashSet<(u32, u32)> = AHashSet::new();
         for wi in touched {
+            let wi = wi as usize;
             let w = &mut words[wi];
+            if !w.windows(2).any(|p| p[0] == a && p[1] == b) {
+                continue;
+            }
             let c = counts[wi] as i64;
             let mut i = 0;
             let mut merged_word = Vec::with_capacity(w.len());
@@ -459,7 +466,10 @@ fn learn_vocab<S: AsRef<str> + Sync>(
             for p in merged_word.windows(2) {
                 let new = (p[0], p[1]);
                 *pair_count.entry(new).or_insert(0) += c;
-                pair_words.entry(new).or_default().insert(wi);
+                let list = pair_words.entry(new).or_default();
+                if list.last() != Some(&(wi as u32)) {
+                    list.push(wi as u32);
+                }
                 changed.insert(new);
             }
             *w = merged_word;

@@ -59,7 +59,7 @@ impl Default for TrainConfig {
             epochs: 10,
             patience: 3,
             learning_rate: BOW_LINEAR_LR,
-            batch_size: 32,
+            batch_size: 64,
             seed: 42,
             valid_fraction: 0.1,
             refit: true,

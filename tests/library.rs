@@ -32,9 +32,7 @@ fn factored_classifier() -> &'static Classifier {
             dim: 64,
             ..Default::default()
         }));
-        Trainer::new(config)
-            .train(&corpus("train.jsonl"))
-            .unwrap()
+        Trainer::new(config).train(&corpus("train.jsonl")).unwrap()
     })
 }
 
@@ -266,5 +264,8 @@ fn the_default_bow_is_linear_and_trained_again_on_all_the_data() {
     .unwrap();
     let t = no_refit.config().training.as_ref().unwrap();
     assert!(!t.refit);
-    assert_eq!(t.train_examples + t.valid_examples, corpus("train.jsonl").len());
+    assert_eq!(
+        t.train_examples + t.valid_examples,
+        corpus("train.jsonl").len()
+    );
 }
