@@ -141,6 +141,34 @@ const BOW_FACTORED_LR: f64 = 0.01;
 /// embedding table must be learned from context.
 const TRANSFORMER_VOCAB: usize = 8_000;
 
+/// What [`Trainer::epochs`] needs besides the model: validation texts with their label
+/// indices, and what scoring them takes.
+#[derive(Clone, Copy)]
+struct EpochContext<'a> {
+    tokenizer: &'a Tokenizer,
+    labels: &'a [String],
+    valid: &'a [(&'a str, usize)],
+}
+
+/// Where [`Trainer::run`] finds its validation data.
+enum Valid<'a> {
+    None,
+    /// A separate corpus, and how to name it.
+    Corpus(&'a Corpus, String),
+    /// The examples after the training part of the corpus, and how to name them.
+    Tail(String),
+}
+
+/// The epoch [`Trainer::epochs`] kept.
+struct Chosen {
+    f1: f64,
+    accuracy: f64,
+    epoch: usize,
+    /// Epochs run in all (early stopping may end before the last).
+    epochs_run: usize,
+    model: Model,
+}
+
 /// Trains classifiers.
 #[derive(Debug, Clone, Default)]
 pub struct Trainer {
@@ -158,64 +186,27 @@ impl Trainer {
         &self.config
     }
 
-    /// Trains on `corpus`, holding out a stratified `valid_fraction` of it for model selection.
+    /// Trains on `corpus`, holding out a stratified `valid_fraction` of it to choose the epoch
+    /// (then, with `refit`, training again on all of it for that many epochs).
     pub fn train(&self, corpus: &Corpus) -> Result<Classifier> {
-        if self.config.valid_fraction > 0.0 {
-            let (train, valid) =
-                corpus.stratified_split(self.config.valid_fraction, self.config.seed);
-            let description = format!(
-                "automatic stratified cut of {}% of the training data",
-                (self.config.valid_fraction * 100.0).round()
-            );
-            if !self.config.refit {
-                return self.run(&train, Some((&valid, description)), None, None);
-            }
-            // One vocabulary for both runs, learned from all the texts (no labels involved).
-            let started = Instant::now();
-            let texts: Vec<&str> = corpus.examples.iter().map(|e| e.text.as_str()).collect();
-            self.check_cancel()?;
-            let tokenizer = Tokenizer::train(&texts, &self.config.tokenizer)?;
-            self.check_cancel()?;
-            self.say(&format!(
-                "tokenizer: {} subwords learned in {:.1} s",
-                tokenizer.vocab_size(),
-                started.elapsed().as_secs_f64()
-            ));
-            let first = self.run(
-                &train,
-                Some((&valid, description)),
-                Some(tokenizer.clone()),
-                None,
-            )?;
-            let chosen = first
-                .config
-                .training
-                .clone()
-                .expect("training records its info");
-            self.say(&format!(
-                "training again on all {} examples for {} epoch(s), the best number on validation",
-                corpus.len(),
-                chosen.best_epoch
-            ));
-            let mut second = self.run(corpus, None, Some(tokenizer), Some(chosen.best_epoch))?;
-            let info = second
-                .config
-                .training
-                .as_mut()
-                .expect("training records its info");
-            info.valid = chosen.valid;
-            info.valid_examples = chosen.valid_examples;
-            info.valid_accuracy = chosen.valid_accuracy;
-            info.valid_macro_f1 = chosen.valid_macro_f1;
-            info.epochs = chosen.epochs;
-            info.refit = true;
-            info.started_at = chosen.started_at;
-            info.seconds = started.elapsed().as_secs_f64();
-            self.say(&format!("done in {:.1} s in all", info.seconds));
-            Ok(second)
-        } else {
-            self.run(corpus, None, None, None)
+        if self.config.valid_fraction <= 0.0 {
+            return self.run(corpus, corpus.len(), Valid::None);
         }
+        let (train, valid) = corpus.stratified_split(self.config.valid_fraction, self.config.seed);
+        let description = format!(
+            "automatic stratified cut of {}% of the training data",
+            (self.config.valid_fraction * 100.0).round()
+        );
+        if !self.config.refit {
+            return self.run(&train, train.len(), Valid::Corpus(&valid, description));
+        }
+        // The training part first, then the cut: one tokenizer and one set of features serve
+        // both the run that chooses the epoch and the run on everything.
+        let n = train.len();
+        let mut all = train;
+        all.examples.extend(valid.examples);
+        all.sources.clone_from(&corpus.sources);
+        self.run(&all, n, Valid::Tail(description))
     }
 
     /// Trains on `train` and selects the epoch by its macro-F1 on `valid`.
@@ -226,25 +217,26 @@ impl Trainer {
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
             .join(", ");
-        self.run(train, Some((valid, description)), None, None)
+        self.run(train, train.len(), Valid::Corpus(valid, description))
     }
 
-    /// One training run: learns the tokenizer unless one is given, then runs the epochs and keeps
-    /// the best on `valid` (or, with `fixed_epochs`, runs exactly that many on the schedule of
-    /// `epochs` and keeps the last).
-    fn run(
-        &self,
-        train: &Corpus,
-        valid: Option<(&Corpus, String)>,
-        tokenizer: Option<Tokenizer>,
-        fixed_epochs: Option<usize>,
-    ) -> Result<Classifier> {
+    /// One training: the tokenizer and features are prepared from all of `corpus`; the epochs
+    /// run on its first `n_train` examples, and the best epoch by macro-F1 on the validation
+    /// data is kept. With [`Valid::Tail`], the rest of the corpus is the validation data, and
+    /// once the epoch is chosen, training starts again on the whole corpus for that many
+    /// epochs.
+    fn run(&self, corpus: &Corpus, n_train: usize, valid: Valid) -> Result<Classifier> {
         let cfg = &self.config;
         cfg.validate()?;
         let started = Instant::now();
         let started_at = rfc3339_now();
+        let refit = matches!(valid, Valid::Tail(_));
 
-        let labels: Vec<String> = train.label_counts().keys().map(|s| s.to_string()).collect();
+        let labels: Vec<String> = corpus
+            .label_counts()
+            .keys()
+            .map(|s| s.to_string())
+            .collect();
         if labels.len() < 2 {
             return Err(Error::Usage(format!(
                 "the training data has {} label(s); a classifier needs at least two",
@@ -252,57 +244,47 @@ impl Trainer {
             )));
         }
         let label_index = |l: &str| labels.binary_search_by(|x| x.as_str().cmp(l)).ok();
-        let targets: Vec<u32> = train
+        let targets: Vec<u32> = corpus
             .examples
             .iter()
             .map(|e| label_index(&e.label).expect("labels come from this corpus") as u32)
             .collect();
-        let (valid_corpus, valid_description) = match valid {
-            Some((v, d)) => (Some(v), d),
-            None => (None, "none".to_string()),
+        let (valid_examples, valid_description) = match valid {
+            Valid::Corpus(v, d) => (&v.examples[..], d),
+            Valid::Tail(d) => (&corpus.examples[n_train..], d),
+            Valid::None => (&[][..], "none".to_string()),
         };
         let mut valid_pairs: Vec<(&str, usize)> = Vec::new();
-        if let Some(v) = valid_corpus {
-            let mut unknown = 0;
-            for e in &v.examples {
-                match label_index(&e.label) {
-                    Some(i) => valid_pairs.push((e.text.as_str(), i)),
-                    None => unknown += 1,
-                }
-            }
-            if unknown > 0 {
-                self.say(&format!(
-                    "warning: {unknown} validation example(s) have labels absent from the training data; they are not used"
-                ));
+        let mut unknown = 0;
+        for e in valid_examples {
+            match label_index(&e.label) {
+                Some(i) => valid_pairs.push((e.text.as_str(), i)),
+                None => unknown += 1,
             }
         }
-
-        if fixed_epochs.is_none() {
+        if unknown > 0 {
             self.say(&format!(
-                "training {} on {} examples, {} labels; validation: {} examples ({})",
-                cfg.arch.name(),
-                train.len(),
-                labels.len(),
-                valid_pairs.len(),
-                valid_description
+                "warning: {unknown} validation example(s) have labels absent from the training data; they are not used"
             ));
         }
 
-        let texts: Vec<&str> = train.examples.iter().map(|e| e.text.as_str()).collect();
-        let tokenizer = match tokenizer {
-            Some(t) => t,
-            None => {
-                self.check_cancel()?;
-                let t = Tokenizer::train(&texts, &cfg.tokenizer)?;
-                self.check_cancel()?;
-                self.say(&format!(
-                    "tokenizer: {} subwords learned in {:.1} s",
-                    t.vocab_size(),
-                    started.elapsed().as_secs_f64()
-                ));
-                t
-            }
-        };
+        let texts: Vec<&str> = corpus.examples.iter().map(|e| e.text.as_str()).collect();
+        self.check_cancel()?;
+        let tokenizer = Tokenizer::train(&texts, &cfg.tokenizer)?;
+        self.check_cancel()?;
+        self.say(&format!(
+            "tokenizer: {} subwords learned in {:.1} s",
+            tokenizer.vocab_size(),
+            started.elapsed().as_secs_f64()
+        ));
+        self.say(&format!(
+            "training {} on {} examples, {} labels; validation: {} examples ({})",
+            cfg.arch.name(),
+            n_train,
+            labels.len(),
+            valid_pairs.len(),
+            valid_description
+        ));
         let mut trainer: Box<dyn Fit> = match &cfg.arch {
             ArchConfig::Bow(c) => Box::new(BowTrainer::new(
                 c.clone(),
@@ -321,16 +303,96 @@ impl Trainer {
                 cfg.seed,
             )?),
         };
-
         self.say(&format!(
             "{}; ready to train at {:.1} s",
             trainer.summary(),
             started.elapsed().as_secs_f64()
         ));
-        let n = trainer.num_docs();
+
+        let ctx = EpochContext {
+            tokenizer: &tokenizer,
+            labels: &labels,
+            valid: &valid_pairs,
+        };
+        let chosen = self.epochs(trainer.as_mut(), n_train, &ctx, None)?;
+        let (f1, acc, best_epoch, epochs_run) =
+            (chosen.f1, chosen.accuracy, chosen.epoch, chosen.epochs_run);
+        let model = if refit {
+            self.say(&format!(
+                "training again on all {} examples for {best_epoch} epoch(s), the best number on validation",
+                corpus.len()
+            ));
+            trainer.restart()?;
+            let no_valid = EpochContext { valid: &[], ..ctx };
+            self.epochs(trainer.as_mut(), corpus.len(), &no_valid, Some(best_epoch))?
+                .model
+        } else {
+            chosen.model
+        };
+
+        let seconds = started.elapsed().as_secs_f64();
+        let info = TrainingInfo {
+            data: corpus
+                .sources
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            valid: valid_description,
+            train_examples: if refit { corpus.len() } else { n_train },
+            valid_examples: valid_pairs.len(),
+            seed: cfg.seed,
+            threads: rayon::current_num_threads(),
+            epochs: epochs_run,
+            best_epoch,
+            learning_rate: cfg.learning_rate,
+            batch_size: cfg.batch_size,
+            vocab_size: tokenizer.vocab_size(),
+            started_at,
+            seconds,
+            valid_accuracy: if acc.is_nan() { 0.0 } else { acc },
+            valid_macro_f1: if valid_pairs.is_empty() { 0.0 } else { f1 },
+            refit,
+        };
+        if !valid_pairs.is_empty() {
+            self.say(&format!(
+                "done in {seconds:.1} s: best epoch {best_epoch} of {epochs_run}, validation accuracy {acc:.4}, macro-F1 {f1:.4}{}",
+                if refit { ", then trained on everything" } else { "" }
+            ));
+        } else {
+            self.say(&format!("done in {seconds:.1} s: {epochs_run} epochs"));
+        }
+        Ok(Classifier {
+            config: BundleConfig {
+                format_version: FORMAT_VERSION,
+                khabar_version: env!("CARGO_PKG_VERSION").to_string(),
+                architecture: model.config(),
+                labels,
+                normalization: Normalization::default(),
+                training: Some(info),
+                checksums: Default::default(),
+            },
+            tokenizer,
+            model,
+        })
+    }
+
+    /// Runs the epochs over the first `n` documents of `trainer` (in a shuffled order each
+    /// epoch) on the learning-rate schedule of `epochs`, and returns the epoch with the best
+    /// validation macro-F1 (without validation data, the lowest loss), stopping after
+    /// `patience` epochs without progress. With `fixed`, runs exactly that many epochs and
+    /// returns the last.
+    fn epochs(
+        &self,
+        trainer: &mut dyn Fit,
+        n: usize,
+        ctx: &EpochContext,
+        fixed: Option<usize>,
+    ) -> Result<Chosen> {
+        let cfg = &self.config;
+        debug_assert!(n <= trainer.num_docs());
         let steps_per_epoch = n.div_ceil(cfg.batch_size);
         let total_steps = (steps_per_epoch * cfg.epochs) as f64;
-        let last_epoch = fixed_epochs.unwrap_or(cfg.epochs).min(cfg.epochs);
+        let last_epoch = fixed.unwrap_or(cfg.epochs).min(cfg.epochs);
         let warmup_steps = (trainer.warmup() * total_steps).round();
         let bar = if cfg.progress {
             let bar = ProgressBar::with_draw_target(
@@ -352,10 +414,8 @@ impl Trainer {
         let mut rng = SplitMix64::new(cfg.seed.wrapping_add(1));
         let mut order: Vec<usize> = (0..n).collect();
         let mut step = 0usize;
-        let mut best: Option<(f64, f64, usize, Model)> = None; // (f1, acc, epoch, model)
-        let mut epochs_run = 0;
+        let mut best: Option<Chosen> = None;
         for epoch in 1..=last_epoch {
-            epochs_run = epoch;
             bar.set_prefix(format!("epoch {epoch}/{last_epoch}"));
             rng.shuffle(&mut order);
             let mut loss_sum = 0.0f64;
@@ -374,29 +434,30 @@ impl Trainer {
             }
             let loss = loss_sum / n as f64;
             let model = trainer.snapshot()?;
-            let (f1, acc) = if valid_pairs.is_empty() {
+            let (f1, acc) = if ctx.valid.is_empty() {
                 (-loss, f64::NAN)
             } else {
-                let predicted: Vec<usize> = valid_pairs
+                let predicted: Vec<usize> = ctx
+                    .valid
                     .par_iter()
                     .with_min_len(16)
                     .map_init(
                         || (Workspace::default(), Vec::new()),
                         |(ws, logits), &(text, _)| {
-                            model.logits_into(&tokenizer, text, ws, logits)?;
+                            model.logits_into(ctx.tokenizer, text, ws, logits)?;
                             Ok(argmax(logits))
                         },
                     )
                     .collect::<Result<_>>()?;
                 let eval = Evaluation::from_pairs(
-                    labels.clone(),
-                    valid_pairs.iter().map(|&(_, truth)| truth).zip(predicted),
+                    ctx.labels.to_vec(),
+                    ctx.valid.iter().map(|&(_, truth)| truth).zip(predicted),
                 );
                 (eval.macro_f1(), eval.accuracy())
             };
             // A fixed number of epochs keeps the last.
-            let improved = fixed_epochs.is_some() || best.as_ref().is_none_or(|b| f1 > b.0);
-            let line = if valid_pairs.is_empty() {
+            let improved = fixed.is_some() || best.as_ref().is_none_or(|b| f1 > b.f1);
+            let line = if ctx.valid.is_empty() {
                 format!("epoch {epoch}/{last_epoch}: loss {loss:.4}")
             } else {
                 format!(
@@ -408,10 +469,22 @@ impl Trainer {
             if cfg.progress {
                 bar.suspend(|| eprintln!("{line}"));
             }
+            let epochs_run = epoch;
+            if let Some(b) = best.as_mut() {
+                b.epochs_run = epochs_run;
+            }
             if improved {
-                best = Some((f1, acc, epoch, model));
+                best = Some(Chosen {
+                    f1,
+                    accuracy: acc,
+                    epoch,
+                    epochs_run,
+                    model,
+                });
             } else if epoch < last_epoch
-                && best.as_ref().is_some_and(|b| epoch - b.2 >= cfg.patience)
+                && best
+                    .as_ref()
+                    .is_some_and(|b| epoch - b.epoch >= cfg.patience)
             {
                 if cfg.progress {
                     bar.suspend(|| {
@@ -425,50 +498,7 @@ impl Trainer {
             }
         }
         bar.finish_and_clear();
-        let (f1, acc, best_epoch, model) = best.expect("at least one epoch ran");
-        let seconds = started.elapsed().as_secs_f64();
-        let info = TrainingInfo {
-            data: train
-                .sources
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect(),
-            valid: valid_description,
-            train_examples: train.len(),
-            valid_examples: valid_pairs.len(),
-            seed: cfg.seed,
-            threads: rayon::current_num_threads(),
-            epochs: epochs_run,
-            best_epoch,
-            learning_rate: cfg.learning_rate,
-            batch_size: cfg.batch_size,
-            vocab_size: tokenizer.vocab_size(),
-            started_at,
-            seconds,
-            valid_accuracy: if acc.is_nan() { 0.0 } else { acc },
-            valid_macro_f1: if valid_pairs.is_empty() { 0.0 } else { f1 },
-            refit: false,
-        };
-        if !valid_pairs.is_empty() {
-            self.say(&format!(
-                "done in {seconds:.1} s: best epoch {best_epoch} of {epochs_run}, validation accuracy {acc:.4}, macro-F1 {f1:.4}"
-            ));
-        } else {
-            self.say(&format!("done in {seconds:.1} s: {epochs_run} epochs"));
-        }
-        Ok(Classifier {
-            config: BundleConfig {
-                format_version: FORMAT_VERSION,
-                khabar_version: env!("CARGO_PKG_VERSION").to_string(),
-                architecture: model.config(),
-                labels,
-                normalization: Normalization::default(),
-                training: Some(info),
-                checksums: Default::default(),
-            },
-            tokenizer,
-            model,
-        })
+        Ok(best.expect("at least one epoch ran"))
     }
 
     fn check_cancel(&self) -> Result<()> {

@@ -874,6 +874,8 @@ pub(crate) struct BowTrainer {
     slot: Vec<u32>,
     /// The head is trained (false for a linear model, whose head stays the identity).
     train_head: bool,
+    /// Seed of the initial weights.
+    seed: u64,
 }
 
 /// What [`BowTrainer::backward`] computes.
@@ -1014,12 +1016,50 @@ impl BowTrainer {
             config.folded = true;
         }
         let dim = config.dim;
-        let config_optimizer = config.optimizer;
-        let mut rng = SplitMix64::new(seed);
+        let dev = Device::Cpu;
+        let head_w = Var::zeros((classes, dim), DType::F32, &dev)?;
+        let head_b = Var::zeros(classes, DType::F32, &dev)?;
+        let opt = AdamW::new(Vec::new(), ParamsAdamW::default())?;
+        let mut trainer = BowTrainer {
+            bow: Bow {
+                config,
+                n_subwords,
+                ngram_keys,
+                ngram_rows,
+                idf,
+                table: Vec::new(),
+                head_w: Vec::new(),
+                head_b: vec![0.0; classes],
+                packed: Vec::new(),
+                id: 0,
+            },
+            docs,
+            targets,
+            m: Vec::new(),
+            v: Vec::new(),
+            head_w,
+            head_b,
+            opt,
+            step: 0,
+            slot: vec![u32::MAX; rows],
+            train_head: !linear,
+            seed,
+        };
+        trainer.restart()?;
+        Ok(trainer)
+    }
+
+    /// Sets the weights and the optimizer state to what [`BowTrainer::new`] gives (the same
+    /// seed, the same values), keeping the features.
+    pub fn restart(&mut self) -> Result<()> {
+        let (rows, dim) = (self.slot.len(), self.bow.config.dim);
+        let classes = self.bow.head_b.len();
+        let linear = !self.train_head;
+        let mut rng = SplitMix64::new(self.seed);
         let scale = 1.0 / (dim as f32).sqrt();
         // A linear model starts from zero (nothing to break symmetry between); a factored one
         // from small random values.
-        let table: Vec<f32> = if linear {
+        self.bow.table = if linear {
             vec![0.0; rows * dim]
         } else {
             (0..rows * dim)
@@ -1036,14 +1076,16 @@ impl BowTrainer {
                 .collect()
         };
         let dev = Device::Cpu;
-        let head_w_var = Var::from_slice(&head_w, (classes, dim), &dev)?;
-        let head_b_var = Var::zeros(classes, DType::F32, &dev)?;
+        self.head_w = Var::from_slice(&head_w, (classes, dim), &dev)?;
+        self.head_b = Var::zeros(classes, DType::F32, &dev)?;
+        self.bow.head_w = head_w;
+        self.bow.head_b = vec![0.0; classes];
         let head_params = if linear {
             Vec::new()
         } else {
-            vec![head_w_var.clone(), head_b_var.clone()]
+            vec![self.head_w.clone(), self.head_b.clone()]
         };
-        let opt = AdamW::new(
+        self.opt = AdamW::new(
             head_params,
             ParamsAdamW {
                 lr: 1e-3,
@@ -1051,37 +1093,17 @@ impl BowTrainer {
                 ..Default::default()
             },
         )?;
-        Ok(BowTrainer {
-            bow: Bow {
-                config,
-                n_subwords,
-                ngram_keys,
-                ngram_rows,
-                idf,
-                table,
-                head_w,
-                head_b: vec![0.0; classes],
-                packed: Vec::new(),
-                id: 0,
-            },
-            docs,
-            targets,
-            m: match config_optimizer {
-                SparseOptimizer::Adam => vec![0.0; rows * dim],
-                _ => Vec::new(),
-            },
-            v: match config_optimizer {
-                SparseOptimizer::Sgd => Vec::new(),
-                SparseOptimizer::AdagradRow => vec![0.0; rows],
-                SparseOptimizer::Adam | SparseOptimizer::Adagrad => vec![0.0; rows * dim],
-            },
-            head_w: head_w_var,
-            head_b: head_b_var,
-            opt,
-            step: 0,
-            slot: vec![u32::MAX; rows],
-            train_head: !linear,
-        })
+        self.m = match self.bow.config.optimizer {
+            SparseOptimizer::Adam => vec![0.0; rows * dim],
+            _ => Vec::new(),
+        };
+        self.v = match self.bow.config.optimizer {
+            SparseOptimizer::Sgd => Vec::new(),
+            SparseOptimizer::AdagradRow => vec![0.0; rows],
+            SparseOptimizer::Adam | SparseOptimizer::Adagrad => vec![0.0; rows * dim],
+        };
+        self.step = 0;
+        Ok(())
     }
 
     pub fn num_ngrams(&self) -> usize {
@@ -1418,6 +1440,30 @@ mod tests {
             assert!(last < first * 0.5, "{optimizer:?}: {first} -> {last}");
         }
     }
+    /// After steps, `restart` gives back the weights of a new trainer, and training from there
+    /// repeats itself exactly.
+    #[test]
+    fn restart_returns_to_the_initial_weights() {
+        for dim in [0, 8] {
+            let config = BowConfig {
+                dim,
+                min_count: 1,
+                ..BowConfig::default()
+            };
+            let mut t = tiny_trainer(config.clone());
+            let fresh = t.snapshot().unwrap();
+            let batch: Vec<usize> = (0..6).collect();
+            let first: Vec<f32> = (0..5).map(|_| t.step(&batch, 0.05).unwrap()).collect();
+            assert_ne!(t.snapshot().unwrap().table, fresh.table);
+            t.restart().unwrap();
+            let again = t.snapshot().unwrap();
+            assert_eq!(again.table, fresh.table);
+            assert_eq!(again.head_w, fresh.head_w);
+            let second: Vec<f32> = (0..5).map(|_| t.step(&batch, 0.05).unwrap()).collect();
+            assert_eq!(first, second, "dim {dim}");
+        }
+    }
+
     /// `dim` 0 trains a linear model: one column per label, and the identity head never moves.
     #[test]
     fn dim_zero_trains_a_linear_model_with_a_fixed_identity_head() {

@@ -147,6 +147,9 @@ pub(crate) trait Fit {
 
     /// A copy of the model as it stands now.
     fn snapshot(&mut self) -> Result<Model>;
+
+    /// Back to the initial weights of the same seed, keeping the prepared documents.
+    fn restart(&mut self) -> Result<()>;
 }
 
 impl Fit for bow::BowTrainer {
@@ -164,6 +167,10 @@ impl Fit for bow::BowTrainer {
 
     fn snapshot(&mut self) -> Result<Model> {
         bow::BowTrainer::snapshot(self).map(Model::Bow)
+    }
+
+    fn restart(&mut self) -> Result<()> {
+        bow::BowTrainer::restart(self)
     }
 }
 
@@ -190,5 +197,9 @@ impl Fit for transformer::TransformerTrainer {
 
     fn snapshot(&mut self) -> Result<Model> {
         transformer::TransformerTrainer::snapshot(self).map(Model::Transformer)
+    }
+
+    fn restart(&mut self) -> Result<()> {
+        transformer::TransformerTrainer::restart(self)
     }
 }

@@ -722,15 +722,7 @@ impl TransformerTrainer {
             })
             .collect();
         let vocab = tokenizer.vocab_size();
-        let d = config.d_model;
-        let mut rng = SplitMix64::new(seed);
-        let table = init_values(&mut rng, vocab * d, Init::Normal(EMBED_STD));
-        let mut fresh = Fresh {
-            rng,
-            dtype,
-            params: Vec::new(),
-        };
-        let net = Net::new(&mut fresh, &config, classes).map_err(Error::Usage)?;
+        let (table, params, net) = Self::fresh_weights(&config, vocab, classes, seed, dtype)?;
         Ok(TransformerTrainer {
             config,
             dtype,
@@ -742,11 +734,50 @@ impl TransformerTrainer {
             table_v: vec![0.0; table.len()],
             table,
             slot: vec![u32::MAX; vocab],
-            params: fresh.params,
+            params,
             net,
             step: 0,
             seed,
         })
+    }
+
+    /// The initial weights for `seed`: the embedding table, the dense parameters and the
+    /// network that uses them.
+    fn fresh_weights(
+        config: &TransformerConfig,
+        vocab: usize,
+        classes: usize,
+        seed: u64,
+        dtype: DType,
+    ) -> Result<(Vec<f32>, Vec<Param>, Net)> {
+        let mut rng = SplitMix64::new(seed);
+        let table = init_values(&mut rng, vocab * config.d_model, Init::Normal(EMBED_STD));
+        let mut fresh = Fresh {
+            rng,
+            dtype,
+            params: Vec::new(),
+        };
+        let net = Net::new(&mut fresh, config, classes).map_err(Error::Usage)?;
+        Ok((table, fresh.params, net))
+    }
+
+    /// Sets the weights and the optimizer state to what [`TransformerTrainer::new`] gives,
+    /// keeping the encoded documents.
+    pub fn restart(&mut self) -> Result<()> {
+        let (table, params, net) = Self::fresh_weights(
+            &self.config,
+            self.vocab,
+            self.classes,
+            self.seed,
+            self.dtype,
+        )?;
+        self.table_m = vec![0.0; table.len()];
+        self.table_v = vec![0.0; table.len()];
+        self.table = table;
+        self.params = params;
+        self.net = net;
+        self.step = 0;
+        Ok(())
     }
 
     pub fn num_docs(&self) -> usize {
@@ -1052,6 +1083,18 @@ mod tests {
             dtype,
         )
         .unwrap()
+    }
+
+    /// `restart` gives back the initial weights: training from there repeats itself exactly.
+    #[test]
+    fn restart_repeats_training_exactly() {
+        let mut t = tiny_trainer(DType::F32);
+        let batch: Vec<usize> = (0..6).collect();
+        let first: Vec<f32> = (0..3).map(|_| t.step(&batch, 1e-3).unwrap()).collect();
+        t.restart().unwrap();
+        let second: Vec<f32> = (0..3).map(|_| t.step(&batch, 1e-3).unwrap()).collect();
+        assert_eq!(first, second);
+        assert!(first[2] != first[0]);
     }
 
     #[test]
