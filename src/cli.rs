@@ -698,6 +698,17 @@ impl LineReader {
     }
 }
 
+/// Writes a probability with four decimals, as `{:.4}` does, without the general float
+/// formatter (a tenth of the prediction time on short texts). `x * 10000` is exact in f64, and
+/// ties (such as 0.03125) go to the even neighbour, as `{:.4}` rounds.
+fn write_score(out: &mut impl Write, x: f32) -> std::io::Result<()> {
+    if !(x.is_sign_positive() && x <= 1.0) {
+        return write!(out, "{x:.4}");
+    }
+    let v = (x as f64 * 10_000.0).round_ties_even() as u32;
+    write!(out, "{}.{:04}", v / 10_000, v % 10_000)
+}
+
 fn write_prediction(
     out: &mut impl Write,
     p: &Prediction,
@@ -711,7 +722,8 @@ fn write_prediction(
                 if i > 0 {
                     write!(out, "\t")?;
                 }
-                write!(out, "{}\t{:.4}", ls.label, ls.score)?;
+                write!(out, "{}\t", ls.label)?;
+                write_score(out, ls.score)?;
             }
             writeln!(out)
         }
@@ -902,4 +914,24 @@ fn info(a: InfoArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast score formatter writes what `{:.4}` writes, on a spread of values and at the
+    /// rounding boundaries.
+    #[test]
+    fn scores_are_written_as_format_writes_them() {
+        let mut values: Vec<f32> = vec![0.0, 1.0, 0.5, 0.99995, 0.00005, 0.12345, 1e-9, -0.0];
+        let mut rng = crate::rng::SplitMix64::new(7);
+        values.extend((0..200_000).map(|_| rng.next_f32()));
+        values.extend((0..=20_000).map(|i| i as f32 / 20_000.0));
+        for x in values {
+            let mut out = Vec::new();
+            write_score(&mut out, x).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), format!("{x:.4}"), "{x:e}");
+        }
+    }
 }

@@ -38,14 +38,111 @@ pub fn normalize_into(text: &str, out: &mut String) {
         return;
     }
     out.reserve(text.len());
-    for (c, _) in text.nfkc() {
-        if c.is_ascii() {
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.extend(c.to_lowercase());
-        }
+    // Most text is already in NFKC (Devanagari and Latin letters, for a start): the quick check
+    // is cheaper than composing it again.
+    if is_nfkc_quick(text) {
+        text.chars().for_each(|c| push_lowercase(c, out));
+    } else {
+        text.nfkc().for_each(|(c, _)| push_lowercase(c, out));
     }
 }
+
+/// Whether `text` is surely in NFKC already: the Unicode quick check (every character allowed
+/// as it is, combining marks in canonical order), answered from bits kept per block of 256
+/// characters instead of two table lookups per character.
+fn is_nfkc_quick(text: &str) -> bool {
+    let mut last_nonstarter = false;
+    for c in text.chars() {
+        if c.is_ascii() {
+            last_nonstarter = false;
+            continue;
+        }
+        let cp = c as u32;
+        if cp >= 0x1_0000 {
+            return library_nfkc_quick(text);
+        }
+        let bits = NFKC_BLOCKS[(cp >> 8) as usize].get_or_init(|| nfkc_block(cp & !0xff));
+        let i = (cp & 0xff) as usize;
+        let yes = bits[i >> 6] >> (i & 63) & 1 == 1;
+        let nonstarter = bits[4 + (i >> 6)] >> (i & 63) & 1 == 1;
+        if !yes {
+            return false;
+        }
+        if nonstarter && last_nonstarter {
+            // Two combining marks in a row: their order needs their classes.
+            return library_nfkc_quick(text);
+        }
+        last_nonstarter = nonstarter;
+    }
+    true
+}
+
+fn library_nfkc_quick(text: &str) -> bool {
+    unicode_normalization_alignments::is_nfkc_quick(text.chars())
+        == unicode_normalization_alignments::IsNormalized::Yes
+}
+
+/// For the 256 characters from `first`: bits 0-255, allowed in NFKC as they are (quick check
+/// "yes"); bits 256-511, combining marks (canonical combining class above 0). The class is
+/// not public in the normalization crate; its quick check reveals it: after U+0345 (class
+/// 240, the largest), a mark of a lower class is out of order.
+fn nfkc_block(first: u32) -> [u64; 8] {
+    use unicode_normalization_alignments::{is_nfkc_quick, IsNormalized};
+    const YPOGEGRAMMENI: char = '\u{0345}';
+    let mut bits = [0u64; 8];
+    for i in 0..256u32 {
+        let Some(c) = char::from_u32(first | i) else {
+            continue;
+        };
+        let qc = is_nfkc_quick(std::iter::once(c));
+        if qc == IsNormalized::Yes {
+            bits[(i >> 6) as usize] |= 1 << (i & 63);
+        }
+        let nonstarter = c == YPOGEGRAMMENI
+            || (qc != IsNormalized::No
+                && is_nfkc_quick([YPOGEGRAMMENI, c].into_iter()) == IsNormalized::No);
+        if nonstarter {
+            bits[4 + (i >> 6) as usize] |= 1 << (i & 63);
+        }
+    }
+    bits
+}
+
+/// See [`nfkc_block`].
+static NFKC_BLOCKS: [std::sync::OnceLock<[u64; 8]>; 256] =
+    [const { std::sync::OnceLock::new() }; 256];
+
+/// Appends the lowercase of `c`.
+fn push_lowercase(c: char, out: &mut String) {
+    if c.is_ascii() {
+        out.push(c.to_ascii_lowercase());
+    } else if (c as u32) < 0x1_0000 && !changes_case(c) {
+        out.push(c);
+    } else {
+        out.extend(c.to_lowercase());
+    }
+}
+
+/// Whether the lowercase of `c` (in the Basic Multilingual Plane) differs from it; like
+/// [`is_punctuation`], from bits kept per block of 256 characters.
+fn changes_case(c: char) -> bool {
+    let cp = c as u32;
+    let bits = LOWERCASE_BLOCKS[(cp >> 8) as usize].get_or_init(|| {
+        let mut bits = [0u64; 4];
+        for i in 0..256u32 {
+            if char::from_u32((cp & !0xff) | i).is_some_and(|c| !c.to_lowercase().eq([c])) {
+                bits[(i >> 6) as usize] |= 1 << (i & 63);
+            }
+        }
+        bits
+    });
+    let i = cp & 0xff;
+    bits[(i >> 6) as usize] >> (i & 63) & 1 == 1
+}
+
+/// Characters of the Basic Multilingual Plane whose lowercase differs, a block at a time.
+static LOWERCASE_BLOCKS: [std::sync::OnceLock<[u64; 4]>; 256] =
+    [const { std::sync::OnceLock::new() }; 256];
 
 /// NFKC + lowercase.
 pub fn normalize(text: &str) -> String {
@@ -55,8 +152,31 @@ pub fn normalize(text: &str) -> String {
 }
 
 fn is_punctuation(c: char) -> bool {
-    c.is_ascii_punctuation() || (!c.is_ascii() && c.is_punctuation())
+    if c.is_ascii() {
+        return c.is_ascii_punctuation();
+    }
+    let cp = c as u32;
+    if cp >= 0x1_0000 {
+        return c.is_punctuation();
+    }
+    // The Unicode table is a binary search per character, a fifth of the prediction time on
+    // Hindi; its answers for each block of 256 characters are kept as bits on first use.
+    let bits = PUNCTUATION_BLOCKS[(cp >> 8) as usize].get_or_init(|| {
+        let mut bits = [0u64; 4];
+        for i in 0..256u32 {
+            if char::from_u32((cp & !0xff) | i).is_some_and(|c| c.is_punctuation()) {
+                bits[(i >> 6) as usize] |= 1 << (i & 63);
+            }
+        }
+        bits
+    });
+    let i = cp & 0xff;
+    bits[(i >> 6) as usize] >> (i & 63) & 1 == 1
 }
+
+/// Punctuation bits of the Basic Multilingual Plane, a block of 256 characters at a time.
+static PUNCTUATION_BLOCKS: [std::sync::OnceLock<[u64; 4]>; 256] =
+    [const { std::sync::OnceLock::new() }; 256];
 
 /// Splits already normalized text into words: on whitespace, with each punctuation character a
 /// word of its own. Calls `f` with each word, in order.
@@ -496,6 +616,52 @@ fn learn_vocab<S: AsRef<str> + Sync>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fast paths of normalization (quick check, cached case bits) give what NFKC then
+    /// lowercase give, character by character and on mixed text.
+    #[test]
+    fn normalization_matches_nfkc_then_lowercase() {
+        let slow = |t: &str| -> String { t.nfkc().flat_map(|(c, _)| c.to_lowercase()).collect() };
+        for cp in 0x80..=0x10_ffffu32 {
+            if let Some(c) = char::from_u32(cp) {
+                let t = format!("a{c}b");
+                assert_eq!(normalize(&t), slow(&t), "U+{cp:04X}");
+            }
+        }
+        for t in sample_texts() {
+            assert_eq!(normalize(&t), slow(&t));
+        }
+        // The quick check agrees with the library's on every pair of characters in the blocks
+        // of Latin, Greek, combining marks and Devanagari.
+        let blocks: Vec<char> = (0x80..0x500u32)
+            .chain(0x900..0x980)
+            .chain(0x1DC0..0x1E00)
+            .chain(0x20D0..0x2100)
+            .filter_map(char::from_u32)
+            .collect();
+        for &a in &blocks {
+            for &b in blocks.iter().step_by(3) {
+                let t: String = [a, b].into_iter().collect();
+                assert_eq!(is_nfkc_quick(&t), library_nfkc_quick(&t), "{t:?}");
+            }
+        }
+        // Nukta forms are composition exclusions: NFKC decomposes them.
+        assert_eq!(normalize("\u{0958}"), "\u{0915}\u{093C}");
+        assert_eq!(normalize("ÉCOLE ǅ ß İ"), slow("ÉCOLE ǅ ß İ"));
+    }
+
+    /// The cached punctuation test agrees with the Unicode tables for every character beyond
+    /// ASCII.
+    #[test]
+    fn punctuation_bits_match_the_unicode_tables() {
+        for cp in 0..=0x10_ffffu32 {
+            if let Some(c) = char::from_u32(cp) {
+                // ASCII symbols ($, +, <, ...) count as punctuation, as in BERT.
+                let expected = c.is_ascii_punctuation() || (!c.is_ascii() && c.is_punctuation());
+                assert_eq!(is_punctuation(c), expected, "U+{cp:04X}");
+            }
+        }
+    }
 
     #[test]
     fn normalization_keeps_devanagari_marks() {
