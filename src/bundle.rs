@@ -263,7 +263,7 @@ pub(crate) fn load(dir: &Path) -> Result<Parts> {
     let config = read(CONFIG_FILE)?;
     let tokenizer = read(TOKENIZER_FILE)?;
     let weights = read(WEIGHTS_FILE)?;
-    from_bytes(dir, &config, &tokenizer, &weights)
+    from_bytes(dir, &config, &tokenizer, weights.into())
 }
 
 /// Builds a classifier's parts from the three files' bytes; `origin` names them in errors.
@@ -271,7 +271,7 @@ pub(crate) fn from_bytes(
     origin: &Path,
     config: &[u8],
     tokenizer: &[u8],
-    weights: &[u8],
+    weights: std::borrow::Cow<'_, [u8]>,
 ) -> Result<Parts> {
     let config_path = origin.join(CONFIG_FILE);
     let version: serde_json::Value = serde_json::from_slice(config)
@@ -299,7 +299,7 @@ pub(crate) fn from_bytes(
     if config.labels.len() < 2 {
         return Err(Error::bundle(&config_path, "fewer than two labels"));
     }
-    for (file, bytes) in [(TOKENIZER_FILE, tokenizer), (WEIGHTS_FILE, weights)] {
+    for (file, bytes) in [(TOKENIZER_FILE, tokenizer), (WEIGHTS_FILE, &weights[..])] {
         let path = origin.join(file);
         match config.checksums.get(file) {
             None => {
@@ -322,13 +322,16 @@ pub(crate) fn from_bytes(
             Tokenizer::from_json(s).map_err(|e| Error::bundle(&tok_path, e.to_string()))
         })?;
     let w_path = origin.join(WEIGHTS_FILE);
-    let tensors = candle_core::safetensors::load_buffer(weights, &candle_core::Device::Cpu)
+    let tensors = candle_core::safetensors::load_buffer(&weights, &candle_core::Device::Cpu)
         .map_err(|e| Error::bundle(&w_path, format!("cannot read the weights: {e}")))?;
+    // The file's bytes are copied into the tensors: free them before the model is built (peak
+    // memory of a load).
+    drop(weights);
     let model = Model::from_tensors(
         config.architecture.clone(),
         &tokenizer,
         config.labels.len(),
-        &tensors,
+        tensors,
     )
     .map_err(|e| Error::bundle(&w_path, e))?;
     Ok(Parts {

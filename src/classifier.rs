@@ -65,8 +65,13 @@ impl Classifier {
             env!("CARGO_MANIFEST_DIR"),
             "/models/news/model.safetensors"
         ));
-        bundle::from_bytes(Path::new("<built-in model>"), CONFIG, TOKENIZER, WEIGHTS)
-            .map(Self::from_parts)
+        bundle::from_bytes(
+            Path::new("<built-in model>"),
+            CONFIG,
+            TOKENIZER,
+            WEIGHTS.into(),
+        )
+        .map(Self::from_parts)
     }
 
     /// Bytes the built-in model adds to the binary.

@@ -633,7 +633,7 @@ fn predict(a: PredictArgs) -> Result<()> {
 
 /// Articles classified per batch when streaming: large enough to use every core, small enough to
 /// print results as they come and keep memory flat.
-const CHUNK: usize = 4096;
+const CHUNK: usize = 1024;
 
 /// Reads articles one per line (plain text, or a JSON object with a text field).
 struct LineReader {

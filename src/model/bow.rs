@@ -535,16 +535,23 @@ impl Bow {
     fn project(&mut self) {
         self.id = NEXT_MODEL_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dim = self.config.dim;
-        self.packed = self
-            .table
-            .par_chunks(dim)
+        let stride = self.head_b.len() + 1;
+        // Allocated once at its size: this is the largest buffer of a loaded model.
+        let mut packed = std::mem::take(&mut self.packed);
+        packed.clear();
+        packed.shrink_to_fit();
+        packed.resize(self.rows() * stride, 0.0);
+        packed
+            .par_chunks_mut(stride)
+            .zip(self.table.par_chunks(dim))
             .zip(self.idf.par_iter())
-            .flat_map_iter(|(row, &idf)| {
-                std::iter::once(idf)
-                    .chain(self.head_w.chunks(dim).map(move |w| dot(w, row)))
-                    .collect::<Vec<f32>>()
-            })
-            .collect();
+            .for_each(|((out, row), &idf)| {
+                out[0] = idf;
+                for (o, w) in out[1..].iter_mut().zip(self.head_w.chunks(dim)) {
+                    *o = dot(w, row);
+                }
+            });
+        self.packed = packed;
         debug_assert_eq!(self.packed.len(), self.rows() * (self.head_b.len() + 1));
     }
 
@@ -643,7 +650,7 @@ impl Bow {
         config: BowConfig,
         n_subwords: usize,
         classes: usize,
-        tensors: &HashMap<String, Tensor>,
+        tensors: HashMap<String, Tensor>,
     ) -> std::result::Result<Bow, String> {
         config.validate().map_err(|e| e.to_string())?;
         let dim = config.dim;
@@ -730,6 +737,8 @@ impl Bow {
         {
             return Err("the weights hold NaN or infinite values".into());
         }
+        // The weights are copied out: free the tensors before building the packed rows.
+        drop(tensors);
         bow.project();
         Ok(bow)
     }

@@ -105,14 +105,14 @@ impl Model {
         config: ArchConfig,
         tokenizer: &Tokenizer,
         classes: usize,
-        tensors: &HashMap<String, Tensor>,
+        tensors: HashMap<String, Tensor>,
     ) -> std::result::Result<Model, String> {
         match config {
             ArchConfig::Bow(c) => {
                 Bow::from_tensors(c, tokenizer.vocab_size(), classes, tensors).map(Model::Bow)
             }
             ArchConfig::Transformer(c) => {
-                Transformer::from_tensors(c, tokenizer.vocab_size(), classes, tensors)
+                Transformer::from_tensors(c, tokenizer.vocab_size(), classes, &tensors)
                     .map(Model::Transformer)
             }
         }
