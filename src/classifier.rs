@@ -209,6 +209,20 @@ impl Classifier {
         }
     }
 
+    /// Class probabilities (in label order) of many texts, on all cores, in input order: what
+    /// [`Classifier::predict_batch`] computes, without building a [`Prediction`] for each.
+    pub fn probabilities_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
+        texts
+            .par_iter()
+            .with_min_len(self.min_len())
+            .map_init(Workspace::default, |ws, t| {
+                let mut probs = Vec::with_capacity(self.config.labels.len());
+                self.probabilities_into(t.as_ref(), ws, &mut probs)?;
+                Ok(probs)
+            })
+            .collect()
+    }
+
     /// The index of the most probable label of each text, on all cores, in input order.
     pub fn predict_indices<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<usize>> {
         texts

@@ -15,7 +15,7 @@ use crate::model::{
     ArchConfig, BowConfig, CompactOptions, Model, SparseOptimizer, TransformerConfig, Weighting,
 };
 use crate::text::TokenizerOptions;
-use crate::{Classifier, Prediction, TrainConfig, Trainer};
+use crate::{Classifier, TrainConfig, Trainer};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -584,15 +584,18 @@ fn predict(a: PredictArgs) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let stdout_path = Path::new("<stdout>");
-    let mut emit = |preds: &[Prediction]| -> Result<()> {
-        for p in preds {
-            write_prediction(&mut out, p, a.top_k, a.output)
+    let labels = clf.labels();
+    let mut top = Vec::with_capacity(a.top_k);
+    let mut emit = |probs: &[Vec<f32>]| -> Result<()> {
+        for p in probs {
+            top_k(p, a.top_k, &mut top);
+            write_prediction(&mut out, labels, p, &top, a.output)
                 .map_err(|e| Error::io(stdout_path, e))?;
         }
         out.flush().map_err(|e| Error::io(stdout_path, e))
     };
     if !a.texts.is_empty() {
-        emit(&clf.predict_batch(&a.texts)?)?;
+        emit(&clf.probabilities_batch(&a.texts)?)?;
         report(a.texts.len());
         return Ok(());
     }
@@ -626,7 +629,7 @@ fn predict(a: PredictArgs) -> Result<()> {
             report(count);
             return Ok(());
         }
-        emit(&clf.predict_batch(&chunk)?)?;
+        emit(&clf.probabilities_batch(&chunk)?)?;
         count += chunk.len();
     }
 }
@@ -709,29 +712,51 @@ fn write_score(out: &mut impl Write, x: f32) -> std::io::Result<()> {
     write!(out, "{}.{:04}", v / 10_000, v % 10_000)
 }
 
+/// The indices of the `k` most probable labels, best first (ties: the earlier label), as
+/// [`crate::Prediction::top`] orders them.
+fn top_k(probs: &[f32], k: usize, out: &mut Vec<usize>) {
+    out.clear();
+    for _ in 0..k.min(probs.len()) {
+        let mut best: Option<usize> = None;
+        for (i, &p) in probs.iter().enumerate() {
+            if out.contains(&i) {
+                continue;
+            }
+            if best.is_none_or(|b| p.total_cmp(&probs[b]).is_gt()) {
+                best = Some(i);
+            }
+        }
+        out.extend(best);
+    }
+}
+
+/// One line of `predict` output: the labels of `top` with their probabilities.
 fn write_prediction(
     out: &mut impl Write,
-    p: &Prediction,
-    k: usize,
+    labels: &[String],
+    probs: &[f32],
+    top: &[usize],
     format: OutputFormat,
 ) -> std::io::Result<()> {
-    let top = &p.top[..k.min(p.top.len())];
     match format {
         OutputFormat::Text => {
-            for (i, ls) in top.iter().enumerate() {
-                if i > 0 {
+            for (n, &i) in top.iter().enumerate() {
+                if n > 0 {
                     write!(out, "\t")?;
                 }
-                write!(out, "{}\t", ls.label)?;
-                write_score(out, ls.score)?;
+                write!(out, "{}\t", labels[i])?;
+                write_score(out, probs[i])?;
             }
             writeln!(out)
         }
         OutputFormat::Jsonl => {
             let v = serde_json::json!({
-                "label": p.label,
-                "score": p.score,
-                "top": top,
+                "label": labels[top[0]],
+                "score": probs[top[0]],
+                "top": top
+                    .iter()
+                    .map(|&i| serde_json::json!({"label": labels[i], "score": probs[i]}))
+                    .collect::<Vec<_>>(),
             });
             writeln!(out, "{v}")
         }

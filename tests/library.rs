@@ -269,3 +269,15 @@ fn the_default_bow_is_linear_and_trained_again_on_all_the_data() {
         corpus("train.jsonl").len()
     );
 }
+
+#[test]
+fn probabilities_batch_matches_one_at_a_time_in_order() {
+    let clf = classifier();
+    let texts = test_texts();
+    let batch = clf.probabilities_batch(&texts).unwrap();
+    assert_eq!(batch.len(), texts.len());
+    for (t, p) in texts.iter().zip(&batch) {
+        assert_eq!(&clf.probabilities(t).unwrap(), p);
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+    }
+}
