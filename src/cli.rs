@@ -289,6 +289,10 @@ struct PredictArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Replace invalid UTF-8 in the input with U+FFFD instead of failing (and count the lines
+    /// affected).
+    #[arg(long)]
+    lossy: bool,
     /// Report model load time and throughput on stderr.
     #[arg(long, short)]
     verbose: bool,
@@ -615,7 +619,7 @@ fn predict(a: PredictArgs) -> Result<()> {
     let jsonl = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("jsonl"));
-    let mut lines = LineReader::new(reader, path, jsonl, a.text_field.clone());
+    let mut lines = LineReader::new(reader, path, jsonl, a.text_field.clone(), a.lossy);
     let mut chunk = Vec::with_capacity(CHUNK);
     loop {
         chunk.clear();
@@ -626,6 +630,12 @@ fn predict(a: PredictArgs) -> Result<()> {
             }
         }
         if chunk.is_empty() {
+            if lines.repaired > 0 {
+                eprintln!(
+                    "note: {} line(s) held invalid UTF-8, replaced with U+FFFD (--lossy)",
+                    lines.repaired
+                );
+            }
             report(count);
             return Ok(());
         }
@@ -646,10 +656,19 @@ struct LineReader {
     field: String,
     line: usize,
     buf: Vec<u8>,
+    /// Replace invalid UTF-8 instead of failing; lines so repaired.
+    lossy: bool,
+    repaired: usize,
 }
 
 impl LineReader {
-    fn new(reader: Box<dyn BufRead>, path: PathBuf, jsonl: bool, field: String) -> Self {
+    fn new(
+        reader: Box<dyn BufRead>,
+        path: PathBuf,
+        jsonl: bool,
+        field: String,
+        lossy: bool,
+    ) -> Self {
         LineReader {
             reader,
             path,
@@ -657,6 +676,8 @@ impl LineReader {
             field,
             line: 0,
             buf: Vec::new(),
+            lossy,
+            repaired: 0,
         }
     }
 
@@ -676,14 +697,23 @@ impl LineReader {
             if self.line == 1 {
                 bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
             }
-            let text = std::str::from_utf8(bytes)
-                .map_err(|e| {
-                    Error::input(
+            let text = match std::str::from_utf8(bytes) {
+                Ok(t) => std::borrow::Cow::Borrowed(t),
+                Err(_) if self.lossy => {
+                    self.repaired += 1;
+                    String::from_utf8_lossy(bytes)
+                }
+                Err(e) => {
+                    return Err(Error::input(
                         at.clone(),
-                        format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()),
-                    )
-                })?
-                .trim_end_matches(['\n', '\r']);
+                        format!(
+                            "invalid UTF-8 at byte {} of the line (--lossy replaces it)",
+                            e.valid_up_to()
+                        ),
+                    ))
+                }
+            };
+            let text = text.trim_end_matches(['\n', '\r']);
             if !self.jsonl {
                 return Ok(Some(text.to_string()));
             }

@@ -177,6 +177,21 @@ fn invalid_utf8_on_input_is_an_error_naming_the_line() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("in.txt:2: invalid UTF-8"), "{err}");
+    assert!(err.contains("--lossy"), "{err}");
+
+    // --lossy classifies both lines, the second with U+FFFD in place of the bad byte, and says
+    // how many lines it repaired.
+    let out = Command::new(bin())
+        .args(["predict", "--lossy", "--top-k", "1", "--model"])
+        .arg(model_dir())
+        .arg("--input")
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("note: 1 line(s) held invalid UTF-8"), "{err}");
 }
 
 #[test]
