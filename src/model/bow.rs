@@ -913,6 +913,7 @@ impl BowTrainer {
         seed: u64,
     ) -> Result<BowTrainer> {
         config.validate()?;
+        super::prepare_runtime();
         let n_subwords = tokenizer.vocab_size();
         // Pass 1: raw features of every document, in parallel.
         let raw: Vec<(Vec<u32>, Vec<u64>)> = texts

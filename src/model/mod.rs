@@ -119,6 +119,30 @@ impl Model {
     }
 }
 
+/// Makes candle run single-threaded inside khabar's own parallel tasks, once per process.
+///
+/// The transformer parallelizes over documents (prediction) and micro-batches (training) on
+/// rayon's global pool. Inside those tasks candle's own threading only costs: its elementwise
+/// ops on large tensors go to a thread pool whose threads spin while they wait and which
+/// serializes concurrent callers (two thirds of a training step on a busy 2-core machine), and
+/// its matrix products split small matrices over threads that are already busy (prediction
+/// ran slower on two threads than on one). Without `RAYON_NUM_THREADS`, candle also reads
+/// /proc/cpuinfo on every matrix product: bow's training step, whose products are tiny (batch
+/// × labels), spent a tenth of its time on l3cube_en there. So: rayon's global pool is sized first (from
+/// `RAYON_NUM_THREADS` or the core count, as usual), then `CANDLE_NUM_THREADS` is set to 1 unless
+/// the user set it, and `RAYON_NUM_THREADS` to 1, which from then on only candle's matrix
+/// products read.
+pub(crate) fn prepare_runtime() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rayon::current_num_threads();
+        if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+            std::env::set_var("CANDLE_NUM_THREADS", "1");
+        }
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    });
+}
+
 /// What the training loop (`train.rs`) needs of an architecture's training state.
 pub(crate) trait Fit {
     /// Number of training documents.

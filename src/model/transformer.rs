@@ -129,29 +129,6 @@ impl TransformerConfig {
     }
 }
 
-/// Makes candle run single-threaded inside khabar's own parallel tasks, once per process.
-///
-/// The transformer parallelizes over documents (prediction) and micro-batches (training) on
-/// rayon's global pool. Inside those tasks candle's own threading only costs: its elementwise
-/// ops on large tensors go to a thread pool whose threads spin while they wait and which
-/// serializes concurrent callers (two thirds of a training step on a busy 2-core machine), and
-/// its matrix products split small matrices over threads that are already busy (prediction
-/// ran slower on two threads than on one). Without `RAYON_NUM_THREADS`, candle also reads
-/// /proc/cpuinfo on every matrix product. So: rayon's global pool is sized first (from
-/// `RAYON_NUM_THREADS` or the core count, as usual), then `CANDLE_NUM_THREADS` is set to 1 unless
-/// the user set it, and `RAYON_NUM_THREADS` to 1, which from then on only candle's matrix
-/// products read.
-fn prepare_runtime() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = rayon::current_num_threads();
-        if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-            std::env::set_var("CANDLE_NUM_THREADS", "1");
-        }
-        std::env::set_var("RAYON_NUM_THREADS", "1");
-    });
-}
-
 /// The start of every window of a document of `n` tokens: `0, stride, 2 * stride, ...`, up to
 /// the first window that reaches the end (a document of at most `max_len` tokens is one
 /// window).
@@ -614,7 +591,7 @@ impl Transformer {
         tensors: &HashMap<String, Tensor>,
     ) -> std::result::Result<Transformer, String> {
         config.validate().map_err(|e| e.to_string())?;
-        prepare_runtime();
+        super::prepare_runtime();
         let mut src = Loaded {
             tensors,
             used: Vec::new(),
@@ -712,7 +689,7 @@ impl TransformerTrainer {
         dtype: DType,
     ) -> Result<TransformerTrainer> {
         config.validate()?;
-        prepare_runtime();
+        super::prepare_runtime();
         let max_len = config.max_len;
         let docs: Vec<Vec<u32>> = texts
             .par_iter()
