@@ -47,9 +47,42 @@ pub fn normalize_into(text: &str, out: &mut String) {
     }
 }
 
+/// A property of the characters of the Basic Multilingual Plane, kept as bits: Unicode tables
+/// are a search per character, a fifth of the prediction time on Hindi. Each block of 256
+/// characters is computed on its first use.
+struct BmpBits([std::sync::OnceLock<[u64; 4]>; 256]);
+
+impl BmpBits {
+    const fn new() -> Self {
+        BmpBits([const { std::sync::OnceLock::new() }; 256])
+    }
+
+    /// `property(c)`, for `c` below U+10000.
+    fn get(&self, c: char, property: fn(char) -> bool) -> bool {
+        let cp = c as u32;
+        debug_assert!(cp < 0x1_0000);
+        let bits = self.0[(cp >> 8) as usize].get_or_init(|| {
+            let mut bits = [0u64; 4];
+            for i in 0..256u32 {
+                if char::from_u32((cp & !0xff) | i).is_some_and(property) {
+                    bits[(i >> 6) as usize] |= 1 << (i & 63);
+                }
+            }
+            bits
+        });
+        let i = cp & 0xff;
+        bits[(i >> 6) as usize] >> (i & 63) & 1 == 1
+    }
+}
+
+static NFKC_YES: BmpBits = BmpBits::new();
+static NONSTARTER: BmpBits = BmpBits::new();
+static CHANGES_CASE: BmpBits = BmpBits::new();
+static PUNCTUATION: BmpBits = BmpBits::new();
+
 /// Whether `text` is surely in NFKC already: the Unicode quick check (every character allowed
-/// as it is, combining marks in canonical order), answered from bits kept per block of 256
-/// characters instead of two table lookups per character.
+/// as it is, combining marks in canonical order), answered from [`BmpBits`] instead of two
+/// table lookups per character.
 fn is_nfkc_quick(text: &str) -> bool {
     let mut last_nonstarter = false;
     for c in text.chars() {
@@ -57,17 +90,13 @@ fn is_nfkc_quick(text: &str) -> bool {
             last_nonstarter = false;
             continue;
         }
-        let cp = c as u32;
-        if cp >= 0x1_0000 {
+        if c as u32 >= 0x1_0000 {
             return library_nfkc_quick(text);
         }
-        let bits = NFKC_BLOCKS[(cp >> 8) as usize].get_or_init(|| nfkc_block(cp & !0xff));
-        let i = (cp & 0xff) as usize;
-        let yes = bits[i >> 6] >> (i & 63) & 1 == 1;
-        let nonstarter = bits[4 + (i >> 6)] >> (i & 63) & 1 == 1;
-        if !yes {
+        if !NFKC_YES.get(c, nfkc_yes) {
             return false;
         }
+        let nonstarter = NONSTARTER.get(c, is_nonstarter);
         if nonstarter && last_nonstarter {
             // Two combining marks in a row: their order needs their classes.
             return library_nfkc_quick(text);
@@ -82,67 +111,33 @@ fn library_nfkc_quick(text: &str) -> bool {
         == unicode_normalization_alignments::IsNormalized::Yes
 }
 
-/// For the 256 characters from `first`: bits 0-255, allowed in NFKC as they are (quick check
-/// "yes"); bits 256-511, combining marks (canonical combining class above 0). The class is
-/// not public in the normalization crate; its quick check reveals it: after U+0345 (class
-/// 240, the largest), a mark of a lower class is out of order.
-fn nfkc_block(first: u32) -> [u64; 8] {
+/// Whether `c` is allowed in NFKC as it is (quick check "yes").
+fn nfkc_yes(c: char) -> bool {
     use unicode_normalization_alignments::{is_nfkc_quick, IsNormalized};
-    const YPOGEGRAMMENI: char = '\u{0345}';
-    let mut bits = [0u64; 8];
-    for i in 0..256u32 {
-        let Some(c) = char::from_u32(first | i) else {
-            continue;
-        };
-        let qc = is_nfkc_quick(std::iter::once(c));
-        if qc == IsNormalized::Yes {
-            bits[(i >> 6) as usize] |= 1 << (i & 63);
-        }
-        let nonstarter = c == YPOGEGRAMMENI
-            || (qc != IsNormalized::No
-                && is_nfkc_quick([YPOGEGRAMMENI, c].into_iter()) == IsNormalized::No);
-        if nonstarter {
-            bits[4 + (i >> 6) as usize] |= 1 << (i & 63);
-        }
-    }
-    bits
+    is_nfkc_quick(std::iter::once(c)) == IsNormalized::Yes
 }
 
-/// See [`nfkc_block`].
-static NFKC_BLOCKS: [std::sync::OnceLock<[u64; 8]>; 256] =
-    [const { std::sync::OnceLock::new() }; 256];
+/// Whether `c` is a combining mark (canonical combining class above 0). The class is not
+/// public in the normalization crate; its quick check reveals it: after U+0345 (class 240, the
+/// largest), a mark of a lower class is out of order.
+fn is_nonstarter(c: char) -> bool {
+    use unicode_normalization_alignments::{is_nfkc_quick, IsNormalized};
+    const YPOGEGRAMMENI: char = '\u{0345}';
+    c == YPOGEGRAMMENI
+        || (is_nfkc_quick(std::iter::once(c)) != IsNormalized::No
+            && is_nfkc_quick([YPOGEGRAMMENI, c].into_iter()) == IsNormalized::No)
+}
 
 /// Appends the lowercase of `c`.
 fn push_lowercase(c: char, out: &mut String) {
     if c.is_ascii() {
         out.push(c.to_ascii_lowercase());
-    } else if (c as u32) < 0x1_0000 && !changes_case(c) {
+    } else if (c as u32) < 0x1_0000 && !CHANGES_CASE.get(c, |c| !c.to_lowercase().eq([c])) {
         out.push(c);
     } else {
         out.extend(c.to_lowercase());
     }
 }
-
-/// Whether the lowercase of `c` (in the Basic Multilingual Plane) differs from it; like
-/// [`is_punctuation`], from bits kept per block of 256 characters.
-fn changes_case(c: char) -> bool {
-    let cp = c as u32;
-    let bits = LOWERCASE_BLOCKS[(cp >> 8) as usize].get_or_init(|| {
-        let mut bits = [0u64; 4];
-        for i in 0..256u32 {
-            if char::from_u32((cp & !0xff) | i).is_some_and(|c| !c.to_lowercase().eq([c])) {
-                bits[(i >> 6) as usize] |= 1 << (i & 63);
-            }
-        }
-        bits
-    });
-    let i = cp & 0xff;
-    bits[(i >> 6) as usize] >> (i & 63) & 1 == 1
-}
-
-/// Characters of the Basic Multilingual Plane whose lowercase differs, a block at a time.
-static LOWERCASE_BLOCKS: [std::sync::OnceLock<[u64; 4]>; 256] =
-    [const { std::sync::OnceLock::new() }; 256];
 
 /// NFKC + lowercase.
 pub fn normalize(text: &str) -> String {
@@ -153,30 +148,13 @@ pub fn normalize(text: &str) -> String {
 
 fn is_punctuation(c: char) -> bool {
     if c.is_ascii() {
-        return c.is_ascii_punctuation();
+        c.is_ascii_punctuation()
+    } else if (c as u32) < 0x1_0000 {
+        PUNCTUATION.get(c, |c| c.is_punctuation())
+    } else {
+        c.is_punctuation()
     }
-    let cp = c as u32;
-    if cp >= 0x1_0000 {
-        return c.is_punctuation();
-    }
-    // The Unicode table is a binary search per character, a fifth of the prediction time on
-    // Hindi; its answers for each block of 256 characters are kept as bits on first use.
-    let bits = PUNCTUATION_BLOCKS[(cp >> 8) as usize].get_or_init(|| {
-        let mut bits = [0u64; 4];
-        for i in 0..256u32 {
-            if char::from_u32((cp & !0xff) | i).is_some_and(|c| c.is_punctuation()) {
-                bits[(i >> 6) as usize] |= 1 << (i & 63);
-            }
-        }
-        bits
-    });
-    let i = cp & 0xff;
-    bits[(i >> 6) as usize] >> (i & 63) & 1 == 1
 }
-
-/// Punctuation bits of the Basic Multilingual Plane, a block of 256 characters at a time.
-static PUNCTUATION_BLOCKS: [std::sync::OnceLock<[u64; 4]>; 256] =
-    [const { std::sync::OnceLock::new() }; 256];
 
 /// Splits already normalized text into words: on whitespace, with each punctuation character a
 /// word of its own. Calls `f` with each word, in order.
