@@ -148,6 +148,11 @@ struct EpochContext<'a> {
     tokenizer: &'a Tokenizer,
     labels: &'a [String],
     valid: &'a [(&'a str, usize)],
+    /// The validation examples are also the trainer's prepared documents from this index on
+    /// (the cut at the end of the corpus), so they can be scored without their text.
+    valid_docs: Option<usize>,
+    /// Keep a copy of the chosen epoch's model (not needed when only the epoch count is).
+    keep_model: bool,
 }
 
 /// Where [`Trainer::run`] finds its validation data.
@@ -166,7 +171,98 @@ struct Chosen {
     epoch: usize,
     /// Epochs run in all (early stopping may end before the last).
     epochs_run: usize,
-    model: Model,
+    /// The model after that epoch, when [`EpochContext::keep_model`] asked for it.
+    model: Option<Model>,
+}
+
+/// What the validation run says of each epoch to the run on all the data beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// The best epoch so far: keep the model after this epoch.
+    Keep,
+    /// Not better; go on.
+    Next,
+    /// Not better, and early stopping ends the training here.
+    Stop,
+}
+
+/// The epochs of one training run over the first `n` documents: the shuffled order, the step
+/// count and the learning-rate schedule (linear decay to zero over all `epochs` of the
+/// configuration, whatever number runs).
+struct Pass {
+    n: usize,
+    batch_size: usize,
+    peak_lr: f64,
+    total_steps: f64,
+    warmup_steps: f64,
+    rng: SplitMix64,
+    order: Vec<usize>,
+    step: usize,
+    cancel: Option<Arc<AtomicBool>>,
+}
+
+impl Pass {
+    fn new(cfg: &TrainConfig, trainer: &dyn Fit, n: usize) -> Pass {
+        debug_assert!(n <= trainer.num_docs());
+        let total_steps = (n.div_ceil(cfg.batch_size) * cfg.epochs) as f64;
+        Pass {
+            n,
+            batch_size: cfg.batch_size,
+            peak_lr: cfg.learning_rate,
+            total_steps,
+            warmup_steps: (trainer.warmup() * total_steps).round(),
+            rng: SplitMix64::new(cfg.seed.wrapping_add(1)),
+            order: (0..n).collect(),
+            step: 0,
+            cancel: cfg.cancel.clone(),
+        }
+    }
+
+    fn steps_per_epoch(&self) -> usize {
+        self.n.div_ceil(self.batch_size)
+    }
+
+    /// Runs epoch number `epoch`, advancing `bar` by a step at a time; the mean loss, or
+    /// `None` when `abandon` (asked before each step) said the epoch is not needed.
+    fn epoch(
+        &mut self,
+        trainer: &mut dyn Fit,
+        epoch: usize,
+        bar: &ProgressBar,
+        abandon: &mut dyn FnMut() -> bool,
+    ) -> Result<Option<f64>> {
+        self.rng.shuffle(&mut self.order);
+        let mut loss_sum = 0.0f64;
+        for batch in trainer.batches(&self.order, self.batch_size, &mut self.rng) {
+            check_cancel(&self.cancel)?;
+            if abandon() {
+                return Ok(None);
+            }
+            let lr = schedule(
+                self.peak_lr,
+                self.step as f64,
+                self.total_steps,
+                self.warmup_steps,
+            );
+            let loss = trainer.step(&batch, lr)?;
+            if !loss.is_finite() {
+                return Err(Error::Usage(format!(
+                    "training diverged at epoch {epoch} (loss {loss}); try a lower --lr"
+                )));
+            }
+            loss_sum += loss as f64 * batch.len() as f64;
+            self.step += 1;
+            bar.inc(1);
+        }
+        Ok(Some(loss_sum / self.n as f64))
+    }
+}
+
+fn check_cancel(cancel: &Option<Arc<AtomicBool>>) -> Result<()> {
+    match cancel {
+        Some(flag) if flag.load(Ordering::Relaxed) => Err(Error::Interrupted),
+        _ => Ok(()),
+    }
 }
 
 /// Trains classifiers.
@@ -313,22 +409,21 @@ impl Trainer {
             tokenizer: &tokenizer,
             labels: &labels,
             valid: &valid_pairs,
+            valid_docs: refit.then_some(n_train),
+            keep_model: !refit,
         };
-        let chosen = self.epochs(trainer.as_mut(), n_train, &ctx, None)?;
+        let (chosen, model) = if refit {
+            self.select_and_refit(trainer, n_train, corpus.len(), &ctx)?
+        } else {
+            let mut chosen = self.epochs(trainer.as_mut(), n_train, &ctx, None, &mut |_| {})?;
+            let model = chosen
+                .model
+                .take()
+                .expect("the chosen epoch's model is kept");
+            (chosen, model)
+        };
         let (f1, acc, best_epoch, epochs_run) =
             (chosen.f1, chosen.accuracy, chosen.epoch, chosen.epochs_run);
-        let model = if refit {
-            self.say(&format!(
-                "training again on all {} examples for {best_epoch} epoch(s), the best number on validation",
-                corpus.len()
-            ));
-            trainer.restart()?;
-            let no_valid = EpochContext { valid: &[], ..ctx };
-            self.epochs(trainer.as_mut(), corpus.len(), &no_valid, Some(best_epoch))?
-                .model
-        } else {
-            chosen.model
-        };
 
         let seconds = started.elapsed().as_secs_f64();
         let info = TrainingInfo {
@@ -376,27 +471,117 @@ impl Trainer {
         })
     }
 
+    /// Chooses the epoch count on the validation cut at the end of the corpus (its first
+    /// `n_train` documents train), and trains on all `n_all` documents for that many epochs.
+    /// With two or more threads, the run on all documents goes alongside the validation run
+    /// on a second trainer, told after each epoch whether to keep it; otherwise it follows.
+    /// Both ways give the same model.
+    fn select_and_refit(
+        &self,
+        mut trainer: Box<dyn Fit>,
+        n_train: usize,
+        n_all: usize,
+        ctx: &EpochContext,
+    ) -> Result<(Chosen, Model)> {
+        let cfg = &self.config;
+        let all = EpochContext {
+            valid: &[],
+            valid_docs: None,
+            keep_model: true,
+            ..*ctx
+        };
+        let fork = if rayon::current_num_threads() >= 2 {
+            trainer.fork()?
+        } else {
+            None
+        };
+        let Some(mut beside) = fork else {
+            let chosen = self.epochs(trainer.as_mut(), n_train, ctx, None, &mut |_| {})?;
+            self.say(&format!(
+                "training again on all {n_all} examples for {} epoch(s), the best number on validation",
+                chosen.epoch
+            ));
+            trainer.restart()?;
+            let model = self
+                .epochs(
+                    trainer.as_mut(),
+                    n_all,
+                    &all,
+                    Some(chosen.epoch),
+                    &mut |_| {},
+                )?
+                .model
+                .expect("a fixed run keeps its last epoch");
+            return Ok((chosen, model));
+        };
+        self.say(&format!(
+            "training on all {n_all} examples alongside, on a second thread, for the epoch count that validation chooses"
+        ));
+        let (tx, rx) = std::sync::mpsc::channel::<Verdict>();
+        let (chosen, kept) = std::thread::scope(|scope| {
+            let worker = scope.spawn(move || -> Result<Option<Model>> {
+                let trainer: &mut dyn Fit = beside.as_mut();
+                let mut pass = Pass::new(cfg, trainer, n_all);
+                let hidden = ProgressBar::hidden();
+                let mut kept = None;
+                // Verdicts received for this epoch and later ones: once they hold a stop
+                // and no epoch to keep, the rest of this epoch is not needed.
+                let mut pending = std::collections::VecDeque::new();
+                for epoch in 1..=cfg.epochs {
+                    let mut abandon = || {
+                        pending.extend(rx.try_iter());
+                        pending.contains(&Verdict::Stop) && !pending.contains(&Verdict::Keep)
+                    };
+                    if pass.epoch(trainer, epoch, &hidden, &mut abandon)?.is_none() {
+                        break;
+                    }
+                    // A closed channel: the validation run failed and reports why.
+                    match pending.pop_front().or_else(|| rx.recv().ok()) {
+                        Some(Verdict::Keep) => kept = Some(trainer.snapshot()?),
+                        Some(Verdict::Next) => {}
+                        Some(Verdict::Stop) | None => break,
+                    }
+                }
+                Ok(kept)
+            });
+            let chosen = self.epochs(trainer.as_mut(), n_train, ctx, None, &mut |v| {
+                // The worker only stops listening when it failed; join reports that.
+                let _ = tx.send(v);
+            });
+            drop(tx);
+            let kept = worker
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (chosen, kept)
+        });
+        let chosen = chosen?;
+        let model = kept?.expect("the first epoch is always kept");
+        self.say(&format!(
+            "kept the run on all {n_all} examples after epoch {}",
+            chosen.epoch
+        ));
+        Ok((chosen, model))
+    }
+
     /// Runs the epochs over the first `n` documents of `trainer` (in a shuffled order each
-    /// epoch) on the learning-rate schedule of `epochs`, and returns the epoch with the best
+    /// epoch) on the learning-rate schedule of [`Pass`], and returns the epoch with the best
     /// validation macro-F1 (without validation data, the lowest loss), stopping after
-    /// `patience` epochs without progress. With `fixed`, runs exactly that many epochs and
-    /// returns the last.
+    /// `patience` epochs without progress; `verdict` hears of each epoch. With `fixed`, runs
+    /// exactly that many epochs and returns the last.
     fn epochs(
         &self,
         trainer: &mut dyn Fit,
         n: usize,
         ctx: &EpochContext,
         fixed: Option<usize>,
+        verdict: &mut dyn FnMut(Verdict),
     ) -> Result<Chosen> {
         let cfg = &self.config;
-        debug_assert!(n <= trainer.num_docs());
-        let steps_per_epoch = n.div_ceil(cfg.batch_size);
-        let total_steps = (steps_per_epoch * cfg.epochs) as f64;
+        let mut pass = Pass::new(cfg, trainer, n);
         let last_epoch = fixed.unwrap_or(cfg.epochs).min(cfg.epochs);
-        let warmup_steps = (trainer.warmup() * total_steps).round();
         let bar = if cfg.progress {
             let bar = ProgressBar::with_draw_target(
-                Some((steps_per_epoch * last_epoch) as u64),
+                Some((pass.steps_per_epoch() * last_epoch) as u64),
                 ProgressDrawTarget::stderr(),
             );
             bar.set_style(
@@ -411,44 +596,36 @@ impl Trainer {
             ProgressBar::hidden()
         };
 
-        let mut rng = SplitMix64::new(cfg.seed.wrapping_add(1));
-        let mut order: Vec<usize> = (0..n).collect();
-        let mut step = 0usize;
         let mut best: Option<Chosen> = None;
         for epoch in 1..=last_epoch {
             bar.set_prefix(format!("epoch {epoch}/{last_epoch}"));
-            rng.shuffle(&mut order);
-            let mut loss_sum = 0.0f64;
-            for batch in trainer.batches(&order, cfg.batch_size, &mut rng) {
-                self.check_cancel()?;
-                let lr = schedule(cfg.learning_rate, step as f64, total_steps, warmup_steps);
-                let loss = trainer.step(&batch, lr)?;
-                if !loss.is_finite() {
-                    return Err(Error::Usage(format!(
-                        "training diverged at epoch {epoch} (loss {loss}); try a lower --lr"
-                    )));
-                }
-                loss_sum += loss as f64 * batch.len() as f64;
-                step += 1;
-                bar.inc(1);
-            }
-            let loss = loss_sum / n as f64;
-            let model = trainer.snapshot()?;
+            let loss = pass
+                .epoch(trainer, epoch, &bar, &mut || false)?
+                .expect("an epoch that is never abandoned completes");
+            let mut model = None;
             let (f1, acc) = if ctx.valid.is_empty() {
                 (-loss, f64::NAN)
             } else {
-                let predicted: Vec<usize> = ctx
-                    .valid
-                    .par_iter()
-                    .with_min_len(16)
-                    .map_init(
-                        || (Workspace::default(), Vec::new()),
-                        |(ws, logits), &(text, _)| {
-                            model.logits_into(ctx.tokenizer, text, ws, logits)?;
-                            Ok(argmax(logits))
-                        },
-                    )
-                    .collect::<Result<_>>()?;
+                let from_docs = ctx
+                    .valid_docs
+                    .and_then(|start| trainer.predict_docs(start..start + ctx.valid.len()));
+                let predicted: Vec<usize> = match from_docs {
+                    Some(predicted) => predicted?,
+                    None => {
+                        let m = model.insert(trainer.snapshot()?);
+                        ctx.valid
+                            .par_iter()
+                            .with_min_len(16)
+                            .map_init(
+                                || (Workspace::default(), Vec::new()),
+                                |(ws, logits), &(text, _)| {
+                                    m.logits_into(ctx.tokenizer, text, ws, logits)?;
+                                    Ok(argmax(logits))
+                                },
+                            )
+                            .collect::<Result<_>>()?
+                    }
+                };
                 let eval = Evaluation::from_pairs(
                     ctx.labels.to_vec(),
                     ctx.valid.iter().map(|&(_, truth)| truth).zip(predicted),
@@ -474,6 +651,15 @@ impl Trainer {
                 b.epochs_run = epochs_run;
             }
             if improved {
+                verdict(Verdict::Keep);
+                let model = if ctx.keep_model && (fixed.is_none() || epoch == last_epoch) {
+                    match model {
+                        Some(m) => Some(m),
+                        None => Some(trainer.snapshot()?),
+                    }
+                } else {
+                    None
+                };
                 best = Some(Chosen {
                     f1,
                     accuracy: acc,
@@ -486,6 +672,7 @@ impl Trainer {
                     .as_ref()
                     .is_some_and(|b| epoch - b.epoch >= cfg.patience)
             {
+                verdict(Verdict::Stop);
                 if cfg.progress {
                     bar.suspend(|| {
                         eprintln!(
@@ -495,6 +682,8 @@ impl Trainer {
                     });
                 }
                 break;
+            } else {
+                verdict(Verdict::Next);
             }
         }
         bar.finish_and_clear();
@@ -502,10 +691,7 @@ impl Trainer {
     }
 
     fn check_cancel(&self) -> Result<()> {
-        match &self.config.cancel {
-            Some(flag) if flag.load(Ordering::Relaxed) => Err(Error::Interrupted),
-            _ => Ok(()),
-        }
+        check_cancel(&self.config.cancel)
     }
 
     fn say(&self, line: &str) {

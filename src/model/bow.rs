@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
@@ -869,8 +870,9 @@ fn pool(table: &[f32], dim: usize, doc: &SparseDoc, out: &mut Vec<f32>) {
 /// Training-time state of a `bow` model.
 pub(crate) struct BowTrainer {
     bow: Bow,
-    docs: Vec<SparseDoc>,
-    targets: Vec<u32>,
+    /// The prepared documents and their labels, shared with [`BowTrainer::fork`]s.
+    docs: Arc<Vec<SparseDoc>>,
+    targets: Arc<Vec<u32>>,
     /// Optimizer state of the table: Adam's two moments, or Adagrad's sums of squares in `v`
     /// (one per row for [`SparseOptimizer::AdagradRow`]).
     m: Vec<f32>,
@@ -1043,8 +1045,8 @@ impl BowTrainer {
                 packed: Vec::new(),
                 id: 0,
             },
-            docs,
-            targets,
+            docs: Arc::new(docs),
+            targets: Arc::new(targets),
             m: Vec::new(),
             v: Vec::new(),
             head_w,
@@ -1114,6 +1116,64 @@ impl BowTrainer {
         };
         self.step = 0;
         Ok(())
+    }
+
+    /// A second trainer at the initial weights of the same seed that shares this one's prepared
+    /// documents (a second model can train on them alongside, on another thread).
+    pub fn fork(&self) -> Result<BowTrainer> {
+        let b = &self.bow;
+        let dev = Device::Cpu;
+        let (classes, dim) = (b.head_b.len(), b.config.dim);
+        let mut fork = BowTrainer {
+            bow: Bow {
+                config: b.config.clone(),
+                n_subwords: b.n_subwords,
+                ngram_keys: b.ngram_keys.clone(),
+                ngram_rows: b.ngram_rows.clone(),
+                idf: b.idf.clone(),
+                table: Vec::new(),
+                head_w: Vec::new(),
+                head_b: vec![0.0; classes],
+                packed: Vec::new(),
+                id: 0,
+            },
+            docs: Arc::clone(&self.docs),
+            targets: Arc::clone(&self.targets),
+            m: Vec::new(),
+            v: Vec::new(),
+            head_w: Var::zeros((classes, dim), DType::F32, &dev)?,
+            head_b: Var::zeros(classes, DType::F32, &dev)?,
+            opt: AdamW::new(Vec::new(), ParamsAdamW::default())?,
+            step: 0,
+            slot: vec![u32::MAX; self.slot.len()],
+            train_head: self.train_head,
+            seed: self.seed,
+        };
+        fork.restart()?;
+        Ok(fork)
+    }
+
+    /// The predicted class (index of the highest logit) of each prepared document in `docs`,
+    /// from the weights as they stand: what the model would predict for their texts.
+    pub fn predict_docs(&self, docs: std::ops::Range<usize>) -> Result<Vec<usize>> {
+        let dim = self.bow.config.dim;
+        let head_w: Vec<f32> = self.head_w.as_tensor().flatten_all()?.to_vec1()?;
+        let head_b: Vec<f32> = self.head_b.as_tensor().to_vec1()?;
+        let (mut pooled, mut logits) = (Vec::with_capacity(dim), Vec::with_capacity(head_b.len()));
+        Ok(self.docs[docs]
+            .iter()
+            .map(|doc| {
+                pool(&self.bow.table, dim, doc, &mut pooled);
+                logits.clear();
+                logits.extend(
+                    head_w
+                        .chunks(dim)
+                        .zip(&head_b)
+                        .map(|(w, b)| dot(w, &pooled) + b),
+                );
+                crate::classifier::argmax(&logits)
+            })
+            .collect())
     }
 
     pub fn num_ngrams(&self) -> usize {
@@ -1423,6 +1483,48 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// Scoring the prepared documents gives what the model predicts for their texts; a fork
+    /// starts from the initial weights and, given the same steps, reaches the same weights.
+    #[test]
+    fn prepared_documents_score_as_their_texts_and_forks_train_alike() {
+        for dim in [0, 8] {
+            let (mut t, tok) = tiny(BowConfig {
+                dim,
+                min_count: 1,
+                ..BowConfig::default()
+            });
+            let mut fork = t.fork().unwrap();
+            let fresh = t.snapshot().unwrap();
+            assert_eq!(fork.snapshot().unwrap().table, fresh.table);
+            for batch in [&[0usize, 1, 2][..], &[3, 4, 5], &[5, 0]] {
+                t.step(batch, 0.1).unwrap();
+                fork.step(batch, 0.1).unwrap();
+            }
+            let bow = t.snapshot().unwrap();
+            assert_eq!(fork.snapshot().unwrap().table, bow.table);
+            assert_ne!(bow.table, fresh.table);
+            let texts = [
+                "the striker scored a late goal",
+                "the keeper saved a penalty kick",
+                "shares fell as markets slid",
+                "the bank raised interest rates",
+                "a late goal won the cup final",
+                "markets rose as shares rallied",
+            ];
+            let mut scratch = Scratch::default();
+            let mut logits = Vec::new();
+            let from_texts: Vec<usize> = texts
+                .iter()
+                .map(|text| {
+                    bow.logits_of(&tok, text, &mut scratch, &mut logits);
+                    crate::classifier::argmax(&logits)
+                })
+                .collect();
+            assert_eq!(t.predict_docs(0..6).unwrap(), from_texts, "dim {dim}");
+            assert_eq!(t.predict_docs(2..4).unwrap(), from_texts[2..4], "dim {dim}");
         }
     }
 

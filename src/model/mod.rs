@@ -174,6 +174,18 @@ pub(crate) trait Fit {
 
     /// Back to the initial weights of the same seed, keeping the prepared documents.
     fn restart(&mut self) -> Result<()>;
+
+    /// The predicted class of each prepared document in `docs` (indices into the documents
+    /// the trainer was built with), when the architecture can score them without their text.
+    fn predict_docs(&self, _docs: std::ops::Range<usize>) -> Option<Result<Vec<usize>>> {
+        None
+    }
+
+    /// A second trainer at the initial weights, sharing the prepared documents, that can run
+    /// on another thread; `None` when the architecture has none to offer.
+    fn fork(&self) -> Result<Option<Box<dyn Fit + Send>>> {
+        Ok(None)
+    }
 }
 
 impl Fit for bow::BowTrainer {
@@ -195,6 +207,14 @@ impl Fit for bow::BowTrainer {
 
     fn restart(&mut self) -> Result<()> {
         bow::BowTrainer::restart(self)
+    }
+
+    fn predict_docs(&self, docs: std::ops::Range<usize>) -> Option<Result<Vec<usize>>> {
+        Some(bow::BowTrainer::predict_docs(self, docs))
+    }
+
+    fn fork(&self) -> Result<Option<Box<dyn Fit + Send>>> {
+        Ok(Some(Box::new(bow::BowTrainer::fork(self)?)))
     }
 }
 
