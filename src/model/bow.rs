@@ -892,8 +892,8 @@ pub(crate) struct BowTrainer {
 /// What [`BowTrainer::backward`] computes.
 struct Backward {
     loss: f32,
-    /// Gradients of the head (candle's).
-    grads: candle_core::backprop::GradStore,
+    /// Gradients of the head (candle's), when it is trained.
+    grads: Option<candle_core::backprop::GradStore>,
     /// The table rows the batch touched, and their gradients (`touched.len() x dim`).
     touched: Vec<u32>,
     grad_rows: Vec<f32>,
@@ -1220,17 +1220,54 @@ impl BowTrainer {
         Ok((h, loss))
     }
 
+    /// For a linear model (identity head, zero bias, so the pooled vector is the logits): the
+    /// mean large-margin softmax cross-entropy of `batch`, as [`BowTrainer::forward`] computes
+    /// it, and its gradient with respect to each document's pooled vector, written out instead
+    /// of built as a candle graph (a step's products are tiny; the graph cost more than them).
+    fn linear_loss(&self, batch: &[usize]) -> (f32, Vec<f32>) {
+        let classes = self.bow.config.dim;
+        let margin = self.bow.config.margin;
+        let scale = 1.0 / batch.len() as f32;
+        let mut grad = vec![0f32; batch.len() * classes];
+        let mut z = Vec::with_capacity(classes);
+        let mut loss = 0.0f32;
+        for (g, &d) in grad.chunks_exact_mut(classes).zip(batch) {
+            pool(&self.bow.table, classes, &self.docs[d], &mut z);
+            let t = self.targets[d] as usize;
+            z[t] -= margin;
+            let max = z.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+            let mut sum = 0.0f32;
+            for (gk, &zk) in g.iter_mut().zip(&z) {
+                *gk = (zk - max).exp();
+                sum += *gk;
+            }
+            // -log softmax(z)[t]
+            loss += sum.ln() - (z[t] - max);
+            for gk in g.iter_mut() {
+                *gk *= scale / sum;
+            }
+            g[t] -= scale;
+        }
+        (loss * scale, grad)
+    }
+
     /// Loss and gradients of `batch`: candle's for the head, and for the table the pooled
     /// gradient scattered to the rows the batch touched.
     fn backward(&mut self, batch: &[usize]) -> Result<Backward> {
         let dim = self.bow.config.dim;
-        let (h, loss) = self.forward(batch)?;
-        let grads = loss.backward()?;
-        let grad_h: Vec<f32> = grads
-            .get(h.as_tensor())
-            .ok_or_else(|| Error::Usage("internal: no gradient for the pooled vectors".into()))?
-            .flatten_all()?
-            .to_vec1()?;
+        let (loss, grads, grad_h) = if self.train_head {
+            let (h, loss) = self.forward(batch)?;
+            let grads = loss.backward()?;
+            let grad_h: Vec<f32> = grads
+                .get(h.as_tensor())
+                .ok_or_else(|| Error::Usage("internal: no gradient for the pooled vectors".into()))?
+                .flatten_all()?
+                .to_vec1()?;
+            (loss.to_scalar::<f32>()?, Some(grads), grad_h)
+        } else {
+            let (loss, grad_h) = self.linear_loss(batch);
+            (loss, None, grad_h)
+        };
         let mut touched: Vec<u32> = Vec::new();
         let mut grad_rows: Vec<f32> = Vec::new();
         for (i, &d) in batch.iter().enumerate() {
@@ -1254,7 +1291,7 @@ impl BowTrainer {
             self.slot[r as usize] = u32::MAX;
         }
         Ok(Backward {
-            loss: loss.to_scalar::<f32>()?,
+            loss,
             grads,
             touched,
             grad_rows,
@@ -1272,7 +1309,7 @@ impl BowTrainer {
             touched,
             grad_rows,
         } = self.backward(batch)?;
-        if self.train_head {
+        if let Some(grads) = grads {
             self.opt.set_learning_rate(lr);
             self.opt.step(&grads)?;
         }
@@ -1406,7 +1443,12 @@ mod tests {
         }
         assert!(checked >= 12);
         // The head gets gradients too, and they are not all zero.
-        let gw = back.grads.get(t.head_w.as_tensor()).unwrap();
+        let gw = back
+            .grads
+            .as_ref()
+            .unwrap()
+            .get(t.head_w.as_tensor())
+            .unwrap();
         let sum: f32 = gw.abs().unwrap().sum_all().unwrap().to_scalar().unwrap();
         assert!(sum > 0.0 && sum.is_finite());
     }
@@ -1483,6 +1525,36 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// The written-out loss of the linear model equals candle's, and so does its gradient.
+    #[test]
+    fn linear_loss_matches_candle() {
+        let mut t = tiny_trainer(BowConfig {
+            dim: 0,
+            min_count: 1,
+            ..BowConfig::default()
+        });
+        t.step(&[0, 1, 2, 3, 4, 5], 0.2).unwrap();
+        let batch = [5usize, 0, 3, 2];
+        let (loss, grad) = t.linear_loss(&batch);
+        let (h, want) = t.forward(&batch).unwrap();
+        let want_grad: Vec<f32> = want
+            .backward()
+            .unwrap()
+            .get(h.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let want = want.to_scalar::<f32>().unwrap();
+        assert!(loss > 0.1, "{loss}");
+        assert!((loss - want).abs() < 1e-5, "{loss} vs {want}");
+        assert_eq!(grad.len(), want_grad.len());
+        for (a, b) in grad.iter().zip(&want_grad) {
+            assert!((a - b).abs() < 1e-6, "{grad:?} vs {want_grad:?}");
         }
     }
 
