@@ -262,6 +262,7 @@ fn word_ngrams(config: &BowConfig, words: &[u64], mut on: impl FnMut(u64)) {
 }
 
 /// The raw features of one document: subword ids and n-gram keys (with repeats).
+#[cfg(test)]
 fn extract(
     tokenizer: &Tokenizer,
     config: &BowConfig,
@@ -283,6 +284,91 @@ fn extract(
         }
     });
     word_ngrams(config, words, |key| on(Feature::Key(key)));
+}
+
+/// The raw features of one training document, sorted (with repeats: most features occur
+/// once, so this is smaller than distinct features with counts).
+struct RawDoc {
+    subs: Vec<u32>,
+    keys: Vec<u64>,
+}
+
+/// Per-thread memory of the raw features of each word, for preparing training documents: a
+/// word seen before is not encoded or cut into character n-grams again. Keyed as
+/// [`WordCache`] is.
+#[derive(Default)]
+struct TrainWords {
+    scratch: Scratch,
+    /// Word -> (start and length in `subs`, start and length in `keys`, word hash or
+    /// `NO_HASH`).
+    words: HashMap<u64, (u32, u32, u32, u32, u64), BuildHasherDefault<KeyHasher>>,
+    subs: Vec<u32>,
+    keys: Vec<u64>,
+    doc_subs: Vec<u32>,
+    doc_keys: Vec<u64>,
+}
+
+impl TrainWords {
+    /// The features of `text`: what [`extract`] gives, sorted.
+    fn doc(&mut self, tokenizer: &Tokenizer, config: &BowConfig, text: &str) -> RawDoc {
+        let TrainWords {
+            scratch,
+            words: cache,
+            subs,
+            keys,
+            doc_subs,
+            doc_keys,
+        } = self;
+        if cache.len() >= CACHE_WORDS {
+            cache.clear();
+            subs.clear();
+            keys.clear();
+        }
+        let Scratch {
+            norm,
+            words,
+            pieces,
+            ..
+        } = scratch;
+        normalize_into(text, norm);
+        words.clear();
+        doc_subs.clear();
+        doc_keys.clear();
+        for_each_word(norm, |w| {
+            let (s0, sn, k0, kn, hash) = *cache.entry(cache_key(w)).or_insert_with(|| {
+                let (s0, k0) = (subs.len() as u32, keys.len() as u32);
+                let hash = word_features(tokenizer, config, w, pieces, &mut |f| match f {
+                    Feature::Subword(s) => subs.push(s),
+                    Feature::Key(k) => keys.push(k),
+                });
+                (
+                    s0,
+                    subs.len() as u32 - s0,
+                    k0,
+                    keys.len() as u32 - k0,
+                    hash.unwrap_or(NO_HASH),
+                )
+            });
+            doc_subs.extend_from_slice(&subs[s0 as usize..(s0 + sn) as usize]);
+            doc_keys.extend_from_slice(&keys[k0 as usize..(k0 + kn) as usize]);
+            if hash != NO_HASH {
+                words.push(hash);
+            }
+        });
+        word_ngrams(config, words, |key| doc_keys.push(key));
+        doc_subs.sort_unstable();
+        doc_keys.sort_unstable();
+        RawDoc {
+            subs: doc_subs.clone(),
+            keys: doc_keys.clone(),
+        }
+    }
+}
+
+/// The distinct values of sorted `xs` with their counts.
+fn run_lengths<T: Ord + Copy>(xs: &[T]) -> impl Iterator<Item = (T, u32)> + '_ {
+    xs.chunk_by(|a, b| a == b)
+        .map(|run| (run[0], run.len() as u32))
 }
 
 /// Per-thread memory of the table rows each word maps to, for prediction: text is mostly
@@ -351,7 +437,7 @@ fn char_ngrams(word: &str, [lo, hi]: [usize; 2], on: &mut impl FnMut(Feature)) {
     }
 }
 
-/// A document as a sparse, weighted set of table rows (sorted by row).
+/// A document as a sparse, weighted set of distinct table rows.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct SparseDoc {
     pub rows: Vec<u32>,
@@ -812,6 +898,7 @@ impl RowCounter {
 
     /// The distinct rows in first-seen order with their counts, written to `out`; the counter is
     /// left empty for the next document.
+    #[cfg(test)]
     fn drain(&mut self, out: &mut Vec<(u32, u32)>) -> u64 {
         out.clear();
         for &i in &self.used {
@@ -824,6 +911,7 @@ impl RowCounter {
 }
 
 /// Weighs the rows gathered in `counter` into `doc` (unique rows, in first-seen order).
+#[cfg(test)]
 fn weigh(
     counter: &mut RowCounter,
     idf: &[f32],
@@ -831,7 +919,13 @@ fn weigh(
     counts: &mut Vec<(u32, u32)>,
     doc: &mut SparseDoc,
 ) {
-    let total = counter.drain(counts) as f32;
+    counter.drain(counts);
+    weigh_counts(counts, idf, weighting, doc);
+}
+
+/// Weighs distinct rows with their counts into `doc` (in the same order).
+fn weigh_counts(counts: &[(u32, u32)], idf: &[f32], weighting: Weighting, doc: &mut SparseDoc) {
+    let total = counts.iter().map(|&(_, n)| n as u64).sum::<u64>() as f32;
     doc.rows.clear();
     doc.weights.clear();
     for &(r, n) in counts.iter() {
@@ -917,16 +1011,11 @@ impl BowTrainer {
         config.validate()?;
         super::prepare_runtime();
         let n_subwords = tokenizer.vocab_size();
-        // Pass 1: raw features of every document, in parallel.
-        let raw: Vec<(Vec<u32>, Vec<u64>)> = texts
+        // Pass 1: the distinct raw features of every document with their counts, in parallel.
+        let raw: Vec<RawDoc> = texts
             .par_iter()
-            .map_init(Scratch::default, |scratch, text| {
-                let (mut subs, mut keys) = (Vec::new(), Vec::new());
-                extract(tokenizer, &config, text, scratch, |f| match f {
-                    Feature::Subword(s) => subs.push(s),
-                    Feature::Key(k) => keys.push(k),
-                });
-                (subs, keys)
+            .map_init(TrainWords::default, |words, text| {
+                words.doc(tokenizer, &config, text)
             })
             .collect();
         // Exact duplicate texts count once for document frequencies: a corpus given twice (to
@@ -941,11 +1030,8 @@ impl BowTrainer {
             .zip(&distinct)
             .filter(|(_, &d)| d)
             .map(|(r, _)| r)
-            .fold(KeyMap::default, |mut acc, (_, keys)| {
-                let mut keys = keys.clone();
-                keys.sort_unstable();
-                keys.dedup();
-                for k in keys {
+            .fold(KeyMap::default, |mut acc, doc| {
+                for (k, _) in run_lengths(&doc.keys) {
                     *acc.entry(k).or_insert(0) += 1;
                 }
                 acc
@@ -972,21 +1058,21 @@ impl BowTrainer {
         let ngram_rows = index_keys(&ngram_keys);
         let rows = n_subwords + ngram_keys.len();
 
-        // Pass 2: rows of every document, and IDF (smoothed, as scikit-learn does).
-        let doc_rows: Vec<Vec<u32>> = raw
-            .into_par_iter()
-            .map(|(subs, keys)| {
-                let mut r: Vec<u32> = subs
-                    .into_iter()
-                    .filter(|&s| (s as usize) < n_subwords)
-                    .collect();
-                r.extend(
-                    keys.iter()
-                        .filter_map(|k| ngram_rows.get(k).map(|&i| n_subwords as u32 + i)),
-                );
-                r
-            })
-            .collect();
+        // Pass 2: the distinct rows of every document with their counts (subwords and n-grams
+        // have rows of their own, so distinct features give distinct rows), and IDF
+        // (smoothed, as scikit-learn does).
+        let doc_rows: Vec<Vec<(u32, u32)>> =
+            raw.into_par_iter()
+                .map(|RawDoc { subs, keys }| {
+                    let mut r: Vec<(u32, u32)> = run_lengths(&subs)
+                        .filter(|&(s, _)| (s as usize) < n_subwords)
+                        .collect();
+                    r.extend(run_lengths(&keys).filter_map(|(k, n)| {
+                        ngram_rows.get(&k).map(|&i| (n_subwords as u32 + i, n))
+                    }));
+                    r
+                })
+                .collect();
         let mut df_rows = vec![0u32; rows];
         for r in doc_rows
             .iter()
@@ -994,11 +1080,8 @@ impl BowTrainer {
             .filter(|(_, &d)| d)
             .map(|(r, _)| r)
         {
-            let mut seen: Vec<u32> = r.clone();
-            seen.sort_unstable();
-            seen.dedup();
-            for s in seen {
-                df_rows[s as usize] += 1;
+            for &(row, _) in r {
+                df_rows[row as usize] += 1;
             }
         }
         let n = distinct.iter().filter(|&&d| d).count() as f32;
@@ -1007,16 +1090,12 @@ impl BowTrainer {
             .map(|&d| ((1.0 + n) / (1.0 + d as f32)).ln() + 1.0)
             .collect();
         let docs: Vec<SparseDoc> = doc_rows
-            .into_par_iter()
-            .map_init(
-                || (RowCounter::default(), Vec::new()),
-                |(counter, counts), r| {
-                    r.iter().for_each(|&row| counter.add(row));
-                    let mut doc = SparseDoc::default();
-                    weigh(counter, &idf, config.weighting, counts, &mut doc);
-                    doc
-                },
-            )
+            .par_iter()
+            .map(|counts| {
+                let mut doc = SparseDoc::default();
+                weigh_counts(counts, &idf, config.weighting, &mut doc);
+                doc
+            })
             .collect();
 
         // dim 0: a linear model, trained as the folded form of the factored one (one column per
@@ -1526,6 +1605,50 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The cached per-word features of training documents are those of [`extract`], also for
+    /// words seen before and after the cache starts over.
+    #[test]
+    fn training_documents_have_the_extracted_features() {
+        let (t, tok) = tiny(BowConfig {
+            min_count: 1,
+            ..BowConfig::default()
+        });
+        let config = &t.bow.config;
+        let mut words = TrainWords::default();
+        let texts = [
+            "the striker scored a late goal, and the late goal won!",
+            "markets rose as shares rallied; shares fell",
+            "",
+            "the the the the",
+            "the striker scored a late goal, and the late goal won!",
+        ];
+        for round in 0..2 {
+            for text in texts {
+                let (mut subs, mut keys) = (Vec::new(), Vec::new());
+                extract(&tok, config, text, &mut Scratch::default(), |f| match f {
+                    Feature::Subword(s) => subs.push(s),
+                    Feature::Key(k) => keys.push(k),
+                });
+                subs.sort_unstable();
+                keys.sort_unstable();
+                let got = words.doc(&tok, config, text);
+                assert_eq!(
+                    (got.subs, got.keys),
+                    (subs, keys),
+                    "round {round}: {text:?}"
+                );
+            }
+            // Start over, as a full cache does.
+            words.words.clear();
+            words.subs.clear();
+            words.keys.clear();
+        }
+        assert_eq!(
+            run_lengths(&[1, 1, 2, 5, 5, 5]).collect::<Vec<_>>(),
+            [(1, 2), (2, 1), (5, 3)]
+        );
     }
 
     /// The written-out loss of the linear model equals candle's, and so does its gradient.
