@@ -572,11 +572,18 @@ fn learn_vocab<S: AsRef<str> + Sync>(
             }
             *w = merged_word;
         }
+        // Only pairs with the new piece can have gained: the others only lost, and their
+        // older, larger heap entries are corrected when they come up (lazy deletion picks
+        // the same pairs either way).
         let mut changed: Vec<(u32, u32)> = changed.into_iter().collect();
         changed.sort_unstable();
         for p in changed {
             match pair_count.get(&p).copied() {
-                Some(n) if n > 0 => heap.push((n, Reverse(p))),
+                Some(n) if n > 0 => {
+                    if p.0 == new_id || p.1 == new_id {
+                        heap.push((n, Reverse(p)));
+                    }
+                }
                 _ => {
                     pair_count.remove(&p);
                     pair_words.remove(&p);
