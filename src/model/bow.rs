@@ -212,6 +212,8 @@ pub(crate) struct Scratch {
     words: Vec<u64>,
     pieces: Vec<u32>,
     counter: RowCounter,
+    /// Counts of a text's words, keyed by where their rows start in [`WordCache`].
+    word_counter: RowCounter,
 }
 
 /// A raw feature: a subword id, or the key of a word n-gram or whole word.
@@ -377,10 +379,11 @@ fn run_lengths<T: Ord + Copy>(xs: &[T]) -> impl Iterator<Item = (T, u32)> + '_ {
 struct WordCache {
     /// The model the entries belong to.
     model: u64,
-    /// Word -> (start and length in `rows`, word hash or `NO_HASH` for punctuation).
+    /// Word -> (where its rows start in `rows`, word hash or `NO_HASH` for punctuation). At
+    /// the start, `rows` holds the number of rows, then the rows follow.
     /// Keyed by the word's 64-bit hash, mixed: no string to keep or compare. Two different
     /// words share a key with odds of about 1 in 10^9 for a full cache (100,000 words).
-    words: HashMap<u64, (u32, u32, u64), BuildHasherDefault<KeyHasher>>,
+    words: HashMap<u64, (u32, u64), BuildHasherDefault<KeyHasher>>,
     rows: Vec<u32>,
 }
 
@@ -505,6 +508,7 @@ impl Bow {
             norm,
             words,
             pieces,
+            word_counter,
             ..
         } = scratch;
         normalize_into(text, norm);
@@ -519,33 +523,40 @@ impl Bow {
             }
             for_each_word(norm, |w| {
                 let key = cache_key(w);
-                let (start, len, hash) = match cache.words.get(&key) {
+                let (start, hash) = match cache.words.get(&key) {
                     Some(&entry) => entry,
                     None => {
-                        let start = cache.rows.len() as u32;
+                        let start = cache.rows.len();
                         let rows = &mut cache.rows;
+                        rows.push(0);
                         let hash = word_features(tokenizer, &self.config, w, pieces, &mut |f| {
                             if let Some(r) = row_of(f) {
                                 rows.push(r);
                             }
                         });
-                        let entry = (
-                            start,
-                            cache.rows.len() as u32 - start,
-                            hash.unwrap_or(NO_HASH),
-                        );
+                        rows[start] = (rows.len() - start - 1) as u32;
+                        let entry = (start as u32, hash.unwrap_or(NO_HASH));
                         cache.words.insert(key, entry);
                         entry
                     }
                 };
-                for &r in &cache.rows[start as usize..(start + len) as usize] {
-                    self.prefetch_packed(r);
-                    counter.add(r);
-                }
+                // Words repeat within a text: count them first, and their rows once each.
+                word_counter.add_n(start, 1);
                 if hash != NO_HASH {
                     words.push(hash);
                 }
             });
+            for &slot in &word_counter.used {
+                let (key, n) = std::mem::take(&mut word_counter.slots[slot as usize]);
+                let start = key as usize; // the row counter's key is start + 1
+                let len = cache.rows[start - 1] as usize;
+                for &r in &cache.rows[start..start + len] {
+                    self.prefetch_packed(r);
+                    counter.add_n(r, n);
+                }
+            }
+            word_counter.used.clear();
+            word_counter.total = 0;
         });
         word_ngrams(&self.config, words, |key| {
             if let Some(r) = row_of(Feature::Key(key)) {
@@ -857,22 +868,29 @@ impl RowCounter {
         (key.wrapping_mul(0x9E37_79B1) as usize) & mask
     }
 
+    #[inline]
     fn add(&mut self, row: u32) {
+        self.add_n(row, 1);
+    }
+
+    /// Counts `row` `n` times.
+    #[inline]
+    fn add_n(&mut self, row: u32, n: u32) {
         if (self.used.len() + 1) * 2 > self.slots.len() {
             self.grow();
         }
-        self.total += 1;
+        self.total += n as u64;
         let key = row + 1;
         let mask = self.slots.len() - 1;
         let mut i = Self::home(key, mask);
         loop {
             let slot = &mut self.slots[i];
             if slot.0 == key {
-                slot.1 += 1;
+                slot.1 += n;
                 return;
             }
             if slot.0 == 0 {
-                *slot = (key, 1);
+                *slot = (key, n);
                 self.used.push(i as u32);
                 return;
             }
