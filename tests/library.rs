@@ -59,6 +59,19 @@ fn save_and_load_give_the_same_predictions() {
     }
 }
 
+/// A loaded linear model keeps its table only in the rows prediction reads; saving it again
+/// writes the same weights.
+#[test]
+fn a_loaded_model_saves_the_same_weights() {
+    let clf = classifier();
+    let dir = tempfile::tempdir().unwrap();
+    clf.save(dir.path().join("a")).unwrap();
+    let loaded = Classifier::load(dir.path().join("a")).unwrap();
+    loaded.save(dir.path().join("b")).unwrap();
+    let bytes = |m: &str| std::fs::read(dir.path().join(m).join("model.safetensors")).unwrap();
+    assert!(bytes("a") == bytes("b"));
+}
+
 #[test]
 fn predictions_are_probabilities_sorted_by_score() {
     let clf = classifier();

@@ -457,8 +457,12 @@ pub struct Bow {
     ngram_keys: Vec<u64>,
     ngram_rows: KeyMap,
     idf: Vec<f32>,
-    /// Row-major `rows x dim`.
+    /// Row-major `rows x dim`; empty when `table_in_packed`.
     table: Vec<f32>,
+    /// The table is not kept beside `packed`, which holds it (a loaded model whose head is
+    /// the identity: the packed rows are then the table's rows, and keeping both doubled the
+    /// memory of prediction).
+    table_in_packed: bool,
     /// Row-major `classes x dim`.
     head_w: Vec<f32>,
     head_b: Vec<f32>,
@@ -472,6 +476,22 @@ pub struct Bow {
 }
 
 impl Bow {
+    /// The table's rows, row-major `rows x dim` (rebuilt from the packed rows when the model
+    /// keeps them only there).
+    fn table(&self) -> std::borrow::Cow<'_, [f32]> {
+        if self.table_in_packed {
+            let stride = self.head_b.len() + 1;
+            std::borrow::Cow::Owned(
+                self.packed
+                    .chunks(stride)
+                    .flat_map(|p| p[1..].iter().copied())
+                    .collect(),
+            )
+        } else {
+            std::borrow::Cow::Borrowed(&self.table)
+        }
+    }
+
     fn rows(&self) -> usize {
         self.n_subwords + self.ngram_keys.len()
     }
@@ -483,7 +503,7 @@ impl Bow {
 
     /// Number of parameters (table + head).
     pub fn num_parameters(&self) -> usize {
-        self.table.len() + self.head_w.len() + self.head_b.len()
+        self.rows() * self.config.dim + self.head_w.len() + self.head_b.len()
     }
 
     /// Number of n-gram rows in the table.
@@ -633,6 +653,9 @@ impl Bow {
     /// changed).
     fn project(&mut self) {
         self.id = NEXT_MODEL_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if self.table_in_packed {
+            return; // already the packed rows, and nothing to compute them from
+        }
         let dim = self.config.dim;
         let stride = self.head_b.len() + 1;
         // Allocated once at its size: this is the largest buffer of a loaded model.
@@ -657,6 +680,8 @@ impl Bow {
     /// A smaller model that predicts (nearly) the same: see [`CompactOptions`].
     pub fn compact(&self, options: CompactOptions) -> Bow {
         let mut out = self.clone();
+        out.table = self.table().into_owned();
+        out.table_in_packed = false;
         let classes = self.head_b.len();
         if options.fold && !self.config.folded {
             out.table = (0..self.rows())
@@ -723,7 +748,7 @@ impl Bow {
         Ok(vec![
             (
                 "bow.table".into(),
-                float(Tensor::from_slice(&self.table, (self.rows(), dim), &dev)?)?,
+                float(Tensor::from_slice(&self.table(), (self.rows(), dim), &dev)?)?,
             ),
             (
                 "bow.idf".into(),
@@ -814,31 +839,79 @@ impl Bow {
         if ngram_rows.len() != keys.len() {
             return Err("tensor 'bow.ngram_keys' holds duplicate keys".into());
         }
+        let (idf, head_w, head_b) = (flat(idf_t)?, flat(w_t)?, flat(b_t)?);
+        let not_finite = || "the weights hold NaN or infinite values".to_string();
+        if idf
+            .iter()
+            .chain(&head_w)
+            .chain(&head_b)
+            .any(|x| !x.is_finite())
+        {
+            return Err(not_finite());
+        }
+        let identity = dim == classes
+            && head_w
+                .iter()
+                .enumerate()
+                .all(|(i, &w)| w == if i / dim == i % dim { 1.0 } else { 0.0 });
+        let table_t = table_t.flatten_all().map_err(|e| e.to_string())?;
+        // Everything else is copied out: free the other tensors before the largest buffers.
+        drop(tensors);
         let mut bow = Bow {
             config,
             n_subwords,
             ngram_keys: keys,
             ngram_rows,
-            idf: flat(idf_t)?,
-            table: flat(table_t)?,
-            head_w: flat(w_t)?,
-            head_b: flat(b_t)?,
+            idf,
+            table: Vec::new(),
+            table_in_packed: false,
+            head_w,
+            head_b,
             packed: Vec::new(),
             id: 0,
         };
-        if bow
-            .table
-            .iter()
-            .chain(&bow.idf)
-            .chain(&bow.head_w)
-            .chain(&bow.head_b)
-            .any(|x| !x.is_finite())
-        {
-            return Err("the weights hold NaN or infinite values".into());
+        if !identity {
+            bow.table = flat(&table_t)?;
+            drop(table_t);
+            if bow.table.iter().any(|x| !x.is_finite()) {
+                return Err(not_finite());
+            }
+            bow.project();
+            return Ok(bow);
         }
-        // The weights are copied out: free the tensors before building the packed rows.
-        drop(tensors);
-        bow.project();
+        // With an identity head (a linear or folded model), the packed rows are the table's
+        // rows: they are filled from the tensor's values, and no f32 copy of the table is made
+        // (for 20newsgroups' 0.5M rows, the peak memory of loading fell from 127 to 85 MB).
+        let stride = classes + 1;
+        let mut packed = vec![0f32; rows * stride];
+        let mut fill = |values: &mut dyn Iterator<Item = f32>| -> std::result::Result<(), String> {
+            for (out, &idf) in packed.chunks_mut(stride).zip(&bow.idf) {
+                out[0] = idf;
+                for o in &mut out[1..] {
+                    let x = values.next().ok_or("the table is shorter than its shape")?;
+                    if !x.is_finite() {
+                        return Err(not_finite());
+                    }
+                    *o = x;
+                }
+            }
+            Ok(())
+        };
+        if table_t.dtype() == DType::F16 {
+            let v = table_t.to_vec1::<half::f16>().map_err(|e| e.to_string())?;
+            drop(table_t);
+            fill(&mut v.iter().map(|x| x.to_f32()))?;
+        } else {
+            let v = table_t
+                .to_dtype(DType::F32)
+                .and_then(|t| t.to_vec1::<f32>())
+                .map_err(|e| e.to_string())?;
+            drop(table_t);
+            fill(&mut v.into_iter())?;
+        }
+        bow.packed = packed;
+        bow.table_in_packed = true;
+        bow.id = NEXT_MODEL_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(bow)
     }
 }
@@ -1150,6 +1223,7 @@ impl BowTrainer {
                 ngram_rows,
                 idf,
                 table: Vec::new(),
+                table_in_packed: false,
                 head_w: Vec::new(),
                 head_b: vec![0.0; classes],
                 packed: Vec::new(),
@@ -1242,6 +1316,7 @@ impl BowTrainer {
                 ngram_rows: b.ngram_rows.clone(),
                 idf: b.idf.clone(),
                 table: Vec::new(),
+                table_in_packed: false,
                 head_w: Vec::new(),
                 head_b: vec![0.0; classes],
                 packed: Vec::new(),
@@ -1748,6 +1823,42 @@ mod tests {
     fn sublinear_tf_is_one_plus_the_log() {
         for n in 1..200u32 {
             assert_eq!(sublinear_tf(n), 1.0 + (n as f32).ln(), "{n}");
+        }
+    }
+
+    /// Loading checks the table's values on both ways of keeping it.
+    #[test]
+    fn loading_rejects_a_table_with_nan() {
+        for dim in [0, 8] {
+            let mut t = tiny_trainer(BowConfig {
+                dim,
+                min_count: 1,
+                ..BowConfig::default()
+            });
+            t.step(&[0, 1, 2], 0.1).unwrap();
+            let bow = t.snapshot().unwrap();
+            let load = |tensors: Vec<(String, Tensor)>| {
+                Bow::from_tensors(
+                    bow.config.clone(),
+                    bow.n_subwords,
+                    bow.num_classes(),
+                    tensors.into_iter().collect(),
+                )
+            };
+            let again = load(bow.tensors().unwrap()).unwrap();
+            assert_eq!(again.table_in_packed, dim == 0, "dim {dim}");
+            assert_eq!(again.table().as_ref(), bow.table.as_slice());
+            assert_eq!(again.packed, bow.packed);
+            let mut tensors = bow.tensors().unwrap();
+            let mut table = bow.table.clone();
+            table[5] = f32::NAN;
+            let shape = tensors[0].1.dims().to_vec();
+            tensors[0] = (
+                "bow.table".into(),
+                Tensor::from_vec(table, shape, &Device::Cpu).unwrap(),
+            );
+            let err = load(tensors).unwrap_err();
+            assert!(err.contains("NaN"), "{err}");
         }
     }
 
