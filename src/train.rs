@@ -529,7 +529,16 @@ impl Trainer {
                 let mut pending = std::collections::VecDeque::new();
                 for epoch in 1..=cfg.epochs {
                     let mut abandon = || {
-                        pending.extend(rx.try_iter());
+                        loop {
+                            match rx.try_recv() {
+                                Ok(v) => pending.push_back(v),
+                                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                                // The validation run failed: nothing more will be kept.
+                                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                                    return !pending.contains(&Verdict::Keep)
+                                }
+                            }
+                        }
                         pending.contains(&Verdict::Stop) && !pending.contains(&Verdict::Keep)
                     };
                     if pass.epoch(trainer, epoch, &hidden, &mut abandon)?.is_none() {
