@@ -920,8 +920,8 @@ fn info(a: InfoArgs) -> Result<()> {
     let shape = match clf.model() {
         Model::Bow(b) => {
             let storage = match (b.config.folded, b.config.half) {
-                (true, true) => ", table folded into the head, half precision",
-                (true, false) => ", table folded into the head",
+                (true, true) => ", linear (one weight per feature and label), half precision",
+                (true, false) => ", linear (one weight per feature and label)",
                 (false, true) => ", half precision",
                 (false, false) => "",
             };
