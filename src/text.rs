@@ -41,7 +41,7 @@ pub fn normalize_into(text: &str, out: &mut String) {
     // Most text is already in NFKC (Devanagari and Latin letters, for a start): the quick check
     // is cheaper than composing it again.
     if is_nfkc_quick(text) {
-        text.chars().for_each(|c| push_lowercase(c, out));
+        push_lowercase_str(text, out);
         return;
     }
     // NFKC works on each stretch between ASCII spaces by itself (a space neither decomposes
@@ -52,7 +52,7 @@ pub fn normalize_into(text: &str, out: &mut String) {
             out.push(' ');
         }
         if is_nfkc_quick(chunk) {
-            chunk.chars().for_each(|c| push_lowercase(c, out));
+            push_lowercase_str(chunk, out);
         } else {
             chunk.nfkc().for_each(|(c, _)| push_lowercase(c, out));
         }
@@ -149,6 +149,25 @@ fn push_lowercase(c: char, out: &mut String) {
     } else {
         out.extend(c.to_lowercase());
     }
+}
+
+/// Appends the lowercase of `text`, copying the runs of characters that lowercase leaves alone
+/// (all of Devanagari, for one) in one piece.
+fn push_lowercase_str(text: &str, out: &mut String) {
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        let unchanged = if c.is_ascii() {
+            !c.is_ascii_uppercase()
+        } else {
+            (c as u32) < 0x1_0000 && !CHANGES_CASE.get(c, |c| !c.to_lowercase().eq([c]))
+        };
+        if !unchanged {
+            out.push_str(&text[start..i]);
+            push_lowercase(c, out);
+            start = i + c.len_utf8();
+        }
+    }
+    out.push_str(&text[start..]);
 }
 
 /// NFKC + lowercase.
