@@ -40,8 +40,7 @@ pub fn normalize_into(text: &str, out: &mut String) {
     out.reserve(text.len());
     // Most text is already in NFKC (Devanagari and Latin letters, for a start): the quick check
     // is cheaper than composing it again.
-    if is_nfkc_quick(text) {
-        push_lowercase_str(text, out);
+    if push_lowercase_if_nfkc(text, out) {
         return;
     }
     // NFKC works on each stretch between ASCII spaces by itself (a space neither decomposes
@@ -51,9 +50,7 @@ pub fn normalize_into(text: &str, out: &mut String) {
         if i > 0 {
             out.push(' ');
         }
-        if is_nfkc_quick(chunk) {
-            push_lowercase_str(chunk, out);
-        } else {
+        if !push_lowercase_if_nfkc(chunk, out) {
             chunk.nfkc().for_each(|(c, _)| push_lowercase(c, out));
         }
     }
@@ -92,32 +89,6 @@ static NONSTARTER: BmpBits = BmpBits::new();
 static CHANGES_CASE: BmpBits = BmpBits::new();
 static PUNCTUATION: BmpBits = BmpBits::new();
 
-/// Whether `text` is surely in NFKC already: the Unicode quick check (every character allowed
-/// as it is, combining marks in canonical order), answered from [`BmpBits`] instead of two
-/// table lookups per character.
-fn is_nfkc_quick(text: &str) -> bool {
-    let mut last_nonstarter = false;
-    for c in text.chars() {
-        if c.is_ascii() {
-            last_nonstarter = false;
-            continue;
-        }
-        if c as u32 >= 0x1_0000 {
-            return library_nfkc_quick(text);
-        }
-        if !NFKC_YES.get(c, nfkc_yes) {
-            return false;
-        }
-        let nonstarter = NONSTARTER.get(c, is_nonstarter);
-        if nonstarter && last_nonstarter {
-            // Two combining marks in a row: their order needs their classes.
-            return library_nfkc_quick(text);
-        }
-        last_nonstarter = nonstarter;
-    }
-    true
-}
-
 fn library_nfkc_quick(text: &str) -> bool {
     unicode_normalization_alignments::is_nfkc_quick(text.chars())
         == unicode_normalization_alignments::IsNormalized::Yes
@@ -149,6 +120,46 @@ fn push_lowercase(c: char, out: &mut String) {
     } else {
         out.extend(c.to_lowercase());
     }
+}
+
+/// When `text` is surely in NFKC already, appends its lowercase (as [`push_lowercase_str`]) and
+/// returns true; otherwise leaves `out` as it was. The test is the Unicode quick check (every
+/// character allowed as it is, combining marks in canonical order), answered from [`BmpBits`]
+/// instead of two table lookups per character, in the same pass as the lowercasing.
+fn push_lowercase_if_nfkc(text: &str, out: &mut String) -> bool {
+    let mark = out.len();
+    let mut start = 0;
+    let mut last_nonstarter = false;
+    for (i, c) in text.char_indices() {
+        let unchanged = if c.is_ascii() {
+            last_nonstarter = false;
+            !c.is_ascii_uppercase()
+        } else {
+            let nonstarter = (c as u32) < 0x1_0000 && NONSTARTER.get(c, is_nonstarter);
+            if c as u32 >= 0x1_0000 || (nonstarter && last_nonstarter) {
+                // Beyond the cached plane, or combining marks whose order needs their classes.
+                out.truncate(mark);
+                if library_nfkc_quick(text) {
+                    push_lowercase_str(text, out);
+                    return true;
+                }
+                return false;
+            }
+            if !NFKC_YES.get(c, nfkc_yes) {
+                out.truncate(mark);
+                return false;
+            }
+            last_nonstarter = nonstarter;
+            !CHANGES_CASE.get(c, |c| !c.to_lowercase().eq([c]))
+        };
+        if !unchanged {
+            out.push_str(&text[start..i]);
+            push_lowercase(c, out);
+            start = i + c.len_utf8();
+        }
+    }
+    out.push_str(&text[start..]);
+    true
 }
 
 /// Appends the lowercase of `text`, copying the runs of characters that lowercase leaves alone
@@ -661,7 +672,12 @@ mod tests {
         for &a in &blocks {
             for &b in blocks.iter().step_by(3) {
                 let t: String = [a, b].into_iter().collect();
-                assert_eq!(is_nfkc_quick(&t), library_nfkc_quick(&t), "{t:?}");
+                let mut out = String::from("x");
+                let quick = push_lowercase_if_nfkc(&t, &mut out);
+                assert_eq!(quick, library_nfkc_quick(&t), "{t:?}");
+                if !quick {
+                    assert_eq!(out, "x", "{t:?}: left as it was");
+                }
             }
         }
         // Nukta forms are composition exclusions: NFKC decomposes them.
