@@ -1054,6 +1054,24 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// The large-margin softmax cross-entropy of logits `z` for true class `t`
+/// (`-log softmax(z - margin e_t)[t]`), with its gradient with respect to `z` written to `g`.
+/// `z` is left with the margin subtracted.
+fn margin_softmax_loss(z: &mut [f32], t: usize, margin: f32, g: &mut [f32]) -> f32 {
+    z[t] -= margin;
+    let max = z.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    let mut sum = 0.0f32;
+    for (gk, &zk) in g.iter_mut().zip(z.iter()) {
+        *gk = (zk - max).exp();
+        sum += *gk;
+    }
+    for gk in g.iter_mut() {
+        *gk /= sum;
+    }
+    g[t] -= 1.0;
+    sum.ln() - (z[t] - max)
+}
+
 /// `out = sum_i weight_i * table[row_i]`.
 fn pool(table: &[f32], dim: usize, doc: &SparseDoc, out: &mut Vec<f32>) {
     out.clear();
@@ -1419,20 +1437,8 @@ impl BowTrainer {
         let mut loss = 0.0f32;
         for (g, &d) in grad.chunks_exact_mut(classes).zip(batch) {
             pool(&self.bow.table, classes, &self.docs[d], &mut z);
-            let t = self.targets[d] as usize;
-            z[t] -= margin;
-            let max = z.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-            let mut sum = 0.0f32;
-            for (gk, &zk) in g.iter_mut().zip(&z) {
-                *gk = (zk - max).exp();
-                sum += *gk;
-            }
-            // -log softmax(z)[t]
-            loss += sum.ln() - (z[t] - max);
-            for gk in g.iter_mut() {
-                *gk *= scale / sum;
-            }
-            g[t] -= scale;
+            loss += margin_softmax_loss(&mut z, self.targets[d] as usize, margin, g);
+            g.iter_mut().for_each(|gk| *gk *= scale);
         }
         (loss * scale, grad)
     }
@@ -1450,19 +1456,7 @@ impl BowTrainer {
         for &d in batch {
             let doc = &self.docs[d];
             pool(&self.bow.table, classes, doc, &mut z);
-            let t = self.targets[d] as usize;
-            z[t] -= margin;
-            let max = z.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-            let mut sum = 0.0f32;
-            for (gk, &zk) in g.iter_mut().zip(&z) {
-                *gk = (zk - max).exp();
-                sum += *gk;
-            }
-            loss += sum.ln() - (z[t] - max);
-            for gk in g.iter_mut() {
-                *gk /= sum;
-            }
-            g[t] -= 1.0;
+            loss += margin_softmax_loss(&mut z, self.targets[d] as usize, margin, &mut g);
             let g_norm2 = g.iter().map(|x| x * x).sum::<f32>() / classes as f32;
             for (&r, &w) in doc.rows.iter().zip(&doc.weights) {
                 let v = &mut self.v[r as usize];
