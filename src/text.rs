@@ -111,11 +111,17 @@ fn is_nonstarter(c: char) -> bool {
             && is_nfkc_quick([YPOGEGRAMMENI, c].into_iter()) == IsNormalized::No)
 }
 
+/// Whether lowercasing leaves the non-ASCII character `c` as it is (from [`BmpBits`]; outside
+/// the Basic Multilingual Plane, taken as changed, which the slow path handles right).
+fn lowercase_keeps(c: char) -> bool {
+    (c as u32) < 0x1_0000 && !CHANGES_CASE.get(c, |c| !c.to_lowercase().eq([c]))
+}
+
 /// Appends the lowercase of `c`.
 fn push_lowercase(c: char, out: &mut String) {
     if c.is_ascii() {
         out.push(c.to_ascii_lowercase());
-    } else if (c as u32) < 0x1_0000 && !CHANGES_CASE.get(c, |c| !c.to_lowercase().eq([c])) {
+    } else if lowercase_keeps(c) {
         out.push(c);
     } else {
         out.extend(c.to_lowercase());
@@ -150,7 +156,7 @@ fn push_lowercase_if_nfkc(text: &str, out: &mut String) -> bool {
                 return false;
             }
             last_nonstarter = nonstarter;
-            !CHANGES_CASE.get(c, |c| !c.to_lowercase().eq([c]))
+            lowercase_keeps(c)
         };
         if !unchanged {
             out.push_str(&text[start..i]);
@@ -170,7 +176,7 @@ fn push_lowercase_str(text: &str, out: &mut String) {
         let unchanged = if c.is_ascii() {
             !c.is_ascii_uppercase()
         } else {
-            (c as u32) < 0x1_0000 && !CHANGES_CASE.get(c, |c| !c.to_lowercase().eq([c]))
+            lowercase_keeps(c)
         };
         if !unchanged {
             out.push_str(&text[start..i]);

@@ -688,9 +688,7 @@ impl Bow {
             out.table = (0..self.rows())
                 .flat_map(|r| self.projected_row(r).iter().copied())
                 .collect();
-            out.head_w = (0..classes * classes)
-                .map(|i| if i / classes == i % classes { 1.0 } else { 0.0 })
-                .collect();
+            out.head_w = identity(classes);
             out.config.dim = classes;
             out.config.folded = true;
         }
@@ -850,11 +848,7 @@ impl Bow {
         {
             return Err(not_finite());
         }
-        let identity = dim == classes
-            && head_w
-                .iter()
-                .enumerate()
-                .all(|(i, &w)| w == if i / dim == i % dim { 1.0 } else { 0.0 });
+        let identity = dim == classes && head_w == identity(classes);
         let table_t = table_t.flatten_all().map_err(|e| e.to_string())?;
         // Everything else is copied out: free the other tensors before the largest buffers.
         drop(tensors);
@@ -1072,6 +1066,13 @@ fn margin_softmax_loss(z: &mut [f32], t: usize, margin: f32, g: &mut [f32]) -> f
     sum.ln() - (z[t] - max)
 }
 
+/// The `n x n` identity matrix, row-major: the head of a linear model.
+fn identity(n: usize) -> Vec<f32> {
+    (0..n * n)
+        .map(|i| if i / n == i % n { 1.0 } else { 0.0 })
+        .collect()
+}
+
 /// `out = sum_i weight_i * table[row_i]`.
 fn pool(table: &[f32], dim: usize, doc: &SparseDoc, out: &mut Vec<f32>) {
     out.clear();
@@ -1282,9 +1283,7 @@ impl BowTrainer {
                 .collect()
         };
         let head_w: Vec<f32> = if linear {
-            (0..classes * dim)
-                .map(|i| if i / dim == i % dim { 1.0 } else { 0.0 })
-                .collect()
+            identity(classes) // dim == classes
         } else {
             (0..classes * dim)
                 .map(|_| (rng.next_f32() * 2.0 - 1.0) * scale)
