@@ -467,8 +467,8 @@ pub struct Bow {
     /// Row-major `classes x dim`.
     head_w: Vec<f32>,
     head_b: Vec<f32>,
-    /// For each table row, its IDF followed by the row multiplied by the head (row-major
-    /// `rows x (1 + classes)`). The head is linear, so `W (sum_f x_f E_f) = sum_f x_f (W E_f)`:
+    /// For each table row, the row multiplied by the head, then zeros and its IDF (row-major
+    /// `rows x packed_stride(classes)`). The head is linear, so `W (sum_f x_f E_f) = sum_f x_f (W E_f)`:
     /// prediction pools these short rows instead of the table's and skips the matrix product,
     /// and finds a feature's weight and its row in one place.
     packed: Vec<f32>,
@@ -481,11 +481,11 @@ impl Bow {
     /// keeps them only there).
     fn table(&self) -> std::borrow::Cow<'_, [f32]> {
         if self.table_in_packed {
-            let stride = self.head_b.len() + 1;
+            let classes = self.head_b.len();
             std::borrow::Cow::Owned(
                 self.packed
-                    .chunks(stride)
-                    .flat_map(|p| p[1..].iter().copied())
+                    .chunks(self.stride())
+                    .flat_map(|p| p[..classes].iter().copied())
                     .collect(),
             )
         } else {
@@ -495,6 +495,11 @@ impl Bow {
 
     fn rows(&self) -> usize {
         self.n_subwords + self.ngram_keys.len()
+    }
+
+    /// Floats per packed row: see [`packed_stride`].
+    fn stride(&self) -> usize {
+        packed_stride(self.head_b.len())
     }
 
     /// Number of labels.
@@ -522,6 +527,7 @@ impl Bow {
     ) {
         let mut counter = std::mem::take(&mut scratch.counter);
         let n_sub = self.n_subwords as u32;
+        let stride = self.stride();
         let row_of = |f: Feature| match f {
             Feature::Subword(id) => (id < n_sub).then_some(id),
             Feature::Key(key) => self.ngram_rows.get(&key).map(|&i| n_sub + i),
@@ -573,7 +579,7 @@ impl Bow {
                 let start = key as usize; // the row counter's key is start + 1
                 let len = cache.rows[start - 1] as usize;
                 for &r in &cache.rows[start..start + len] {
-                    self.prefetch_packed(r);
+                    self.prefetch_packed(r, stride);
                     counter.add_n(r, n);
                 }
             }
@@ -582,7 +588,7 @@ impl Bow {
         });
         word_ngrams(&self.config, words, |key| {
             if let Some(r) = row_of(Feature::Key(key)) {
-                self.prefetch_packed(r);
+                self.prefetch_packed(r, stride);
                 counter.add(r);
             }
         });
@@ -593,18 +599,21 @@ impl Bow {
     /// Asks the CPU to start loading packed row `r`, which [`Bow::pool_counted`] reads soon:
     /// the rows are scattered over megabytes, and prediction otherwise waits on memory for each.
     #[inline(always)]
-    fn prefetch_packed(&self, r: u32) {
+    fn prefetch_packed(&self, r: u32, stride: usize) {
         #[cfg(target_arch = "x86_64")]
         {
-            let at = r as usize * (self.head_b.len() + 1);
-            if let Some(p) = self.packed.get(at) {
-                // SAFETY: a prefetch hint has no effect on memory; the pointer is in bounds.
-                unsafe {
-                    std::arch::x86_64::_mm_prefetch(
-                        p as *const f32 as *const i8,
-                        std::arch::x86_64::_MM_HINT_T0,
-                    )
-                };
+            let at = r as usize * stride;
+            // A row may straddle two cache lines: ask for the lines of its first and last value.
+            for i in [at, at + stride - 1] {
+                if let Some(p) = self.packed.get(i) {
+                    // SAFETY: a prefetch hint has no effect on memory; the pointer is in bounds.
+                    unsafe {
+                        std::arch::x86_64::_mm_prefetch(
+                            p as *const f32 as *const i8,
+                            std::arch::x86_64::_MM_HINT_T0,
+                        )
+                    };
+                }
             }
         }
     }
@@ -613,25 +622,26 @@ impl Bow {
     /// same sum as [`weigh`] then [`pool`], with the L2 normalization applied at the end.
     fn pool_counted(&self, counter: &mut RowCounter, out: &mut Vec<f32>) {
         let classes = self.head_b.len();
-        let stride = classes + 1;
+        let stride = self.stride();
+        // Sums whole packed rows, four lanes at a time (the IDF lane's sum is not used).
         out.clear();
-        out.resize(classes, 0.0);
+        out.resize(stride, 0.0);
         let total = counter.total as f32;
         let mut norm2 = 0.0f32;
         for &slot in &counter.used {
             let (key, n) = std::mem::take(&mut counter.slots[slot as usize]);
             let r = (key - 1) as usize;
             let packed = &self.packed[r * stride..(r + 1) * stride];
+            let idf = packed[stride - 1];
             let w = match self.config.weighting {
-                Weighting::Tfidf if n == 1 => packed[0],
-                Weighting::Tfidf => sublinear_tf(n) * packed[0],
+                Weighting::Tfidf if n == 1 => idf,
+                Weighting::Tfidf => sublinear_tf(n) * idf,
                 Weighting::Mean => n as f32 / total,
             };
             norm2 += w * w;
-            for (o, p) in out.iter_mut().zip(&packed[1..]) {
-                *o += w * p;
-            }
+            add_scaled(out, w, packed);
         }
+        out.truncate(classes);
         counter.used.clear();
         counter.total = 0;
         let scale = match self.config.weighting {
@@ -645,12 +655,12 @@ impl Bow {
 
     /// The projected row of table row `r` (one value per class).
     fn projected_row(&self, r: usize) -> &[f32] {
-        let stride = self.head_b.len() + 1;
-        &self.packed[r * stride + 1..(r + 1) * stride]
+        let at = r * self.stride();
+        &self.packed[at..at + self.head_b.len()]
     }
 
-    /// Computes the packed rows used in prediction: for each table row its IDF followed by the
-    /// row multiplied by the head (and gives the model a new identity: its rows may have
+    /// Computes the packed rows used in prediction: for each table row the row multiplied by
+    /// the head, and its IDF (and gives the model a new identity: its rows may have
     /// changed).
     fn project(&mut self) {
         self.id = NEXT_MODEL_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -658,7 +668,7 @@ impl Bow {
             return; // already the packed rows, and nothing to compute them from
         }
         let dim = self.config.dim;
-        let stride = self.head_b.len() + 1;
+        let stride = self.stride();
         // Allocated once at its size: this is the largest buffer of a loaded model.
         let mut packed = std::mem::take(&mut self.packed);
         packed.clear();
@@ -669,13 +679,13 @@ impl Bow {
             .zip(self.table.par_chunks(dim))
             .zip(self.idf.par_iter())
             .for_each(|((out, row), &idf)| {
-                out[0] = idf;
-                for (o, w) in out[1..].iter_mut().zip(self.head_w.chunks(dim)) {
+                out[stride - 1] = idf;
+                for (o, w) in out.iter_mut().zip(self.head_w.chunks(dim)) {
                     *o = dot(w, row);
                 }
             });
         self.packed = packed;
-        debug_assert_eq!(self.packed.len(), self.rows() * (self.head_b.len() + 1));
+        debug_assert_eq!(self.packed.len(), self.rows() * stride);
     }
 
     /// A smaller model that predicts (nearly) the same: see [`CompactOptions`].
@@ -877,12 +887,12 @@ impl Bow {
         // With an identity head (a linear or folded model), the packed rows are the table's
         // rows: they are filled from the tensor's values, and no f32 copy of the table is made
         // (for 20newsgroups' 0.5M rows, the peak memory of loading fell from 127 to 85 MB).
-        let stride = classes + 1;
+        let stride = packed_stride(classes);
         let mut packed = vec![0f32; rows * stride];
         let mut fill = |values: &mut dyn Iterator<Item = f32>| -> std::result::Result<(), String> {
             for (out, &idf) in packed.chunks_mut(stride).zip(&bow.idf) {
-                out[0] = idf;
-                for o in &mut out[1..] {
+                out[stride - 1] = idf;
+                for o in &mut out[..classes] {
                     let x = values.next().ok_or("the table is shorter than its shape")?;
                     if !x.is_finite() {
                         return Err(not_finite());
@@ -1071,6 +1081,37 @@ fn identity(n: usize) -> Vec<f32> {
     (0..n * n)
         .map(|i| if i / n == i % n { 1.0 } else { 0.0 })
         .collect()
+}
+
+/// Floats per packed row of a model with `classes` labels: the row's value for each label,
+/// zeros, and its IDF last, in a multiple of four (rows are summed four lanes at a time).
+fn packed_stride(classes: usize) -> usize {
+    (classes + 1).next_multiple_of(4)
+}
+
+/// `out += w * row`, four lanes at a time (both lengths are the same multiple of four).
+#[inline(always)]
+fn add_scaled(out: &mut [f32], w: f32, row: &[f32]) {
+    debug_assert!(out.len() == row.len() && row.len() % 4 == 0);
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_add_ps, _mm_loadu_ps, _mm_mul_ps, _mm_set1_ps, _mm_storeu_ps};
+        let n = out.len().min(row.len());
+        // SAFETY: SSE is part of x86_64; every load and store is of four floats at i < n, in
+        // bounds of both slices.
+        unsafe {
+            let wv = _mm_set1_ps(w);
+            for i in 0..n / 4 {
+                let o = out.as_mut_ptr().add(4 * i);
+                let p = _mm_loadu_ps(row.as_ptr().add(4 * i));
+                _mm_storeu_ps(o, _mm_add_ps(_mm_loadu_ps(o), _mm_mul_ps(wv, p)));
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    for (o, p) in out.iter_mut().zip(row) {
+        *o += w * p;
+    }
 }
 
 /// `out = sum_i weight_i * table[row_i]`.
@@ -1629,6 +1670,11 @@ mod tests {
     }
 
     fn tiny(config: BowConfig) -> (BowTrainer, Tokenizer) {
+        tiny_labeled(config, &[0, 0, 1, 1, 0, 1], 2)
+    }
+
+    /// [`tiny`] with the six texts' labels given, out of `classes`.
+    fn tiny_labeled(config: BowConfig, targets: &[u32], classes: usize) -> (BowTrainer, Tokenizer) {
         let texts = [
             "the striker scored a late goal",
             "the keeper saved a penalty kick",
@@ -1645,7 +1691,7 @@ mod tests {
             },
         )
         .unwrap();
-        let t = BowTrainer::new(config, &tok, &texts, vec![0, 0, 1, 1, 0, 1], 2, 3).unwrap();
+        let t = BowTrainer::new(config, &tok, &texts, targets.to_vec(), classes, 3).unwrap();
         (t, tok)
     }
 
@@ -1698,16 +1744,35 @@ mod tests {
     /// features of `extract` + `weigh`, pooled through the table and the head.
     #[test]
     fn prediction_matches_the_training_features() {
-        let (mut t, tok) = tiny(BowConfig {
-            dim: 8,
-            min_count: 1,
-            ..BowConfig::default()
-        });
-        let batch: Vec<usize> = (0..6).collect();
-        for _ in 0..5 {
-            t.step(&batch, 0.05).unwrap();
+        // Label counts whose packed rows have no padding (3), some (2, 4) and a whole row's
+        // worth of lanes beside the IDF (7).
+        for (targets, classes) in [
+            (&[0, 0, 1, 1, 0, 1][..], 2),
+            (&[0, 1, 2, 0, 1, 2][..], 3),
+            (&[0, 1, 2, 3, 0, 1][..], 4),
+            (&[0, 1, 2, 3, 4, 5][..], 7),
+        ] {
+            let (mut t, tok) = tiny_labeled(
+                BowConfig {
+                    dim: 8,
+                    min_count: 1,
+                    ..BowConfig::default()
+                },
+                targets,
+                classes,
+            );
+            let batch: Vec<usize> = (0..6).collect();
+            for _ in 0..5 {
+                t.step(&batch, 0.05).unwrap();
+            }
+            let bow = t.snapshot().unwrap();
+            assert_eq!(bow.stride() % 4, 0);
+            assert!(bow.stride() > classes && bow.stride() <= classes + 4);
+            predictions_match_the_training_features(&bow, &tok);
         }
-        let bow = t.snapshot().unwrap();
+    }
+
+    fn predictions_match_the_training_features(bow: &Bow, tok: &Tokenizer) {
         let texts = [
             "the striker scored a late goal, and the late goal won!",
             "markets rose as shares rallied; shares fell",
@@ -1723,7 +1788,7 @@ mod tests {
                 let mut counter = RowCounter::default();
                 let n_sub = bow.n_subwords as u32;
                 extract(
-                    &tok,
+                    tok,
                     &bow.config,
                     text,
                     &mut Scratch::default(),
@@ -1758,7 +1823,8 @@ mod tests {
                         )
                     })
                     .collect();
-                bow.logits_of(&tok, text, &mut scratch, &mut got);
+                bow.logits_of(tok, text, &mut scratch, &mut got);
+                assert_eq!(got.len(), want.len());
                 for (a, b) in want.iter().zip(&got) {
                     assert!(
                         (a - b).abs() < 1e-4,
