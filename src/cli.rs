@@ -12,7 +12,8 @@ use crate::corpus::{Corpus, Format, LabelMap, ReadOptions};
 use crate::error::{Error, Location, Result};
 use crate::metrics::Evaluation;
 use crate::model::{
-    ArchConfig, BowConfig, CompactOptions, Model, SparseOptimizer, TransformerConfig, Weighting,
+    ArchConfig, BowConfig, CompactOptions, Loss, Model, SparseOptimizer, TransformerConfig,
+    Weighting,
 };
 use crate::text::TokenizerOptions;
 use crate::{Classifier, TrainConfig, Trainer};
@@ -135,6 +136,14 @@ enum OptimizerArg {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
+enum LossArg {
+    Softmax,
+    Svm,
+    #[value(name = "nb-svm")]
+    NbSvm,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
 enum WeightingArg {
     Tfidf,
     Mean,
@@ -217,9 +226,18 @@ struct TrainArgs {
     /// Learning rate of the embedding rows relative to --lr (bow).
     #[arg(long, default_value_t = BowConfig::default().table_lr_scale)]
     table_lr_scale: f32,
-    /// Margin by which training pushes the true label's logit ahead (bow).
+    /// Margin by which training pushes the true label's logit ahead (bow, --loss softmax).
     #[arg(long, default_value_t = BowConfig::default().margin)]
     margin: f32,
+    /// What training minimizes (bow, linear): softmax cross-entropy with a margin, learned
+    /// online at --lr; or one linear SVM per label (svm), on features scaled by their naive
+    /// Bayes log-count ratios (nb-svm), solved by dual coordinate descent (no learning rate;
+    /// an epoch is one pass over the documents).
+    #[arg(long, value_enum, default_value = "softmax")]
+    loss: LossArg,
+    /// Inverse regularization strength of the SVMs (bow, --loss svm or nb-svm).
+    #[arg(long, default_value_t = BowConfig::default().svm_c)]
+    svm_c: f32,
     /// Encoder blocks (transformer).
     #[arg(long, default_value_t = TransformerConfig::default().layers)]
     layers: usize,
@@ -451,6 +469,12 @@ fn train(a: TrainArgs) -> Result<()> {
             },
             table_lr_scale: a.table_lr_scale,
             margin: a.margin,
+            loss: match a.loss {
+                LossArg::Softmax => Loss::Softmax,
+                LossArg::Svm => Loss::Svm,
+                LossArg::NbSvm => Loss::NbSvm,
+            },
+            svm_c: a.svm_c,
             ..BowConfig::default()
         }),
         Arch::Transformer => ArchConfig::Transformer(TransformerConfig {
@@ -925,7 +949,14 @@ fn info(a: InfoArgs) -> Result<()> {
                 (false, true) => ", half precision",
                 (false, false) => "",
             };
-            format!("{} n-gram rows, dim {}{storage}", ngrams, b.config.dim)
+            let trained = match b.config.loss {
+                Loss::Softmax => String::new(),
+                loss => format!(", trained as --loss {} (C {})", loss.name(), b.config.svm_c),
+            };
+            format!(
+                "{} n-gram rows, dim {}{storage}{trained}",
+                ngrams, b.config.dim
+            )
         }
         Model::Transformer(t) => {
             let c = &t.config;

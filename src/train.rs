@@ -202,8 +202,9 @@ struct Pass {
 }
 
 impl Pass {
-    fn new(cfg: &TrainConfig, trainer: &dyn Fit, n: usize) -> Pass {
+    fn new(cfg: &TrainConfig, trainer: &mut dyn Fit, n: usize) -> Pass {
         debug_assert!(n <= trainer.num_docs());
+        trainer.begin(n);
         let total_steps = (n.div_ceil(cfg.batch_size) * cfg.epochs) as f64;
         Pass {
             n,

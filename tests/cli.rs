@@ -662,3 +662,42 @@ fn lossy_and_headerless_csv_from_the_command_line() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("expected auto, jsonl, csv, tsv, fasttext or dir"));
 }
+
+#[test]
+fn nb_svm_loss_trains_a_linear_model_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m");
+    khabar()
+        .args([
+            "train", "--quiet", "--loss", "nb-svm", "--svm-c", "0.5", "--data",
+        ])
+        .arg(data("train.jsonl"))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let config = std::fs::read_to_string(out.join("config.json")).unwrap();
+    assert!(config.contains("\"nb-svm\""), "{config}");
+    let o = khabar()
+        .args(["eval", "--json", "--model"])
+        .arg(&out)
+        .arg("--data")
+        .arg(data("test.jsonl"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let acc = v["accuracy"].as_f64().unwrap();
+    assert!(acc > 0.7, "{acc}");
+
+    let o = khabar()
+        .args(["train", "--quiet", "--loss", "svm", "--dim", "8", "--data"])
+        .arg(data("train.jsonl"))
+        .arg("--out")
+        .arg(dir.path().join("n"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--dim"), "{}", stderr(&o));
+    assert!(!dir.path().join("n").exists());
+}

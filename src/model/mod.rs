@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::rng::SplitMix64;
 use crate::text::Tokenizer;
-pub use bow::{Bow, BowConfig, CompactOptions, SparseOptimizer, Weighting};
+pub use bow::{Bow, BowConfig, CompactOptions, Loss, SparseOptimizer, Weighting};
 pub use transformer::{Transformer, TransformerConfig};
 
 /// An architecture and its hyperparameters, as recorded in `config.json`.
@@ -166,6 +166,9 @@ pub(crate) trait Fit {
         order.chunks(batch_size).map(|b| b.to_vec()).collect()
     }
 
+    /// Prepares a run that trains on the first `n` documents (called before its first epoch).
+    fn begin(&mut self, _n: usize) {}
+
     /// One optimizer step on `batch` at learning rate `lr`; the batch's mean loss.
     fn step(&mut self, batch: &[usize], lr: f64) -> Result<f32>;
 
@@ -195,6 +198,10 @@ impl Fit for bow::BowTrainer {
 
     fn summary(&self) -> String {
         format!("features: {} n-gram rows", self.num_ngrams())
+    }
+
+    fn begin(&mut self, n: usize) {
+        bow::BowTrainer::begin(self, n)
     }
 
     fn step(&mut self, batch: &[usize], lr: f64) -> Result<f32> {
