@@ -369,6 +369,9 @@ struct InfoArgs {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
+    // Output piped into a reader that stops early (`khabar info | head`) makes `println!`
+    // panic: that ends the command quietly, as a closed pipe does for `predict`.
+    static CLOSED_STDOUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     std::panic::set_hook(Box::new(|info| {
         let msg = info
             .payload()
@@ -376,6 +379,10 @@ pub fn main() -> i32 {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown".into());
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            CLOSED_STDOUT.store(true, std::sync::atomic::Ordering::SeqCst);
+            return;
+        }
         eprintln!("error: internal error ({msg}); please report this as a bug");
     }));
     let cli = match Cli::try_parse() {
@@ -392,6 +399,7 @@ pub fn main() -> i32 {
             eprintln!("error: {e}");
             e.exit_code()
         }
+        Err(_) if CLOSED_STDOUT.load(std::sync::atomic::Ordering::SeqCst) => 0,
         Err(_) => 1,
     }
 }

@@ -701,3 +701,27 @@ fn nb_svm_loss_trains_a_linear_model_from_the_command_line() {
     assert!(stderr(&o).contains("--dim"), "{}", stderr(&o));
     assert!(!dir.path().join("n").exists());
 }
+
+/// Output cut short by its reader (`khabar info | head -1`) ends the command quietly, without an
+/// internal error.
+#[test]
+fn a_closed_stdout_is_not_an_internal_error() {
+    for args in [&["info"][..], &["predict", "--top-k", "1"][..]] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("khabar"))
+            .args(args)
+            .args(if args[0] == "predict" {
+                vec!["markets"; 20_000]
+            } else {
+                vec![]
+            })
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = stderr(&out);
+        assert!(!err.contains("internal error"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+}
