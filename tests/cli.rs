@@ -40,6 +40,17 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// `khabar eval --json` of `model` on `data`.
+fn eval_json(model: &Path, data: &Path) -> Output {
+    khabar()
+        .args(["eval", "--json", "--model"])
+        .arg(model)
+        .arg("--data")
+        .arg(data)
+        .output()
+        .unwrap()
+}
+
 fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, content).unwrap();
@@ -168,13 +179,7 @@ fn predict_reads_stdin_one_article_per_line() {
 
 #[test]
 fn eval_json_and_report() {
-    let o = khabar()
-        .args(["eval", "--json", "--model"])
-        .arg(trained_model())
-        .arg("--data")
-        .arg(data("test.jsonl"))
-        .output()
-        .unwrap();
+    let o = eval_json(trained_model(), &data("test.jsonl"));
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let n = v["n"].as_u64().unwrap();
@@ -557,13 +562,7 @@ fn train_on_mixed_formats_with_a_label_map_and_eval_with_the_same_map() {
     assert_eq!(v["n"], 80);
     assert!(v["accuracy"].as_f64().unwrap() > 0.7, "{v}");
     // Without the map, the original labels are unknown to the model.
-    let o = khabar()
-        .args(["eval", "--json", "--model"])
-        .arg(&out)
-        .arg("--data")
-        .arg(data("test.jsonl"))
-        .output()
-        .unwrap();
+    let o = eval_json(&out, &data("test.jsonl"));
     assert!(
         stderr(&o).contains("unknown to the model"),
         "{}",
@@ -678,13 +677,7 @@ fn nb_svm_loss_trains_a_linear_model_from_the_command_line() {
         .success();
     let config = std::fs::read_to_string(out.join("config.json")).unwrap();
     assert!(config.contains("\"nb-svm\""), "{config}");
-    let o = khabar()
-        .args(["eval", "--json", "--model"])
-        .arg(&out)
-        .arg("--data")
-        .arg(data("test.jsonl"))
-        .output()
-        .unwrap();
+    let o = eval_json(&out, &data("test.jsonl"));
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let acc = v["accuracy"].as_f64().unwrap();

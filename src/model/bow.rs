@@ -2346,8 +2346,10 @@ mod tests {
             }
             assert!(svm.alpha[n * classes..].iter().all(|&a| a == 0.0));
             let mut pooled = Vec::new();
+            let mut want = vec![0f32; t.bow.table.len()];
             for d in 0..n {
-                pool(&t.bow.table, classes, &t.docs[d], &mut pooled);
+                let doc = &t.docs[d];
+                pool(&t.bow.table, classes, doc, &mut pooled);
                 for c in 0..classes {
                     let y = if t.targets[d] as usize == c {
                         1.0
@@ -2361,18 +2363,6 @@ mod tests {
                     } else {
                         assert!(g > -1e-3, "{loss:?} doc {d} label {c}: gradient {g}");
                     }
-                }
-            }
-            let mut want = vec![0f32; t.bow.table.len()];
-            for d in 0..n {
-                for c in 0..classes {
-                    let y = if t.targets[d] as usize == c {
-                        1.0
-                    } else {
-                        -1.0
-                    };
-                    let a = svm.alpha[d * classes + c];
-                    let doc = &t.docs[d];
                     for (&r, &w) in doc.rows.iter().zip(&doc.weights) {
                         let s = svm.r2.get(r as usize * classes + c).copied().unwrap_or(1.0);
                         want[r as usize * classes + c] += a * y * w * s;
