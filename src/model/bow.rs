@@ -1140,7 +1140,7 @@ fn packed_stride(classes: usize) -> usize {
 /// `out += w * row`, four lanes at a time (both lengths are the same multiple of four).
 #[inline(always)]
 fn add_scaled(out: &mut [f32], w: f32, row: &[f32]) {
-    debug_assert!(out.len() == row.len() && row.len().is_multiple_of(4));
+    debug_assert!(out.len() == row.len() && row.len() % 4 == 0);
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_add_ps, _mm_loadu_ps, _mm_mul_ps, _mm_set1_ps, _mm_storeu_ps};

@@ -103,7 +103,7 @@ impl TransformerConfig {
         range("ff", self.ff, 1, 16384)?;
         range("max-len", self.max_len, 1, 8192)?;
         range("stride", self.stride, 1, self.max_len)?;
-        if !self.d_model.is_multiple_of(self.heads) {
+        if self.d_model % self.heads != 0 {
             return Err(Error::Usage(format!(
                 "--d-model ({}) must be a multiple of --heads ({})",
                 self.d_model, self.heads
