@@ -128,7 +128,7 @@ fn push_lowercase(c: char, out: &mut String) {
     }
 }
 
-/// When `text` is surely in NFKC already, appends its lowercase (as [`push_lowercase_str`]) and
+/// When `text` is surely in NFKC already, appends its lowercase (as [`push_lowercase`] does, character by character) and
 /// returns true; otherwise leaves `out` as it was. The test is the Unicode quick check (every
 /// character allowed as it is, combining marks in canonical order), answered from [`BmpBits`]
 /// instead of two table lookups per character, in the same pass as the lowercasing.
@@ -146,7 +146,8 @@ fn push_lowercase_if_nfkc(text: &str, out: &mut String) -> bool {
                 // Beyond the cached plane, or combining marks whose order needs their classes.
                 out.truncate(mark);
                 if library_nfkc_quick(text) {
-                    push_lowercase_str(text, out);
+                    // Rare (text beyond the cached plane): character by character.
+                    text.chars().for_each(|c| push_lowercase(c, out));
                     return true;
                 }
                 return false;
@@ -166,25 +167,6 @@ fn push_lowercase_if_nfkc(text: &str, out: &mut String) -> bool {
     }
     out.push_str(&text[start..]);
     true
-}
-
-/// Appends the lowercase of `text`, copying the runs of characters that lowercase leaves alone
-/// (all of Devanagari, for one) in one piece.
-fn push_lowercase_str(text: &str, out: &mut String) {
-    let mut start = 0;
-    for (i, c) in text.char_indices() {
-        let unchanged = if c.is_ascii() {
-            !c.is_ascii_uppercase()
-        } else {
-            lowercase_keeps(c)
-        };
-        if !unchanged {
-            out.push_str(&text[start..i]);
-            push_lowercase(c, out);
-            start = i + c.len_utf8();
-        }
-    }
-    out.push_str(&text[start..]);
 }
 
 /// NFKC + lowercase.
