@@ -648,22 +648,7 @@ impl Bow {
     /// the rows are scattered over megabytes, and prediction otherwise waits on memory for each.
     #[inline(always)]
     fn prefetch_packed(&self, r: u32, stride: usize) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let at = r as usize * stride;
-            // A row may straddle two cache lines: ask for the lines of its first and last value.
-            for i in [at, at + stride - 1] {
-                if let Some(p) = self.packed.get(i) {
-                    // SAFETY: a prefetch hint has no effect on memory; the pointer is in bounds.
-                    unsafe {
-                        std::arch::x86_64::_mm_prefetch(
-                            p as *const f32 as *const i8,
-                            std::arch::x86_64::_MM_HINT_T0,
-                        )
-                    };
-                }
-            }
-        }
+        prefetch_span(&self.packed, r as usize * stride, stride);
     }
 
     /// Weighs the counted rows and pools their projected rows into logits, in one pass: the
@@ -1162,6 +1147,53 @@ fn add_scaled(out: &mut [f32], w: f32, row: &[f32]) {
     }
 }
 
+/// Asks the CPU to start loading `data[at..at + len]` (a row read soon), by the cache lines of
+/// its first and last value (a short row may straddle two).
+#[inline(always)]
+fn prefetch_span(data: &[f32], at: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for i in [at, at + len - 1] {
+        if let Some(p) = data.get(i) {
+            // SAFETY: a prefetch hint has no effect on memory; the pointer is in bounds.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch(
+                    p as *const f32 as *const i8,
+                    std::arch::x86_64::_MM_HINT_T0,
+                )
+            };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (data, at, len);
+}
+
+/// Asks the kernel to back `v` with huge pages where it can (Linux): rows scattered over tens
+/// of megabytes otherwise cost a page-table walk each. Call before the memory is first
+/// written; a hint only.
+fn advise_huge_pages(v: &mut [f32]) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        const PAGE: usize = 4096;
+        let bytes = std::mem::size_of_val(v);
+        if bytes < 4 << 20 {
+            return;
+        }
+        let start = (v.as_mut_ptr() as usize).next_multiple_of(PAGE);
+        let end = (v.as_mut_ptr() as usize + bytes) / PAGE * PAGE;
+        // SAFETY: the range lies inside `v`'s allocation; MADV_HUGEPAGE changes how pages are
+        // backed, never their contents.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = v;
+}
+
+/// How many rows ahead the training loops ask for a row: far enough for memory to answer
+/// before the row is needed.
+const PREFETCH_AHEAD: usize = 8;
+
 /// `out = sum_i weight_i * table[row_i]`.
 fn pool(table: &[f32], dim: usize, doc: &SparseDoc, out: &mut Vec<f32>) {
     out.clear();
@@ -1203,6 +1235,8 @@ pub(crate) struct BowTrainer {
 /// weights of the unscaled features, `u = r * v`, where `v` are the SVM's weights on the
 /// features scaled by `r` (the naive Bayes ratios, or 1), so prediction needs no scaling.
 struct Svm {
+    /// `1 / (2 C)` of each label's SVM.
+    inv_2c: Vec<f32>,
     /// `r^2` for each table row and label (`rows x classes`); empty for a plain SVM (r = 1).
     r2: Vec<f32>,
     /// Dual variables, `docs x classes`.
@@ -1383,7 +1417,9 @@ impl BowTrainer {
         // A linear model starts from zero (nothing to break symmetry between); a factored one
         // from small random values.
         self.bow.table = if linear {
-            vec![0.0; rows * dim]
+            let mut t = vec![0.0; rows * dim];
+            advise_huge_pages(&mut t);
+            t
         } else {
             (0..rows * dim)
                 .map(|_| (rng.next_f32() * 2.0 - 1.0) * scale)
@@ -1750,10 +1786,9 @@ impl BowTrainer {
         } else {
             Vec::new()
         };
-        let inv_2c = 0.5 / self.bow.config.svm_c;
         let mut qd = vec![0f32; self.docs.len() * classes];
         for (doc, q) in docs.iter().zip(qd.chunks_mut(classes)) {
-            q.fill(1.0 + inv_2c);
+            q.fill(1.0);
             for (&r, &w) in doc.rows.iter().zip(&doc.weights) {
                 let w2 = w * w;
                 if r2.is_empty() {
@@ -1764,7 +1799,13 @@ impl BowTrainer {
                 }
             }
         }
+        let c0 = self.bow.config.svm_c;
+        let inv_2c = vec![0.5 / c0; classes];
+        for q in qd.chunks_mut(classes).take(n) {
+            q.iter_mut().zip(&inv_2c).for_each(|(x, i)| *x += i);
+        }
         self.svm = Some(Svm {
+            inv_2c,
             r2,
             alpha: vec![0.0; self.docs.len() * classes],
             qd,
@@ -1778,50 +1819,59 @@ impl BowTrainer {
     /// (summed over labels), before the updates.
     fn svm_step(&mut self, batch: &[usize]) -> f32 {
         let classes = self.bow.head_b.len();
-        let inv_2c = 0.5 / self.bow.config.svm_c;
         let Some(svm) = self.svm.as_mut() else {
             return 0.0;
         };
-        let mut s = Vec::with_capacity(classes);
-        let mut delta = vec![0f32; classes];
+        let mut s = vec![0f32; classes];
+        // The labels whose dual variable moved, and by how much (times y).
+        let mut moved: Vec<(usize, f32)> = Vec::with_capacity(classes);
         let mut loss = 0.0f32;
+        let table = &mut self.bow.table;
         for &d in batch {
             let doc = &self.docs[d];
             let t = self.targets[d] as usize;
-            pool(&self.bow.table, classes, doc, &mut s);
+            // The scores, asking for the rows (and their ratios) a few features ahead: they
+            // are scattered over megabytes, and the loop otherwise waits on memory.
+            s.fill(0.0);
+            for (i, (&r, &w)) in doc.rows.iter().zip(&doc.weights).enumerate() {
+                if let Some(&ahead) = doc.rows.get(i + PREFETCH_AHEAD) {
+                    prefetch_span(table, ahead as usize * classes, classes);
+                    if !svm.r2.is_empty() {
+                        prefetch_span(&svm.r2, ahead as usize * classes, classes);
+                    }
+                }
+                let row = &table[r as usize * classes..(r as usize + 1) * classes];
+                for (o, x) in s.iter_mut().zip(row) {
+                    *o += w * x;
+                }
+            }
             let alpha = &mut svm.alpha[d * classes..(d + 1) * classes];
             let qd = &svm.qd[d * classes..(d + 1) * classes];
-            let mut moved = false;
+            moved.clear();
             for c in 0..classes {
                 let y = if c == t { 1.0 } else { -1.0 };
                 let margin = y * (s[c] + svm.bias[c]);
                 loss += (1.0 - margin).max(0.0).powi(2);
-                let g = margin - 1.0 + inv_2c * alpha[c];
+                let g = margin - 1.0 + svm.inv_2c[c] * alpha[c];
                 let pg = if alpha[c] == 0.0 { g.min(0.0) } else { g };
-                delta[c] = 0.0;
                 if pg != 0.0 {
                     let new = (alpha[c] - g / qd[c]).max(0.0);
-                    delta[c] = (new - alpha[c]) * y;
+                    let delta = (new - alpha[c]) * y;
                     alpha[c] = new;
-                    svm.bias[c] += delta[c];
-                    moved = true;
+                    svm.bias[c] += delta;
+                    moved.push((c, delta));
                 }
             }
-            if !moved {
-                continue;
-            }
+            // Only the moved labels' weights change (often one or two of many labels).
             for (&r, &w) in doc.rows.iter().zip(&doc.weights) {
-                let r = r as usize;
-                let row = &mut self.bow.table[r * classes..(r + 1) * classes];
-                if svm.r2.is_empty() {
-                    for (x, dc) in row.iter_mut().zip(&delta) {
-                        *x += dc * w;
-                    }
-                } else {
-                    let r2 = &svm.r2[r * classes..(r + 1) * classes];
-                    for ((x, dc), s) in row.iter_mut().zip(&delta).zip(r2) {
-                        *x += dc * w * s;
-                    }
+                let at = r as usize * classes;
+                for &(c, delta) in &moved {
+                    let scale = if svm.r2.is_empty() {
+                        1.0
+                    } else {
+                        svm.r2[at + c]
+                    };
+                    table[at + c] += delta * w * scale;
                 }
             }
         }
@@ -1842,6 +1892,7 @@ const SVM_SCORE_SCALE: f32 = 4.0;
 /// `r = ln(p / q)`.
 fn nb_ratios_squared(docs: &[SparseDoc], targets: &[u32], rows: usize, classes: usize) -> Vec<f32> {
     let mut count = vec![0f32; rows * classes];
+    advise_huge_pages(&mut count);
     for (doc, &t) in docs.iter().zip(targets) {
         for &r in &doc.rows {
             count[r as usize * classes + t as usize] += 1.0;
