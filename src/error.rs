@@ -91,7 +91,7 @@ pub enum Error {
     Candle(#[from] candle_core::Error),
 
     /// Training was interrupted (Ctrl-C); nothing was saved.
-    #[error("interrupted")]
+    #[error("interrupted; no model was written")]
     Interrupted,
 }
 

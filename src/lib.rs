@@ -13,7 +13,10 @@
 //!
 //! Two architectures: `bow` (the default; [`BowConfig`]), fast and strong on small corpora, and
 //! `transformer` ([`TransformerConfig`]), a small encoder trained from scratch that reads word
-//! order. [`TrainConfig::for_arch`] gives each one's default schedule.
+//! order. [`TrainConfig::for_arch`] gives each one's default schedule. By default `bow` trains
+//! one linear SVM per label on naive-Bayes-scaled features ([`Loss::NbSvm`]) to their optimum;
+//! [`Loss::Softmax`] learns a softmax online instead (and is the loss of a model with an
+//! embedding width).
 //!
 //! Train, save, load and predict:
 //!
@@ -62,6 +65,6 @@ pub use classifier::{Classifier, LabelScore, Prediction};
 pub use corpus::{BadRow, Corpus, Example, Format, LabelMap, ReadOptions, ReadReport};
 pub use error::{Error, Location, Result};
 pub use metrics::Evaluation;
-pub use model::{ArchConfig, BowConfig, CompactOptions, TransformerConfig, Weighting};
+pub use model::{ArchConfig, BowConfig, CompactOptions, Loss, TransformerConfig, Weighting};
 pub use text::TokenizerOptions;
 pub use train::{TrainConfig, Trainer};

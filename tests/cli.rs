@@ -70,8 +70,14 @@ fn train_writes_a_bundle_and_reports_progress() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains("epoch 1/"), "{err}");
-    assert!(err.contains("validation accuracy"), "{err}");
+    // The default (nb-svm) trains on everything, to the SVMs' optimum.
+    assert!(err.contains("epoch 1/20: loss"), "{err}");
+    assert!(err.contains("distance from the optimum"), "{err}");
+    assert!(
+        err.contains("at the optimum (within 0.1): stopping"),
+        "{err}"
+    );
+    assert!(!err.contains("validation accuracy"), "{err}");
     assert!(err.contains("saved the model"), "{err}");
     for f in ["config.json", "tokenizer.json", "model.safetensors"] {
         assert!(out.join(f).is_file(), "{f} missing");
@@ -81,7 +87,15 @@ fn train_writes_a_bundle_and_reports_progress() {
     assert_eq!(config["format_version"], 1);
     assert_eq!(config["architecture"]["kind"], "bow");
     assert_eq!(config["labels"].as_array().unwrap().len(), 6);
-    assert!(config["training"]["best_epoch"].as_u64().unwrap() >= 1);
+    assert_eq!(config["architecture"]["loss"], "nb-svm");
+    let training = &config["training"];
+    assert_eq!(training["train_examples"], 300);
+    assert_eq!(training["valid_examples"], 0);
+    assert_eq!(training["refit"], false);
+    // The last epoch is kept, and it came before the limit.
+    let epochs = training["epochs"].as_u64().unwrap();
+    assert!((1..20).contains(&epochs), "{training}");
+    assert_eq!(training["best_epoch"].as_u64().unwrap(), epochs);
     // No temporary directories left beside the bundle.
     let names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -233,7 +247,8 @@ fn info_describes_the_model() {
     let out = stdout(&o);
     assert!(out.contains("architecture: bow"), "{out}");
     assert!(out.contains("labels (6)"), "{out}");
-    assert!(out.contains("best epoch"), "{out}");
+    assert!(out.contains("trained as --loss nb-svm (C 0.3)"), "{out}");
+    assert!(out.contains("300 training examples, 0 validation"), "{out}");
     let o = khabar()
         .args(["info", "--json", "--model"])
         .arg(trained_model())
@@ -520,7 +535,8 @@ fn train_on_mixed_formats_with_a_label_map_and_eval_with_the_same_map() {
     );
     let out = dir.path().join("m");
     let mut cmd = khabar();
-    cmd.args(["train", "--quiet", "--label-map"]).arg(&map);
+    cmd.args(["train", "--quiet", "--loss", "softmax", "--label-map"])
+        .arg(&map);
     for input in &inputs {
         cmd.arg("--data").arg(input);
     }
@@ -537,7 +553,8 @@ fn train_on_mixed_formats_with_a_label_map_and_eval_with_the_same_map() {
         config["labels"],
         serde_json::json!(["business", "international", "politics", "scitech", "sports"])
     );
-    // The epoch is chosen on a cut of the data, then the model is trained again on all of it.
+    // With --loss softmax, the epoch is chosen on a cut of the data, then the model is trained
+    // again on all of it.
     assert_eq!(config["training"]["refit"], serde_json::json!(true));
     assert_eq!(config["training"]["train_examples"].as_u64().unwrap(), 250);
     assert!(config["training"]["valid_examples"].as_u64().unwrap() > 0);

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use khabar::{ArchConfig, Classifier, Corpus, Error, ReadOptions, TrainConfig, Trainer};
+use khabar::{ArchConfig, Classifier, Corpus, Error, Loss, ReadOptions, TrainConfig, Trainer};
 
 fn data(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -30,6 +30,7 @@ fn factored_classifier() -> &'static Classifier {
     CLF.get_or_init(|| {
         let config = TrainConfig::for_arch(ArchConfig::Bow(khabar::BowConfig {
             dim: 64,
+            loss: Loss::Softmax,
             ..Default::default()
         }));
         Trainer::new(config).train(&corpus("train.jsonl")).unwrap()
@@ -246,7 +247,7 @@ fn compact_models_predict_the_same() {
 }
 
 #[test]
-fn the_default_bow_is_linear_and_trained_again_on_all_the_data() {
+fn the_default_bow_is_linear_and_trains_on_all_the_data() {
     let clf = classifier();
     let ArchConfig::Bow(bow) = &clf.config().architecture else {
         panic!("the default architecture is bow");
@@ -254,10 +255,13 @@ fn the_default_bow_is_linear_and_trained_again_on_all_the_data() {
     // One column per label, identity head: folding changes nothing.
     assert_eq!(bow.dim, clf.labels().len());
     assert!(bow.folded);
+    // The SVMs (nb-svm) train to their optimum on every example: nothing is held out.
+    assert_eq!(bow.loss, Loss::NbSvm);
     let training = clf.config().training.as_ref().unwrap();
-    assert!(training.refit);
+    assert!(!training.refit);
     assert_eq!(training.train_examples, corpus("train.jsonl").len());
-    assert!(training.valid_examples > 0);
+    assert_eq!(training.valid_examples, 0);
+    assert_eq!(training.best_epoch, training.epochs);
     let folded = clf.compact(khabar::CompactOptions {
         fold: true,
         ..Default::default()
@@ -268,7 +272,7 @@ fn the_default_bow_is_linear_and_trained_again_on_all_the_data() {
             folded.probabilities(&text).unwrap()
         );
     }
-    // Without refit, the model keeps to the data outside the validation cut.
+    // Without refit, the model keeps to the data outside the validation cut, and reports on it.
     let no_refit = Trainer::new(TrainConfig {
         refit: false,
         ..TrainConfig::default()
@@ -277,10 +281,22 @@ fn the_default_bow_is_linear_and_trained_again_on_all_the_data() {
     .unwrap();
     let t = no_refit.config().training.as_ref().unwrap();
     assert!(!t.refit);
+    assert!(t.valid_examples > 0 && t.valid_accuracy > 0.5, "{t:?}");
     assert_eq!(
         t.train_examples + t.valid_examples,
         corpus("train.jsonl").len()
     );
+    // The softmax loss chooses its epoch count on a cut, then trains again on everything.
+    let softmax = Trainer::new(TrainConfig::for_arch(ArchConfig::Bow(khabar::BowConfig {
+        loss: Loss::Softmax,
+        ..Default::default()
+    })))
+    .train(&corpus("train.jsonl"))
+    .unwrap();
+    let t = softmax.config().training.as_ref().unwrap();
+    assert!(t.refit);
+    assert_eq!(t.train_examples, corpus("train.jsonl").len());
+    assert!(t.valid_examples > 0);
 }
 
 #[test]

@@ -59,10 +59,13 @@ fn ctrl_c_during_training_keeps_the_old_model_and_leaves_no_temporary_files() {
     classifier().save(&out).unwrap();
     let before = files(&out);
 
-    // Many epochs, so that training is still running when the signal comes.
+    // Many epochs, so that training is still running when the signal comes (the softmax loss:
+    // the default's SVMs stop at their optimum).
     let mut child = Command::new(bin())
         .args([
             "train",
+            "--loss",
+            "softmax",
             "--epochs",
             "100000",
             "--patience",

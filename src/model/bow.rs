@@ -55,11 +55,11 @@ pub enum SparseOptimizer {
 }
 
 /// What training a linear `bow` model minimizes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Loss {
-    /// Large-margin softmax cross-entropy (see [`BowConfig::margin`]), learned online.
-    #[default]
+    /// Large-margin softmax cross-entropy (see [`BowConfig::margin`]), learned online; the
+    /// only loss of a model with an embedding width (`dim` > 0).
     Softmax,
     /// One linear SVM per label against the rest (squared hinge, L2-regularized with
     /// [`BowConfig::svm_c`]), by dual coordinate descent: an epoch visits every document once.
@@ -109,12 +109,19 @@ pub struct BowConfig {
     /// The weights are stored in half precision.
     #[serde(default)]
     pub half: bool,
-    /// What training minimizes (a linear model only).
-    #[serde(default)]
+    /// What training minimizes: [`Loss::NbSvm`] by default; [`Loss::Softmax`] for a model
+    /// with an embedding width (and in bundles written before the field existed).
+    #[serde(default = "softmax")]
     pub loss: Loss,
-    /// Inverse regularization strength of [`Loss::Svm`] and [`Loss::NbSvm`].
+    /// Inverse regularization strength of [`Loss::Svm`] and [`Loss::NbSvm`], relative to the
+    /// documents' mean squared length (under each label's naive Bayes scaling): each label's
+    /// SVM gets `C = svm_c / mean |r x|^2`.
     #[serde(default = "default_svm_c")]
     pub svm_c: f32,
+}
+
+fn softmax() -> Loss {
+    Loss::Softmax
 }
 
 fn default_svm_c() -> f32 {
@@ -153,7 +160,7 @@ impl Default for BowConfig {
             margin: 5.0,
             folded: false,
             half: false,
-            loss: Loss::Softmax,
+            loss: Loss::NbSvm,
             svm_c: default_svm_c(),
         }
     }
@@ -207,7 +214,7 @@ impl BowConfig {
         }
         if self.loss != Loss::Softmax && self.dim != 0 && !self.folded {
             return Err(Error::Usage(format!(
-                "--loss {} trains a linear model: leave --dim at 0 (got {})",
+                "--loss {} trains a linear model: leave --dim at 0 (got {}), or train with --loss softmax",
                 self.loss.name(),
                 self.dim
             )));
@@ -1231,20 +1238,212 @@ pub(crate) struct BowTrainer {
 }
 
 /// State of the one-vs-rest SVMs' dual coordinate descent (as LIBLINEAR's L2-loss SVC dual
-/// solver): `alpha` holds each document's dual variable for each label. The table holds the
-/// weights of the unscaled features, `u = r * v`, where `v` are the SVM's weights on the
-/// features scaled by `r` (the naive Bayes ratios, or 1), so prediction needs no scaling.
+/// solver). The labels' SVMs are independent, so they are split into parts (one per thread)
+/// that train side by side, each with its own weights.
 struct Svm {
-    /// `1 / (2 C)` of each label's SVM.
-    inv_2c: Vec<f32>,
-    /// `r^2` for each table row and label (`rows x classes`); empty for a plain SVM (r = 1).
+    parts: Vec<SvmPart>,
+    classes: usize,
+}
+
+/// The SVMs of labels `first..first + k`. The table holds the weights of the unscaled
+/// features, `u = r * v`, where `v` are the SVM's weights on the features scaled by `r` (the
+/// naive Bayes ratios, or 1), so prediction needs no scaling.
+struct SvmPart {
+    first: usize,
+    k: usize,
+    /// Weights, `rows x k`.
+    table: Vec<f32>,
+    /// `r^2` for each table row and label (`rows x k`); empty for a plain SVM (r = 1).
     r2: Vec<f32>,
-    /// Dual variables, `docs x classes`.
+    /// Dual variables, `docs x k`.
     alpha: Vec<f32>,
-    /// Diagonal of the dual's matrix, `docs x classes`: `|r x|^2 + 1 (the bias) + 1 / (2 C)`.
+    /// Diagonal of the dual's matrix, `docs x k`: `|r x|^2 + 1 (the bias) + 1 / (2 C)`.
     qd: Vec<f32>,
     /// Bias of each label's SVM (the weight of a constant feature of value 1).
     bias: Vec<f32>,
+    /// `1 / (2 C)` of each label's SVM.
+    inv_2c: Vec<f32>,
+    /// Largest violation of the dual's optimality conditions (projected gradient) met since
+    /// [`Svm::take_violation`] last asked.
+    violation: f32,
+}
+
+impl Svm {
+    /// The SVMs of `classes` labels on the first `n` documents, in `parts` parts: the ratios
+    /// (`r2`, `rows x classes`, empty for a plain SVM) are split among them, and each label's
+    /// `C` is `c` over the mean squared length of its (scaled) documents.
+    fn new(
+        docs: &[SparseDoc],
+        n: usize,
+        r2: &[f32],
+        rows: usize,
+        classes: usize,
+        c: f32,
+        parts: usize,
+    ) -> Svm {
+        let parts = parts.clamp(1, classes);
+        let parts = (0..parts)
+            .into_par_iter()
+            .map(|i| {
+                let first = i * classes / parts;
+                let k = (i + 1) * classes / parts - first;
+                SvmPart::new(docs, n, r2, rows, classes, first, k, c)
+            })
+            .collect();
+        Svm { parts, classes }
+    }
+
+    /// `n x classes` values gathered from each part's `n x k` ones.
+    fn gather(&self, n: usize, field: impl Fn(&SvmPart) -> &[f32]) -> Vec<f32> {
+        let mut out = vec![0f32; n * self.classes];
+        for p in &self.parts {
+            let src = field(p);
+            for (o, x) in out.chunks_mut(self.classes).zip(src.chunks(p.k)) {
+                o[p.first..p.first + p.k].copy_from_slice(x);
+            }
+        }
+        out
+    }
+
+    /// The weights of all labels, `rows x classes`, and their biases.
+    fn weights(&self) -> (Vec<f32>, Vec<f32>) {
+        let rows = self.parts[0].table.len() / self.parts[0].k;
+        (self.gather(rows, |p| &p.table), self.gather(1, |p| &p.bias))
+    }
+
+    /// The largest violation of the optimality conditions since the last call (how far the
+    /// passes since then were from the optimum), and a fresh count.
+    fn take_violation(&mut self) -> f32 {
+        self.parts
+            .iter_mut()
+            .map(|p| std::mem::take(&mut p.violation))
+            .fold(0.0, f32::max)
+    }
+}
+
+impl SvmPart {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        docs: &[SparseDoc],
+        n: usize,
+        r2_all: &[f32],
+        rows: usize,
+        classes: usize,
+        first: usize,
+        k: usize,
+        c: f32,
+    ) -> SvmPart {
+        let r2 = if r2_all.is_empty() {
+            Vec::new()
+        } else {
+            let mut r2 = vec![0f32; rows * k];
+            advise_huge_pages(&mut r2);
+            for (o, x) in r2.chunks_mut(k).zip(r2_all.chunks(classes)) {
+                o.copy_from_slice(&x[first..first + k]);
+            }
+            r2
+        };
+        let mut table = vec![0f32; rows * k];
+        advise_huge_pages(&mut table);
+        // |r x|^2 of each document for each label.
+        let mut qd = vec![0f32; docs.len() * k];
+        for (doc, q) in docs[..n].iter().zip(qd.chunks_mut(k)) {
+            for (&r, &w) in doc.rows.iter().zip(&doc.weights) {
+                let w2 = w * w;
+                if r2.is_empty() {
+                    q.iter_mut().for_each(|x| *x += w2);
+                } else {
+                    let s = &r2[r as usize * k..(r as usize + 1) * k];
+                    q.iter_mut().zip(s).for_each(|(x, s)| *x += w2 * s);
+                }
+            }
+        }
+        // C relative to the documents' mean squared length: the naive Bayes scaling makes
+        // them longer on some corpora than others, and the same C would then regularize less.
+        let inv_2c: Vec<f32> = (0..k)
+            .map(|j| {
+                let sum: f64 = qd.chunks(k).take(n).map(|q| q[j] as f64).sum();
+                let mean = (sum / n.max(1) as f64).max(1e-3);
+                (0.5 * mean / c as f64) as f32
+            })
+            .collect();
+        for q in qd.chunks_mut(k).take(n) {
+            q.iter_mut().zip(&inv_2c).for_each(|(x, i)| *x += 1.0 + i);
+        }
+        SvmPart {
+            first,
+            k,
+            table,
+            r2,
+            alpha: vec![0.0; docs.len() * k],
+            qd,
+            bias: vec![0.0; k],
+            inv_2c,
+            violation: 0.0,
+        }
+    }
+
+    /// One pass of dual coordinate descent over `batch`: each document's dual variable moves
+    /// to the optimum of the dual with the others fixed, and the weights follow. Returns the
+    /// batch's squared hinge loss (summed over documents and labels), before the updates.
+    fn step(&mut self, docs: &[SparseDoc], targets: &[u32], batch: &[usize]) -> f32 {
+        let k = self.k;
+        let mut s = vec![0f32; k];
+        // The labels whose dual variable moved, and by how much (times y).
+        let mut moved: Vec<(usize, f32)> = Vec::with_capacity(k);
+        let mut loss = 0.0f32;
+        let table = &mut self.table;
+        for &d in batch {
+            let doc = &docs[d];
+            let t = targets[d] as usize;
+            // The scores, asking for the rows (and their ratios) a few features ahead: they
+            // are scattered over megabytes, and the loop otherwise waits on memory.
+            s.fill(0.0);
+            for (i, (&r, &w)) in doc.rows.iter().zip(&doc.weights).enumerate() {
+                if let Some(&ahead) = doc.rows.get(i + PREFETCH_AHEAD) {
+                    prefetch_span(table, ahead as usize * k, k);
+                    if !self.r2.is_empty() {
+                        prefetch_span(&self.r2, ahead as usize * k, k);
+                    }
+                }
+                let row = &table[r as usize * k..(r as usize + 1) * k];
+                for (o, x) in s.iter_mut().zip(row) {
+                    *o += w * x;
+                }
+            }
+            let alpha = &mut self.alpha[d * k..(d + 1) * k];
+            let qd = &self.qd[d * k..(d + 1) * k];
+            moved.clear();
+            for c in 0..k {
+                let y = if self.first + c == t { 1.0 } else { -1.0 };
+                let margin = y * (s[c] + self.bias[c]);
+                loss += (1.0 - margin).max(0.0).powi(2);
+                let g = margin - 1.0 + self.inv_2c[c] * alpha[c];
+                let pg = if alpha[c] == 0.0 { g.min(0.0) } else { g };
+                if pg != 0.0 {
+                    self.violation = self.violation.max(pg.abs());
+                    let new = (alpha[c] - g / qd[c]).max(0.0);
+                    let delta = (new - alpha[c]) * y;
+                    alpha[c] = new;
+                    self.bias[c] += delta;
+                    moved.push((c, delta));
+                }
+            }
+            // Only the moved labels' weights change (often one or two of many labels).
+            for (&r, &w) in doc.rows.iter().zip(&doc.weights) {
+                let at = r as usize * k;
+                for &(c, delta) in &moved {
+                    let scale = if self.r2.is_empty() {
+                        1.0
+                    } else {
+                        self.r2[at + c]
+                    };
+                    table[at + c] += delta * w * scale;
+                }
+            }
+        }
+        loss
+    }
 }
 
 /// What [`BowTrainer::backward`] computes.
@@ -1506,14 +1705,17 @@ impl BowTrainer {
         let dim = self.bow.config.dim;
         let head_w: Vec<f32> = self.head_w.as_tensor().flatten_all()?.to_vec1()?;
         let mut head_b: Vec<f32> = self.head_b.as_tensor().to_vec1()?;
+        let svm_table;
+        let mut table = &self.bow.table;
         if let Some(svm) = &self.svm {
-            head_b.clone_from(&svm.bias);
+            (svm_table, head_b) = svm.weights();
+            table = &svm_table;
         }
         let (mut pooled, mut logits) = (Vec::with_capacity(dim), Vec::with_capacity(head_b.len()));
         Ok(self.docs[docs]
             .iter()
             .map(|doc| {
-                pool(&self.bow.table, dim, doc, &mut pooled);
+                pool(table, dim, doc, &mut pooled);
                 logits.clear();
                 logits.extend(
                     head_w
@@ -1759,9 +1961,11 @@ impl BowTrainer {
         if let Some(svm) = &self.svm {
             // The SVMs' scores, scaled so that their softmax gives probabilities of a useful
             // spread (argmax is unchanged).
+            let (mut table, bias) = svm.weights();
+            table.iter_mut().for_each(|x| *x *= SVM_SCORE_SCALE);
             let mut out = self.bow.clone();
-            out.table.iter_mut().for_each(|x| *x *= SVM_SCORE_SCALE);
-            out.head_b = svm.bias.iter().map(|b| b * SVM_SCORE_SCALE).collect();
+            out.table = table;
+            out.head_b = bias.iter().map(|b| b * SVM_SCORE_SCALE).collect();
             out.project();
             return Ok(out);
         }
@@ -1772,6 +1976,12 @@ impl BowTrainer {
     /// Prepares training on the first `n` documents: for the SVM losses, the naive Bayes
     /// ratios of those documents' features and the dual's state.
     pub fn begin(&mut self, n: usize) {
+        self.begin_in_parts(n, rayon::current_num_threads());
+    }
+
+    /// [`BowTrainer::begin`], with the SVMs split in `parts` parts (the same weights come of
+    /// any split).
+    fn begin_in_parts(&mut self, n: usize, parts: usize) {
         let loss = self.bow.config.loss;
         if loss == Loss::Softmax || self.train_head {
             self.svm = None;
@@ -1786,97 +1996,43 @@ impl BowTrainer {
         } else {
             Vec::new()
         };
-        let mut qd = vec![0f32; self.docs.len() * classes];
-        for (doc, q) in docs.iter().zip(qd.chunks_mut(classes)) {
-            q.fill(1.0);
-            for (&r, &w) in doc.rows.iter().zip(&doc.weights) {
-                let w2 = w * w;
-                if r2.is_empty() {
-                    q.iter_mut().for_each(|x| *x += w2);
-                } else {
-                    let s = &r2[r as usize * classes..(r as usize + 1) * classes];
-                    q.iter_mut().zip(s).for_each(|(x, s)| *x += w2 * s);
-                }
-            }
-        }
-        let c0 = self.bow.config.svm_c;
-        let inv_2c = vec![0.5 / c0; classes];
-        for q in qd.chunks_mut(classes).take(n) {
-            q.iter_mut().zip(&inv_2c).for_each(|(x, i)| *x += i);
-        }
-        self.svm = Some(Svm {
-            inv_2c,
-            r2,
-            alpha: vec![0.0; self.docs.len() * classes],
-            qd,
-            bias: vec![0.0; classes],
-        });
+        // The parts hold the weights while the SVMs train.
+        self.bow.table = Vec::new();
+        self.svm = Some(Svm::new(
+            &self.docs,
+            n,
+            &r2,
+            rows,
+            classes,
+            self.bow.config.svm_c,
+            parts,
+        ));
     }
 
-    /// One pass of dual coordinate descent over `batch`, for every label's SVM at once (they
-    /// are independent): each document's dual variable moves to the optimum of the dual with
-    /// the others fixed, and the weights follow. Returns the batch's mean squared hinge loss
-    /// (summed over labels), before the updates.
+    /// One pass of dual coordinate descent over `batch`, for every label's SVM (the parts on
+    /// their threads). Returns the batch's mean squared hinge loss (summed over labels),
+    /// before the updates.
     fn svm_step(&mut self, batch: &[usize]) -> f32 {
-        let classes = self.bow.head_b.len();
         let Some(svm) = self.svm.as_mut() else {
             return 0.0;
         };
-        let mut s = vec![0f32; classes];
-        // The labels whose dual variable moved, and by how much (times y).
-        let mut moved: Vec<(usize, f32)> = Vec::with_capacity(classes);
-        let mut loss = 0.0f32;
-        let table = &mut self.bow.table;
-        for &d in batch {
-            let doc = &self.docs[d];
-            let t = self.targets[d] as usize;
-            // The scores, asking for the rows (and their ratios) a few features ahead: they
-            // are scattered over megabytes, and the loop otherwise waits on memory.
-            s.fill(0.0);
-            for (i, (&r, &w)) in doc.rows.iter().zip(&doc.weights).enumerate() {
-                if let Some(&ahead) = doc.rows.get(i + PREFETCH_AHEAD) {
-                    prefetch_span(table, ahead as usize * classes, classes);
-                    if !svm.r2.is_empty() {
-                        prefetch_span(&svm.r2, ahead as usize * classes, classes);
-                    }
-                }
-                let row = &table[r as usize * classes..(r as usize + 1) * classes];
-                for (o, x) in s.iter_mut().zip(row) {
-                    *o += w * x;
-                }
-            }
-            let alpha = &mut svm.alpha[d * classes..(d + 1) * classes];
-            let qd = &svm.qd[d * classes..(d + 1) * classes];
-            moved.clear();
-            for c in 0..classes {
-                let y = if c == t { 1.0 } else { -1.0 };
-                let margin = y * (s[c] + svm.bias[c]);
-                loss += (1.0 - margin).max(0.0).powi(2);
-                let g = margin - 1.0 + svm.inv_2c[c] * alpha[c];
-                let pg = if alpha[c] == 0.0 { g.min(0.0) } else { g };
-                if pg != 0.0 {
-                    let new = (alpha[c] - g / qd[c]).max(0.0);
-                    let delta = (new - alpha[c]) * y;
-                    alpha[c] = new;
-                    svm.bias[c] += delta;
-                    moved.push((c, delta));
-                }
-            }
-            // Only the moved labels' weights change (often one or two of many labels).
-            for (&r, &w) in doc.rows.iter().zip(&doc.weights) {
-                let at = r as usize * classes;
-                for &(c, delta) in &moved {
-                    let scale = if svm.r2.is_empty() {
-                        1.0
-                    } else {
-                        svm.r2[at + c]
-                    };
-                    table[at + c] += delta * w * scale;
-                }
-            }
-        }
+        let (docs, targets) = (&self.docs[..], &self.targets[..]);
+        let loss: f32 = if svm.parts.len() == 1 {
+            svm.parts[0].step(docs, targets, batch)
+        } else {
+            svm.parts
+                .par_iter_mut()
+                .map(|p| p.step(docs, targets, batch))
+                .sum()
+        };
         self.step += 1;
         loss / batch.len().max(1) as f32
+    }
+
+    /// For the SVM losses, the largest violation of the dual's optimality conditions since the
+    /// last call (0 once the SVMs are at their optimum); `None` for the softmax loss.
+    pub fn take_violation(&mut self) -> Option<f32> {
+        self.svm.as_mut().map(Svm::take_violation)
     }
 }
 
@@ -1966,6 +2122,7 @@ mod tests {
     fn table_gradient_matches_finite_differences() {
         let config = BowConfig {
             dim: 4,
+            loss: Loss::Softmax,
             min_count: 1,
             char_ngrams: [2, 3],
             ..BowConfig::default()
@@ -2021,6 +2178,7 @@ mod tests {
             let (mut t, tok) = tiny_labeled(
                 BowConfig {
                     dim: 8,
+                    loss: Loss::Softmax,
                     min_count: 1,
                     ..BowConfig::default()
                 },
@@ -2158,6 +2316,7 @@ mod tests {
         for dim in [0, 8] {
             let mut t = tiny_trainer(BowConfig {
                 dim,
+                loss: Loss::Softmax,
                 min_count: 1,
                 ..BowConfig::default()
             });
@@ -2259,6 +2418,7 @@ mod tests {
         for dim in [0, 8] {
             let (mut t, tok) = tiny(BowConfig {
                 dim,
+                loss: Loss::Softmax,
                 min_count: 1,
                 ..BowConfig::default()
             });
@@ -2305,6 +2465,7 @@ mod tests {
         ] {
             let mut t = tiny_trainer(BowConfig {
                 dim: 8,
+                loss: Loss::Softmax,
                 min_count: 1,
                 optimizer,
                 ..BowConfig::default()
@@ -2325,6 +2486,7 @@ mod tests {
         for dim in [0, 8] {
             let config = BowConfig {
                 dim,
+                loss: Loss::Softmax,
                 min_count: 1,
                 ..BowConfig::default()
             };
@@ -2363,68 +2525,94 @@ mod tests {
     }
 
     /// Dual coordinate descent reaches the SVMs' optimum (the dual's optimality conditions
-    /// hold), the table holds `sum_i alpha_i y_i r^2 x_i` for each label, and documents past
-    /// the run's first `n` are neither used nor counted in the ratios.
+    /// hold, with each label's C relative to its documents' mean squared length), the table
+    /// holds `sum_i alpha_i y_i r^2 x_i` for each label, documents past the run's first `n` are
+    /// neither used nor counted in the ratios, and the SVMs split in parts train the same
+    /// weights as in one.
     #[test]
     fn svm_descent_reaches_the_optimum_of_its_dual() {
         for loss in [Loss::Svm, Loss::NbSvm] {
-            let (mut t, _) = tiny_labeled(
-                BowConfig {
-                    loss,
-                    svm_c: 1.0,
-                    min_count: 1,
-                    ..BowConfig::default()
-                },
-                &[0, 1, 2, 0, 1, 2],
-                3,
-            );
-            let n = 5;
-            t.begin(n);
-            let classes = 3;
-            let batch: Vec<usize> = (0..n).collect();
-            let mut losses = Vec::new();
-            for _ in 0..300 {
-                losses.push(t.step(&batch, 0.0).unwrap());
-            }
-            assert!(losses[299] < losses[0], "{loss:?}: {losses:?}");
+            let train = |parts: usize| {
+                let (mut t, _) = tiny_labeled(
+                    BowConfig {
+                        loss,
+                        svm_c: 1.0,
+                        min_count: 1,
+                        ..BowConfig::default()
+                    },
+                    &[0, 1, 2, 0, 1, 2],
+                    3,
+                );
+                t.begin_in_parts(5, parts);
+                assert_eq!(t.svm.as_ref().unwrap().parts.len(), parts);
+                let batch: Vec<usize> = (0..5).collect();
+                let losses: Vec<f32> = (0..300).map(|_| t.step(&batch, 0.0).unwrap()).collect();
+                assert!(losses[299] < losses[0], "{loss:?}: {losses:?}");
+                t
+            };
+            let mut t = train(1);
+            let (n, classes, rows) = (5, 3, t.slot.len());
             let svm = t.svm.as_ref().unwrap();
+            let r2 = match loss {
+                Loss::NbSvm => svm.gather(rows, |p| &p.r2),
+                _ => Vec::new(),
+            };
             if loss == Loss::NbSvm {
-                let want = nb_ratios_squared(&t.docs[..n], &t.targets[..n], t.slot.len(), classes);
-                assert_eq!(svm.r2, want);
-                assert!(svm.r2.iter().any(|&x| x > 0.1));
+                let want = nb_ratios_squared(&t.docs[..n], &t.targets[..n], rows, classes);
+                assert_eq!(r2, want);
+                assert!(r2.iter().any(|&x| x > 0.1));
             } else {
-                assert!(svm.r2.is_empty());
+                assert!(svm.parts.iter().all(|p| p.r2.is_empty()));
             }
-            assert!(svm.alpha[n * classes..].iter().all(|&a| a == 0.0));
+            let ratio = |r: u32, c: usize| r2.get(r as usize * classes + c).copied().unwrap_or(1.0);
+            let alpha = svm.gather(t.docs.len(), |p| &p.alpha);
+            assert!(alpha[n * classes..].iter().all(|&a| a == 0.0));
+            let inv_2c = svm.gather(1, |p| &p.inv_2c);
+            let (table, bias) = svm.weights();
             let mut pooled = Vec::new();
-            let mut want = vec![0f32; t.bow.table.len()];
+            let mut want = vec![0f32; table.len()];
+            let mut length = vec![0f32; classes];
             for d in 0..n {
                 let doc = &t.docs[d];
-                pool(&t.bow.table, classes, doc, &mut pooled);
+                pool(&table, classes, doc, &mut pooled);
                 for c in 0..classes {
                     let y = if t.targets[d] as usize == c {
                         1.0
                     } else {
                         -1.0
                     };
-                    let a = svm.alpha[d * classes + c];
-                    let g = y * (pooled[c] + svm.bias[c]) - 1.0 + a * 0.5;
+                    let a = alpha[d * classes + c];
+                    let g = y * (pooled[c] + bias[c]) - 1.0 + a * inv_2c[c];
                     if a > 0.0 {
                         assert!(g.abs() < 1e-3, "{loss:?} doc {d} label {c}: gradient {g}");
                     } else {
                         assert!(g > -1e-3, "{loss:?} doc {d} label {c}: gradient {g}");
                     }
                     for (&r, &w) in doc.rows.iter().zip(&doc.weights) {
-                        let s = svm.r2.get(r as usize * classes + c).copied().unwrap_or(1.0);
-                        want[r as usize * classes + c] += a * y * w * s;
+                        want[r as usize * classes + c] += a * y * w * ratio(r, c);
+                        length[c] += w * w * ratio(r, c) / n as f32;
                     }
                 }
             }
-            for (x, w) in t.bow.table.iter().zip(&want) {
+            for (x, w) in table.iter().zip(&want) {
                 assert!((x - w).abs() < 1e-4, "{loss:?}: {x} vs {w}");
             }
+            // 1 / (2 C) with C = svm_c (1) over the mean squared length.
+            for (got, l) in inv_2c.iter().zip(&length) {
+                assert!(
+                    (got - 0.5 * l).abs() < 1e-4,
+                    "{loss:?}: {got} vs {}",
+                    0.5 * l
+                );
+            }
+            // Split in two or three parts, the SVMs train the same weights.
+            for parts in [2, 3] {
+                assert_eq!(
+                    train(parts).svm.as_ref().unwrap().weights(),
+                    (table.clone(), bias.clone())
+                );
+            }
             // The saved model scores as the SVMs do, scaled.
-            let bias = svm.bias.clone();
             let bow = t.snapshot().unwrap();
             assert_eq!(
                 bow.head_b,

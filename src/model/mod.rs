@@ -189,6 +189,13 @@ pub(crate) trait Fit {
     fn fork(&self) -> Result<Option<Box<dyn Fit + Send>>> {
         Ok(None)
     }
+
+    /// For a trainer that solves a convex problem to its optimum (the SVMs), called after each
+    /// epoch: how far that epoch found the weights from the optimum (the largest violation of
+    /// its optimality conditions). `None` for one whose epoch count is chosen on validation.
+    fn end_epoch(&mut self) -> Option<f32> {
+        None
+    }
 }
 
 impl Fit for bow::BowTrainer {
@@ -222,6 +229,10 @@ impl Fit for bow::BowTrainer {
 
     fn fork(&self) -> Result<Option<Box<dyn Fit + Send>>> {
         Ok(Some(Box::new(bow::BowTrainer::fork(self)?)))
+    }
+
+    fn end_epoch(&mut self) -> Option<f32> {
+        self.take_violation()
     }
 }
 
