@@ -251,25 +251,22 @@ proptest! {
 #[test]
 fn the_thread_count_does_not_change_the_model() {
     let dir = tempfile::tempdir().unwrap();
-    let weights = |threads: &str| {
-        let out = dir.path().join(format!("t{threads}"));
-        let status = Command::new(bin())
-            .args([
-                "train",
-                "--quiet",
-                "--seed",
-                "3",
-                "--threads",
-                threads,
-                "--data",
-            ])
-            .arg(data("train.jsonl"))
-            .arg("--out")
-            .arg(&out)
-            .status()
-            .unwrap();
-        assert!(status.success());
-        std::fs::read(out.join("model.safetensors")).unwrap()
-    };
-    assert!(weights("1") == weights("2"));
+    // The default (the SVMs, split by label over the threads) and the softmax loss (whose
+    // second run goes alongside on another thread).
+    for loss in ["nb-svm", "softmax"] {
+        let weights = |threads: &str| {
+            let out = dir.path().join(format!("{loss}{threads}"));
+            let status = Command::new(bin())
+                .args(["train", "--quiet", "--seed", "3", "--loss", loss])
+                .args(["--threads", threads, "--data"])
+                .arg(data("train.jsonl"))
+                .arg("--out")
+                .arg(&out)
+                .status()
+                .unwrap();
+            assert!(status.success());
+            std::fs::read(out.join("model.safetensors")).unwrap()
+        };
+        assert!(weights("1") == weights("2"), "--loss {loss}");
+    }
 }
