@@ -220,10 +220,11 @@ impl Pass {
     fn new(cfg: &TrainConfig, trainer: &mut dyn Fit, n: usize) -> Pass {
         debug_assert!(n <= trainer.num_docs());
         trainer.begin(n);
-        let total_steps = (n.div_ceil(cfg.batch_size) * cfg.epochs) as f64;
+        let batch_size = trainer.batch_size(cfg.batch_size);
+        let total_steps = (n.div_ceil(batch_size) * cfg.epochs) as f64;
         Pass {
             n,
-            batch_size: cfg.batch_size,
+            batch_size,
             peak_lr: cfg.learning_rate,
             total_steps,
             warmup_steps: (trainer.warmup() * total_steps).round(),

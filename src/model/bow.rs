@@ -2030,12 +2030,26 @@ impl BowTrainer {
         loss / batch.len().max(1) as f32
     }
 
+    /// The documents per step: the configured number, or for the SVM losses (which visit
+    /// documents one at a time whatever the batch) at least [`SVM_BATCH`], so that the threads
+    /// the labels are split over meet less often.
+    pub fn batch_size(&self, configured: usize) -> usize {
+        match self.bow.config.loss {
+            Loss::Softmax => configured,
+            Loss::Svm | Loss::NbSvm if self.train_head => configured,
+            Loss::Svm | Loss::NbSvm => configured.max(SVM_BATCH),
+        }
+    }
+
     /// For the SVM losses, the largest violation of the dual's optimality conditions since the
     /// last call (0 once the SVMs are at their optimum); `None` for the softmax loss.
     pub fn take_violation(&mut self) -> Option<f32> {
         self.svm.as_mut().map(Svm::take_violation)
     }
 }
+
+/// Fewest documents per step of the SVM losses (see [`BowTrainer::batch_size`]).
+const SVM_BATCH: usize = 1024;
 
 /// How much the SVMs' scores are multiplied by in the saved model, whose softmax gives the
 /// probabilities shown (argmax is unchanged). Test-set log loss of `nb-svm` models by scale

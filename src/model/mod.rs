@@ -156,6 +156,11 @@ pub(crate) trait Fit {
         0.0
     }
 
+    /// The number of documents per step, given the configured one.
+    fn batch_size(&self, configured: usize) -> usize {
+        configured
+    }
+
     /// The batches of one epoch, from the documents in shuffled `order`.
     fn batches(
         &self,
@@ -209,6 +214,10 @@ impl Fit for bow::BowTrainer {
 
     fn begin(&mut self, n: usize) {
         bow::BowTrainer::begin(self, n)
+    }
+
+    fn batch_size(&self, configured: usize) -> usize {
+        bow::BowTrainer::batch_size(self, configured)
     }
 
     fn step(&mut self, batch: &[usize], lr: f64) -> Result<f32> {
