@@ -35,7 +35,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Train a classifier on labeled articles and save it as a model bundle directory.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Classify articles (arguments, a file, or stdin: one article per line).
     Predict(PredictArgs),
     /// Measure a model on labeled articles: accuracy, macro-F1, per-class scores, confusion.
@@ -424,7 +424,7 @@ fn tune_allocator() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Train(a) => train(a),
+        Command::Train(a) => train(*a),
         Command::Predict(a) => predict(a),
         Command::Eval(a) => eval(a),
         Command::Info(a) => info(a),
