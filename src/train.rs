@@ -395,14 +395,22 @@ impl Trainer {
             tokenizer.vocab_size(),
             started.elapsed().as_secs_f64()
         ));
-        self.say(&format!(
-            "training {} on {} examples, {} labels; validation: {} examples ({})",
-            cfg.arch.name(),
-            n_train,
-            labels.len(),
-            valid_pairs.len(),
-            valid_description
-        ));
+        let what = match &cfg.arch {
+            ArchConfig::Bow(c) => format!("bow (--loss {})", c.loss.name()),
+            arch => arch.name().to_string(),
+        };
+        if valid_pairs.is_empty() && cfg.trains_to_optimum() {
+            self.say(&format!(
+                "training {what} on all {n_train} examples, {} labels, to the SVMs' optimum (no validation cut)",
+                labels.len()
+            ));
+        } else {
+            self.say(&format!(
+                "training {what} on {n_train} examples, {} labels; validation: {} examples ({valid_description})",
+                labels.len(),
+                valid_pairs.len(),
+            ));
+        }
         let mut trainer: Box<dyn Fit> = match &cfg.arch {
             ArchConfig::Bow(c) => Box::new(BowTrainer::new(
                 c.clone(),
