@@ -521,6 +521,16 @@ fn train(a: TrainArgs) -> Result<()> {
         cancel: Some(cancel_on_ctrl_c()),
         ..defaults
     };
+    if config.trains_to_optimum() {
+        for (given, option) in [
+            (a.lr.is_some(), "--lr"),
+            (a.batch_size.is_some(), "--batch-size"),
+        ] {
+            if given {
+                eprintln!("note: {option} has no effect on the SVMs (--loss svm or nb-svm)");
+            }
+        }
+    }
     let trainer = Trainer::new(config);
     let options = a.data_args.read_options()?;
     // Check the destination before spending time on training.

@@ -683,15 +683,22 @@ fn lossy_and_headerless_csv_from_the_command_line() {
 fn nb_svm_loss_trains_a_linear_model_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("m");
-    khabar()
+    let o = khabar()
         .args([
-            "train", "--quiet", "--loss", "nb-svm", "--svm-c", "0.5", "--data",
+            "train", "--quiet", "--loss", "nb-svm", "--svm-c", "0.5", "--lr", "0.5", "--data",
         ])
         .arg(data("train.jsonl"))
         .arg("--out")
         .arg(&out)
-        .assert()
-        .success();
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The SVMs have no learning rate: the option is pointed out, not silently dropped.
+    assert!(
+        stderr(&o).contains("note: --lr has no effect on the SVMs"),
+        "{}",
+        stderr(&o)
+    );
     let config = std::fs::read_to_string(out.join("config.json")).unwrap();
     assert!(config.contains("\"nb-svm\""), "{config}");
     let o = eval_json(&out, &data("test.jsonl"));
