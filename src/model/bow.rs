@@ -1288,7 +1288,13 @@ impl Svm {
             .map(|i| {
                 let first = i * classes / parts;
                 let k = (i + 1) * classes / parts - first;
-                SvmPart::new(docs, n, r2, rows, classes, first, k, c)
+                // This part's columns of the ratios.
+                let mut part_r2 = vec![0f32; if r2.is_empty() { 0 } else { rows * k }];
+                advise_huge_pages(&mut part_r2);
+                for (o, x) in part_r2.chunks_mut(k).zip(r2.chunks(classes)) {
+                    o.copy_from_slice(&x[first..first + k]);
+                }
+                SvmPart::new(docs, n, part_r2, rows, first, k, c)
             })
             .collect();
         Svm { parts, classes }
@@ -1323,27 +1329,17 @@ impl Svm {
 }
 
 impl SvmPart {
-    #[allow(clippy::too_many_arguments)]
+    /// The SVMs of labels `first..first + k` on the first `n` documents, with their ratios
+    /// `r2` (`rows x k`, empty for a plain SVM), and `C` relative to `c`.
     fn new(
         docs: &[SparseDoc],
         n: usize,
-        r2_all: &[f32],
+        r2: Vec<f32>,
         rows: usize,
-        classes: usize,
         first: usize,
         k: usize,
         c: f32,
     ) -> SvmPart {
-        let r2 = if r2_all.is_empty() {
-            Vec::new()
-        } else {
-            let mut r2 = vec![0f32; rows * k];
-            advise_huge_pages(&mut r2);
-            for (o, x) in r2.chunks_mut(k).zip(r2_all.chunks(classes)) {
-                o.copy_from_slice(&x[first..first + k]);
-            }
-            r2
-        };
         let mut table = vec![0f32; rows * k];
         advise_huge_pages(&mut table);
         // |r x|^2 of each document for each label.
