@@ -623,7 +623,9 @@ impl Bow {
                         entry
                     }
                 };
-                // Words repeat within a text: count them first, and their rows once each.
+                // Words repeat within a text: count them first, and their rows once each
+                // (asked for now, read below).
+                prefetch_span(&cache.rows, start as usize, 2);
                 word_counter.add_n(start, 1);
                 if hash != NO_HASH {
                     words.push(hash);
@@ -1158,14 +1160,14 @@ fn add_scaled(out: &mut [f32], w: f32, row: &[f32]) {
 /// Asks the CPU to start loading `data[at..at + len]` (a row read soon), by the cache lines of
 /// its first and last value (a short row may straddle two).
 #[inline(always)]
-fn prefetch_span(data: &[f32], at: usize, len: usize) {
+fn prefetch_span<T>(data: &[T], at: usize, len: usize) {
     #[cfg(target_arch = "x86_64")]
     for i in [at, at + len - 1] {
         if let Some(p) = data.get(i) {
             // SAFETY: a prefetch hint has no effect on memory; the pointer is in bounds.
             unsafe {
                 std::arch::x86_64::_mm_prefetch(
-                    p as *const f32 as *const i8,
+                    p as *const T as *const i8,
                     std::arch::x86_64::_MM_HINT_T0,
                 )
             };
