@@ -2028,14 +2028,13 @@ impl BowTrainer {
         loss / batch.len().max(1) as f32
     }
 
-    /// The documents per step: the configured number, or for the SVM losses (which visit
-    /// documents one at a time whatever the batch) at least [`SVM_BATCH`], so that the threads
-    /// the labels are split over meet less often.
+    /// The documents per step (asked after [`BowTrainer::begin`]): the configured number, or
+    /// while SVMs train (they visit documents one at a time whatever the batch) at least
+    /// [`SVM_BATCH`], so that the threads the labels are split over meet less often.
     pub fn batch_size(&self, configured: usize) -> usize {
-        match self.bow.config.loss {
-            Loss::Softmax => configured,
-            Loss::Svm | Loss::NbSvm if self.train_head => configured,
-            Loss::Svm | Loss::NbSvm => configured.max(SVM_BATCH),
+        match self.svm {
+            Some(_) => configured.max(SVM_BATCH),
+            None => configured,
         }
     }
 
