@@ -271,6 +271,8 @@ pub(crate) struct Scratch {
     counter: RowCounter,
     /// Counts of a text's words, keyed by where their rows start in [`WordCache`].
     word_counter: RowCounter,
+    /// The keys of a text's word n-grams.
+    keys: Vec<u64>,
 }
 
 /// A raw feature: a subword id, or the key of a word n-gram or whole word.
@@ -511,7 +513,7 @@ pub struct Bow {
     n_subwords: usize,
     /// Sorted n-gram keys; key `ngram_keys[i]` is table row `n_subwords + i`.
     ngram_keys: Vec<u64>,
-    ngram_rows: KeyMap,
+    ngram_rows: NgramIndex,
     idf: Vec<f32>,
     /// Row-major `rows x dim`; empty when `table_in_packed`.
     table: Vec<f32>,
@@ -585,13 +587,14 @@ impl Bow {
         let stride = self.stride();
         let row_of = |f: Feature| match f {
             Feature::Subword(id) => (id < n_sub).then_some(id),
-            Feature::Key(key) => self.ngram_rows.get(&key).map(|&i| n_sub + i),
+            Feature::Key(key) => self.ngram_rows.get(key).map(|i| n_sub + i),
         };
         let Scratch {
             norm,
             words,
             pieces,
             word_counter,
+            keys,
             ..
         } = scratch;
         normalize_into(text, norm);
@@ -643,12 +646,19 @@ impl Bow {
             word_counter.used.clear();
             word_counter.total = 0;
         });
-        word_ngrams(&self.config, words, |key| {
+        // The word n-grams: most are not in the model, and each costs a probe of the index
+        // (scattered over megabytes), asked for a few keys ahead.
+        keys.clear();
+        word_ngrams(&self.config, words, |key| keys.push(key));
+        for (i, &key) in keys.iter().enumerate() {
+            if let Some(&ahead) = keys.get(i + PREFETCH_AHEAD) {
+                self.ngram_rows.prefetch(ahead);
+            }
             if let Some(r) = row_of(Feature::Key(key)) {
                 self.prefetch_packed(r, stride);
                 counter.add(r);
             }
-        });
+        }
         self.pool_counted(&mut counter, out);
         scratch.counter = counter;
     }
@@ -764,7 +774,7 @@ impl Bow {
                     .collect();
                 out.idf = rows.iter().map(|&r| self.idf[r]).collect();
                 out.ngram_keys = keep.iter().map(|&i| self.ngram_keys[i]).collect();
-                out.ngram_rows = index_keys(&out.ngram_keys);
+                out.ngram_rows = NgramIndex::new(&out.ngram_keys);
                 out.config.max_ngrams = max;
             }
         }
@@ -886,7 +896,7 @@ impl Bow {
                 .and_then(|t| t.to_vec1::<f32>())
                 .map_err(|e| e.to_string())
         };
-        let ngram_rows = index_keys(&keys);
+        let ngram_rows = NgramIndex::new(&keys);
         if ngram_rows.len() != keys.len() {
             return Err("tensor 'bow.ngram_keys' holds duplicate keys".into());
         }
@@ -964,12 +974,86 @@ impl Bow {
     }
 }
 
-fn index_keys(keys: &[u64]) -> KeyMap {
-    let mut map = KeyMap::with_capacity_and_hasher(keys.len(), Default::default());
-    for (i, &k) in keys.iter().enumerate() {
-        map.insert(k, i as u32);
+/// The index of each n-gram key in the model's list: open addressing with linear probing over
+/// (key, index) pairs in one array, at most half full. A lookup mostly reads one cache line,
+/// and a lookup to come can ask for its line ahead ([`NgramIndex::prefetch`]), which a
+/// `HashMap` does not offer; most lookups in prediction are of n-grams the model lacks, and
+/// they end at the first empty slot.
+#[derive(Debug, Clone)]
+struct NgramIndex {
+    /// (key, index + 1); index 0 marks an empty slot.
+    slots: Vec<(u64, u32)>,
+    /// 64 minus the bits of a slot number: the top bits of a key's mix pick its first slot.
+    shift: u32,
+    /// Distinct keys indexed.
+    len: usize,
+}
+
+impl NgramIndex {
+    /// Indexes `keys`: `keys[i]` gets `i` (a repeated key keeps its first index, and counts
+    /// once in [`NgramIndex::len`]).
+    fn new(keys: &[u64]) -> NgramIndex {
+        let cap = (keys.len() * 2).next_power_of_two().max(16);
+        let mut slots = Vec::with_capacity(cap);
+        advise_huge_pages(slots.spare_capacity_mut());
+        slots.resize(cap, (0u64, 0u32));
+        let mut index = NgramIndex {
+            slots,
+            shift: 64 - cap.trailing_zeros(),
+            len: 0,
+        };
+        let mask = cap - 1;
+        for (i, &key) in keys.iter().enumerate() {
+            let mut s = index.home(key);
+            loop {
+                let slot = &mut index.slots[s];
+                if slot.1 == 0 {
+                    *slot = (key, i as u32 + 1);
+                    index.len += 1;
+                    break;
+                }
+                if slot.0 == key {
+                    break;
+                }
+                s = (s + 1) & mask;
+            }
+        }
+        index
     }
-    map
+
+    /// The first slot to look in for `key` (Fibonacci hashing: keys are hashes already, but
+    /// their low bits come out of a multiplication and mix poorly).
+    #[inline(always)]
+    fn home(&self, key: u64) -> usize {
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    /// The index of `key`, if it has one.
+    #[inline]
+    fn get(&self, key: u64) -> Option<u32> {
+        let mask = self.slots.len() - 1;
+        let mut s = self.home(key);
+        loop {
+            let (k, i) = self.slots[s];
+            if i == 0 {
+                return None;
+            }
+            if k == key {
+                return Some(i - 1);
+            }
+            s = (s + 1) & mask;
+        }
+    }
+
+    /// Asks the CPU to start loading the first slot of `key`, looked up soon.
+    #[inline(always)]
+    fn prefetch(&self, key: u64) {
+        prefetch_span(&self.slots, self.home(key), 1);
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
 }
 
 /// Counts repeated rows in an open-addressing table that is reused from one document to the
@@ -1517,7 +1601,7 @@ impl BowTrainer {
         }
         let mut ngram_keys: Vec<u64> = kept.into_iter().map(|(k, _)| k).collect();
         ngram_keys.sort_unstable();
-        let ngram_rows = index_keys(&ngram_keys);
+        let ngram_rows = NgramIndex::new(&ngram_keys);
         let rows = n_subwords + ngram_keys.len();
 
         // Pass 2: the distinct rows of every document with their counts (subwords and n-grams
@@ -1530,7 +1614,7 @@ impl BowTrainer {
                         .filter(|&(s, _)| (s as usize) < n_subwords)
                         .collect();
                     r.extend(run_lengths(&keys).filter_map(|(k, n)| {
-                        ngram_rows.get(&k).map(|&i| (n_subwords as u32 + i, n))
+                        ngram_rows.get(k).map(|i| (n_subwords as u32 + i, n))
                     }));
                     r
                 })
@@ -2232,7 +2316,7 @@ mod tests {
                         Feature::Subword(id) if id < n_sub => counter.add(id),
                         Feature::Subword(_) => {}
                         Feature::Key(k) => {
-                            if let Some(&i) = bow.ngram_rows.get(&k) {
+                            if let Some(i) = bow.ngram_rows.get(k) {
                                 counter.add(n_sub + i)
                             }
                         }
@@ -2313,6 +2397,48 @@ mod tests {
             run_lengths(&[1, 1, 2, 5, 5, 5]).collect::<Vec<_>>(),
             [(1, 2), (2, 1), (5, 3)]
         );
+    }
+
+    /// The index finds every key it was given, at its first position, and no other key;
+    /// keys that share their top bits (and so their first slot) are told apart.
+    #[test]
+    fn ngram_index_finds_exactly_its_keys() {
+        let mut rng = SplitMix64::new(3);
+        let mut keys: Vec<u64> = (0..5000).map(|_| rng.next_u64()).collect();
+        keys.extend([0, 1, 2, 3]);
+        keys.push(keys[10]); // a repeat keeps its first index
+        let index = NgramIndex::new(&keys);
+        assert_eq!(index.len(), keys.len() - 1);
+        assert!(index.slots.len() >= 2 * index.len());
+        for (i, &k) in keys.iter().enumerate().take(keys.len() - 1) {
+            assert_eq!(index.get(k), Some(i as u32), "key {k:#x}");
+            index.prefetch(k);
+        }
+        assert_eq!(index.get(keys[10]), Some(10));
+        let present: std::collections::HashSet<u64> = keys.iter().copied().collect();
+        for _ in 0..20_000 {
+            let k = rng.next_u64();
+            if !present.contains(&k) {
+                assert_eq!(index.get(k), None);
+            }
+        }
+        // 100 keys with the same first slot (in a table of 256) probe past each other.
+        let first_slot = |k: u64| k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56;
+        let mut crowded = Vec::new();
+        while crowded.len() < 101 {
+            let k = rng.next_u64();
+            if first_slot(k) == 7 {
+                crowded.push(k);
+            }
+        }
+        let index = NgramIndex::new(&crowded[..100]);
+        assert_eq!(index.slots.len(), 256);
+        for (i, &k) in crowded[..100].iter().enumerate() {
+            assert_eq!(index.home(k), 7);
+            assert_eq!(index.get(k), Some(i as u32));
+        }
+        assert_eq!(index.get(crowded[100]), None);
+        assert_eq!(NgramIndex::new(&[]).get(7), None);
     }
 
     #[test]
