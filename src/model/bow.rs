@@ -271,8 +271,10 @@ pub(crate) struct Scratch {
     counter: RowCounter,
     /// Counts of a text's words, keyed by where their rows start in [`WordCache`].
     word_counter: RowCounter,
-    /// The keys of a text's word n-grams.
+    /// The keys of a text's word n-grams, or of its words.
     keys: Vec<u64>,
+    /// Where each word of a text starts and ends in `norm`.
+    spans: Vec<(u32, u32)>,
 }
 
 /// A raw feature: a subword id, or the key of a word n-gram or whole word.
@@ -438,13 +440,17 @@ fn run_lengths<T: Ord + Copy>(xs: &[T]) -> impl Iterator<Item = (T, u32)> + '_ {
 struct WordCache {
     /// The model the entries belong to.
     model: u64,
-    /// Word -> (where its rows start in `rows`, word hash or `NO_HASH` for punctuation). At
-    /// the start, `rows` holds the number of rows, then the rows follow.
-    /// Keyed by the word's 64-bit hash, mixed: no string to keep or compare. Two different
-    /// words share a key with odds of about 1 in 10^9 for a full cache (100,000 words).
-    words: HashMap<u64, (u32, u64), BuildHasherDefault<KeyHasher>>,
+    /// Word -> where its entry starts in `rows`. An entry holds the number of rows, the
+    /// word's hash for word n-grams (low and high halves; `NO_HASH` for punctuation), then
+    /// the rows. Keyed by the word's 64-bit hash, mixed ([`cache_key`]): no string to keep
+    /// or compare. Two different words share a key with odds of about 1 in 10^9 for a full
+    /// cache (100,000 words).
+    words: KeyIndex,
     rows: Vec<u32>,
 }
+
+/// `u32`s before the rows of a [`WordCache`] entry.
+const ENTRY_HEADER: usize = 3;
 
 const NO_HASH: u64 = u64::MAX;
 /// Entries kept before the cache starts over (bounds its memory: a few MB).
@@ -453,13 +459,13 @@ const CACHE_WORDS: usize = 100_000;
 thread_local! {
     static WORD_CACHE: std::cell::RefCell<WordCache> = std::cell::RefCell::new(WordCache {
         model: 0,
-        words: HashMap::default(),
+        words: KeyIndex::with_capacity(0),
         rows: Vec::new(),
     });
 }
 
-/// The key of a word in [`WordCache`]: its FNV-1a hash, with the high bits mixed into the low
-/// ones that pick the hash table's bucket.
+/// The key of a word in [`WordCache`] and [`TrainWords`]: its FNV-1a hash, with the high bits
+/// mixed into the low ones that pick a `HashMap`'s bucket.
 fn cache_key(word: &str) -> u64 {
     let h = fnv1a(word.as_bytes()).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     h ^ (h >> 32)
@@ -513,7 +519,7 @@ pub struct Bow {
     n_subwords: usize,
     /// Sorted n-gram keys; key `ngram_keys[i]` is table row `n_subwords + i`.
     ngram_keys: Vec<u64>,
-    ngram_rows: NgramIndex,
+    ngram_rows: KeyIndex,
     idf: Vec<f32>,
     /// Row-major `rows x dim`; empty when `table_in_packed`.
     table: Vec<f32>,
@@ -595,9 +601,21 @@ impl Bow {
             pieces,
             word_counter,
             keys,
+            spans,
             ..
         } = scratch;
         normalize_into(text, norm);
+        // The words and their keys in the cache, first: the cache is megabytes, and each
+        // lookup asks for the slot of the word a few ahead.
+        spans.clear();
+        keys.clear();
+        let base = norm.as_ptr() as usize;
+        for_each_word(norm, |w| {
+            let at = w.as_ptr() as usize - base;
+            spans.push((at as u32, (at + w.len()) as u32));
+            keys.push(cache_key(w));
+        });
+        // Where each word's cache entry starts, then (below) its hash.
         words.clear();
         WORD_CACHE.with(|cache| {
             let mut cache = cache.borrow_mut();
@@ -607,44 +625,56 @@ impl Bow {
                 cache.words.clear();
                 cache.rows.clear();
             }
-            for_each_word(norm, |w| {
-                let key = cache_key(w);
-                let (start, hash) = match cache.words.get(&key) {
-                    Some(&entry) => entry,
+            for (i, &key) in keys.iter().enumerate() {
+                if let Some(&ahead) = keys.get(i + PREFETCH_AHEAD) {
+                    cache.words.prefetch(ahead);
+                }
+                let start = match cache.words.get(key) {
+                    Some(start) => start,
                     None => {
+                        let (a, b) = spans[i];
+                        let w = &norm[a as usize..b as usize];
                         let start = cache.rows.len();
                         let rows = &mut cache.rows;
-                        rows.push(0);
+                        rows.extend([0; ENTRY_HEADER]);
                         let hash = word_features(tokenizer, &self.config, w, pieces, &mut |f| {
                             if let Some(r) = row_of(f) {
                                 rows.push(r);
                             }
-                        });
-                        rows[start] = (rows.len() - start - 1) as u32;
-                        let entry = (start as u32, hash.unwrap_or(NO_HASH));
-                        cache.words.insert(key, entry);
-                        entry
+                        })
+                        .unwrap_or(NO_HASH);
+                        rows[start] = (rows.len() - start - ENTRY_HEADER) as u32;
+                        rows[start + 1] = hash as u32;
+                        rows[start + 2] = (hash >> 32) as u32;
+                        cache.words.insert(key, start as u32);
+                        start as u32
                     }
                 };
                 // Words repeat within a text: count them first, and their rows once each
                 // (asked for now, read below).
-                prefetch_span(&cache.rows, start as usize, 2);
+                prefetch_span(&cache.rows, start as usize, ENTRY_HEADER + 15);
                 word_counter.add_n(start, 1);
-                if hash != NO_HASH {
-                    words.push(hash);
-                }
-            });
+                words.push(start as u64);
+            }
+            let rows = &cache.rows;
             for &slot in &word_counter.used {
                 let (key, n) = std::mem::take(&mut word_counter.slots[slot as usize]);
-                let start = key as usize; // the row counter's key is start + 1
-                let len = cache.rows[start - 1] as usize;
-                for &r in &cache.rows[start..start + len] {
+                let start = key as usize - 1; // the row counter's key is start + 1
+                let len = rows[start] as usize;
+                let at = start + ENTRY_HEADER;
+                for &r in &rows[at..at + len] {
                     self.prefetch_packed(r, stride);
                     counter.add_n(r, n);
                 }
             }
             word_counter.used.clear();
             word_counter.total = 0;
+            // The words' hashes, for word n-grams; punctuation takes no part in them.
+            words.retain_mut(|w| {
+                let start = *w as usize;
+                *w = rows[start + 1] as u64 | (rows[start + 2] as u64) << 32;
+                *w != NO_HASH
+            });
         });
         // The word n-grams: most are not in the model, and each costs a probe of the index
         // (scattered over megabytes), asked for a few keys ahead.
@@ -774,7 +804,7 @@ impl Bow {
                     .collect();
                 out.idf = rows.iter().map(|&r| self.idf[r]).collect();
                 out.ngram_keys = keep.iter().map(|&i| self.ngram_keys[i]).collect();
-                out.ngram_rows = NgramIndex::new(&out.ngram_keys);
+                out.ngram_rows = KeyIndex::of_keys(&out.ngram_keys);
                 out.config.max_ngrams = max;
             }
         }
@@ -896,7 +926,7 @@ impl Bow {
                 .and_then(|t| t.to_vec1::<f32>())
                 .map_err(|e| e.to_string())
         };
-        let ngram_rows = NgramIndex::new(&keys);
+        let ngram_rows = KeyIndex::of_keys(&keys);
         if ngram_rows.len() != keys.len() {
             return Err("tensor 'bow.ngram_keys' holds duplicate keys".into());
         }
@@ -974,49 +1004,42 @@ impl Bow {
     }
 }
 
-/// The index of each n-gram key in the model's list: open addressing with linear probing over
-/// (key, index) pairs in one array, at most half full. A lookup mostly reads one cache line,
-/// and a lookup to come can ask for its line ahead ([`NgramIndex::prefetch`]), which a
-/// `HashMap` does not offer; most lookups in prediction are of n-grams the model lacks, and
-/// they end at the first empty slot.
+/// A map from 64-bit keys (hashes already) to `u32` values: open addressing with linear
+/// probing over (key, value) pairs in one array, at most half full. A lookup mostly reads one
+/// cache line, and a lookup to come can ask for its line ahead ([`KeyIndex::prefetch`]),
+/// which a `HashMap` does not offer. It holds the model's n-gram rows (most lookups in
+/// prediction are of n-grams the model lacks, and end at the first empty slot) and the word
+/// cache of prediction.
 #[derive(Debug, Clone)]
-struct NgramIndex {
-    /// (key, index + 1); index 0 marks an empty slot.
+struct KeyIndex {
+    /// (key, value + 1); 0 marks an empty slot.
     slots: Vec<(u64, u32)>,
     /// 64 minus the bits of a slot number: the top bits of a key's mix pick its first slot.
     shift: u32,
-    /// Distinct keys indexed.
+    /// Keys held.
     len: usize,
 }
 
-impl NgramIndex {
-    /// Indexes `keys`: `keys[i]` gets `i` (a repeated key keeps its first index, and counts
-    /// once in [`NgramIndex::len`]).
-    fn new(keys: &[u64]) -> NgramIndex {
-        let cap = (keys.len() * 2).next_power_of_two().max(16);
+impl KeyIndex {
+    /// An empty index with room for `n` keys before it grows.
+    fn with_capacity(n: usize) -> KeyIndex {
+        let cap = (n * 2).next_power_of_two().max(16);
         let mut slots = Vec::with_capacity(cap);
         advise_huge_pages(slots.spare_capacity_mut());
         slots.resize(cap, (0u64, 0u32));
-        let mut index = NgramIndex {
+        KeyIndex {
             slots,
             shift: 64 - cap.trailing_zeros(),
             len: 0,
-        };
-        let mask = cap - 1;
+        }
+    }
+
+    /// Indexes `keys`: `keys[i]` gets `i` (a repeated key keeps its first index, and counts
+    /// once in [`KeyIndex::len`]).
+    fn of_keys(keys: &[u64]) -> KeyIndex {
+        let mut index = KeyIndex::with_capacity(keys.len());
         for (i, &key) in keys.iter().enumerate() {
-            let mut s = index.home(key);
-            loop {
-                let slot = &mut index.slots[s];
-                if slot.1 == 0 {
-                    *slot = (key, i as u32 + 1);
-                    index.len += 1;
-                    break;
-                }
-                if slot.0 == key {
-                    break;
-                }
-                s = (s + 1) & mask;
-            }
+            index.insert(key, i as u32);
         }
         index
     }
@@ -1028,21 +1051,52 @@ impl NgramIndex {
         (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
     }
 
-    /// The index of `key`, if it has one.
+    /// The value of `key`, if it has one.
     #[inline]
     fn get(&self, key: u64) -> Option<u32> {
         let mask = self.slots.len() - 1;
         let mut s = self.home(key);
         loop {
-            let (k, i) = self.slots[s];
-            if i == 0 {
+            let (k, v) = self.slots[s];
+            if v == 0 {
                 return None;
             }
             if k == key {
-                return Some(i - 1);
+                return Some(v - 1);
             }
             s = (s + 1) & mask;
         }
+    }
+
+    /// Gives `key` the value `value` (below `u32::MAX`) unless it has one already.
+    fn insert(&mut self, key: u64, value: u32) {
+        if (self.len + 1) * 2 > self.slots.len() {
+            let mut bigger = KeyIndex::with_capacity(self.slots.len());
+            for &(k, v) in self.slots.iter().filter(|s| s.1 != 0) {
+                bigger.insert(k, v - 1);
+            }
+            *self = bigger;
+        }
+        let mask = self.slots.len() - 1;
+        let mut s = self.home(key);
+        loop {
+            let slot = &mut self.slots[s];
+            if slot.1 == 0 {
+                *slot = (key, value + 1);
+                self.len += 1;
+                return;
+            }
+            if slot.0 == key {
+                return;
+            }
+            s = (s + 1) & mask;
+        }
+    }
+
+    /// Forgets every key (keeping the room).
+    fn clear(&mut self) {
+        self.slots.fill((0, 0));
+        self.len = 0;
     }
 
     /// Asks the CPU to start loading the first slot of `key`, looked up soon.
@@ -1601,7 +1655,7 @@ impl BowTrainer {
         }
         let mut ngram_keys: Vec<u64> = kept.into_iter().map(|(k, _)| k).collect();
         ngram_keys.sort_unstable();
-        let ngram_rows = NgramIndex::new(&ngram_keys);
+        let ngram_rows = KeyIndex::of_keys(&ngram_keys);
         let rows = n_subwords + ngram_keys.len();
 
         // Pass 2: the distinct rows of every document with their counts (subwords and n-grams
@@ -2402,12 +2456,12 @@ mod tests {
     /// The index finds every key it was given, at its first position, and no other key;
     /// keys that share their top bits (and so their first slot) are told apart.
     #[test]
-    fn ngram_index_finds_exactly_its_keys() {
+    fn key_index_finds_exactly_its_keys() {
         let mut rng = SplitMix64::new(3);
         let mut keys: Vec<u64> = (0..5000).map(|_| rng.next_u64()).collect();
         keys.extend([0, 1, 2, 3]);
         keys.push(keys[10]); // a repeat keeps its first index
-        let index = NgramIndex::new(&keys);
+        let index = KeyIndex::of_keys(&keys);
         assert_eq!(index.len(), keys.len() - 1);
         assert!(index.slots.len() >= 2 * index.len());
         for (i, &k) in keys.iter().enumerate().take(keys.len() - 1) {
@@ -2431,14 +2485,26 @@ mod tests {
                 crowded.push(k);
             }
         }
-        let index = NgramIndex::new(&crowded[..100]);
+        let index = KeyIndex::of_keys(&crowded[..100]);
         assert_eq!(index.slots.len(), 256);
         for (i, &k) in crowded[..100].iter().enumerate() {
             assert_eq!(index.home(k), 7);
             assert_eq!(index.get(k), Some(i as u32));
         }
         assert_eq!(index.get(crowded[100]), None);
-        assert_eq!(NgramIndex::new(&[]).get(7), None);
+        assert_eq!(KeyIndex::of_keys(&[]).get(7), None);
+        // Grown one key at a time from the smallest table, then emptied.
+        let mut grown = KeyIndex::with_capacity(0);
+        for (i, &k) in keys.iter().enumerate() {
+            grown.insert(k, 2 * i as u32);
+        }
+        assert_eq!(grown.len(), keys.len() - 1);
+        assert!(grown.slots.len() >= 2 * grown.len());
+        for (i, &k) in keys.iter().enumerate().take(keys.len() - 1) {
+            assert_eq!(grown.get(k), Some(2 * i as u32));
+        }
+        grown.clear();
+        assert_eq!((grown.len(), grown.get(keys[0])), (0, None));
     }
 
     #[test]
