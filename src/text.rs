@@ -14,6 +14,7 @@
 //! normalizer, pre-tokenizer and greedy longest-match WordPiece; a test checks that it yields
 //! exactly the ids that the `tokenizers` crate yields from the same `tokenizer.json`.
 
+use std::sync::LazyLock;
 use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::{Lowercase, Sequence as NormalizerSequence, NFKC};
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
@@ -186,23 +187,64 @@ fn is_punctuation(c: char) -> bool {
     }
 }
 
+/// What a character is to [`for_each_word`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CharClass {
+    /// Part of a word.
+    Word,
+    /// Whitespace: ends a word.
+    Space,
+    /// Punctuation: ends a word and is a word of its own.
+    Punct,
+}
+
+fn char_class(c: char) -> CharClass {
+    if c.is_whitespace() {
+        CharClass::Space
+    } else if is_punctuation(c) {
+        CharClass::Punct
+    } else {
+        CharClass::Word
+    }
+}
+
+/// [`char_class`] of every ASCII character (most of the text in many corpora), for a lookup
+/// instead of decoding and testing each character.
+static ASCII_CLASS: LazyLock<[CharClass; 128]> =
+    LazyLock::new(|| std::array::from_fn(|b| char_class(b as u8 as char)));
+
 /// Splits already normalized text into words: on whitespace, with each punctuation character a
 /// word of its own. Calls `f` with each word, in order.
 pub fn for_each_word<'a>(normalized: &'a str, mut f: impl FnMut(&'a str)) {
+    let ascii = &*ASCII_CLASS;
+    let bytes = normalized.as_bytes();
     let mut start: Option<usize> = None;
-    for (i, c) in normalized.char_indices() {
-        if c.is_whitespace() {
-            if let Some(s) = start.take() {
-                f(&normalized[s..i]);
+    let mut i = 0;
+    while i < bytes.len() {
+        let (class, len) = match bytes[i] {
+            b if b < 0x80 => (ascii[b as usize], 1),
+            _ => {
+                // i is a character boundary: every step is a whole character.
+                let c = normalized[i..].chars().next().unwrap_or_default();
+                (char_class(c), c.len_utf8())
             }
-        } else if is_punctuation(c) {
-            if let Some(s) = start.take() {
-                f(&normalized[s..i]);
+        };
+        match class {
+            CharClass::Word => {
+                if start.is_none() {
+                    start = Some(i);
+                }
             }
-            f(&normalized[i..i + c.len_utf8()]);
-        } else if start.is_none() {
-            start = Some(i);
+            CharClass::Space | CharClass::Punct => {
+                if let Some(s) = start.take() {
+                    f(&normalized[s..i]);
+                }
+                if class == CharClass::Punct {
+                    f(&normalized[i..i + len]);
+                }
+            }
         }
+        i += len;
     }
     if let Some(s) = start {
         f(&normalized[s..]);
@@ -769,5 +811,47 @@ mod tests {
             words,
             vec!["भारत", "ने", "कहा", "।", "फिर", ",", "\"", "हाँ", "\"", "!"]
         );
+    }
+
+    /// The splitter (a table for ASCII) splits as testing each character would: every ASCII
+    /// character, and mixes with other scripts and spaces.
+    #[test]
+    fn words_split_as_their_characters_say() {
+        fn reference(text: &str) -> Vec<&str> {
+            let mut out = Vec::new();
+            let mut start: Option<usize> = None;
+            for (i, c) in text.char_indices() {
+                if c.is_whitespace() || is_punctuation(c) {
+                    if let Some(s) = start.take() {
+                        out.push(&text[s..i]);
+                    }
+                    if !c.is_whitespace() {
+                        out.push(&text[i..i + c.len_utf8()]);
+                    }
+                } else if start.is_none() {
+                    start = Some(i);
+                }
+            }
+            if let Some(s) = start {
+                out.push(&text[s..]);
+            }
+            out
+        }
+        let ascii: String = (0u8..128).map(|b| b as char).collect();
+        let mut texts = vec![
+            ascii.clone(),
+            format!("ab{ascii}cd e"),
+            "भारत ने\u{a0}कहा।फिर, \u{2003}\"हाँ\"!x\u{85}y — z…".to_string(),
+            "   ".to_string(),
+            String::new(),
+        ];
+        for b in 0u8..128 {
+            texts.push(format!("w{}w {}", b as char, b as char));
+        }
+        for text in &texts {
+            let mut got = Vec::new();
+            for_each_word(text, |w| got.push(w));
+            assert_eq!(got, reference(text), "{text:?}");
+        }
     }
 }
