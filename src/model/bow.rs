@@ -517,9 +517,8 @@ pub(crate) struct SparseDoc {
 pub struct Bow {
     pub(crate) config: BowConfig,
     n_subwords: usize,
-    /// Sorted n-gram keys; key `ngram_keys[i]` is table row `n_subwords + i`.
-    ngram_keys: Vec<u64>,
-    ngram_rows: KeyIndex,
+    /// The n-gram keys; key `i` is table row `n_subwords + i`.
+    ngrams: NgramIndex,
     idf: Vec<f32>,
     /// Row-major `rows x dim`; empty when `table_in_packed`.
     table: Vec<f32>,
@@ -534,7 +533,7 @@ pub struct Bow {
     /// `rows x packed_stride(classes)`). The head is linear, so `W (sum_f x_f E_f) = sum_f x_f (W E_f)`:
     /// prediction pools these short rows instead of the table's and skips the matrix product,
     /// and finds a feature's weight and its row in one place.
-    packed: Vec<f32>,
+    packed: AlignedRows,
     /// Identity of this state of the model, for the per-thread word cache.
     id: u64,
 }
@@ -557,7 +556,7 @@ impl Bow {
     }
 
     fn rows(&self) -> usize {
-        self.n_subwords + self.ngram_keys.len()
+        self.n_subwords + self.ngrams.len()
     }
 
     /// Floats per packed row: see [`packed_stride`].
@@ -577,7 +576,7 @@ impl Bow {
 
     /// Number of n-gram rows in the table.
     pub fn num_ngrams(&self) -> usize {
-        self.ngram_keys.len()
+        self.ngrams.len()
     }
 
     /// Logits of one text, written to `out` (one per class).
@@ -593,7 +592,7 @@ impl Bow {
         let stride = self.stride();
         let row_of = |f: Feature| match f {
             Feature::Subword(id) => (id < n_sub).then_some(id),
-            Feature::Key(key) => self.ngram_rows.get(key).map(|i| n_sub + i),
+            Feature::Key(key) => self.ngrams.get(key).map(|i| n_sub + i),
         };
         let Scratch {
             norm,
@@ -682,7 +681,7 @@ impl Bow {
         word_ngrams(&self.config, words, |key| keys.push(key));
         for (i, &key) in keys.iter().enumerate() {
             if let Some(&ahead) = keys.get(i + PREFETCH_AHEAD) {
-                self.ngram_rows.prefetch(ahead);
+                self.ngrams.prefetch(ahead);
             }
             if let Some(r) = row_of(Feature::Key(key)) {
                 self.prefetch_packed(r, stride);
@@ -697,7 +696,7 @@ impl Bow {
     /// the rows are scattered over megabytes, and prediction otherwise waits on memory for each.
     #[inline(always)]
     fn prefetch_packed(&self, r: u32, stride: usize) {
-        prefetch_span(&self.packed, r as usize * stride, stride);
+        prefetch_span(&self.packed[..], r as usize * stride, stride);
     }
 
     /// Weighs the counted rows and pools their projected rows into logits, in one pass: the
@@ -753,9 +752,7 @@ impl Bow {
         let stride = self.stride();
         // Allocated once at its size: this is the largest buffer of a loaded model.
         drop(std::mem::take(&mut self.packed));
-        let mut packed = Vec::with_capacity(self.rows() * stride);
-        advise_huge_pages(packed.spare_capacity_mut());
-        packed.resize(self.rows() * stride, 0.0);
+        let mut packed = AlignedRows::zeros(self.rows() * stride);
         packed
             .par_chunks_mut(stride)
             .zip(self.table.par_chunks(dim))
@@ -785,13 +782,13 @@ impl Bow {
             out.config.folded = true;
         }
         if let Some(max) = options.max_ngrams {
-            if max < self.ngram_keys.len() {
+            if max < self.ngrams.len() {
                 let score = |i: usize| {
                     let r = self.n_subwords + i;
                     let row = self.projected_row(r);
                     self.idf[r] * row.iter().map(|x| x * x).sum::<f32>().sqrt()
                 };
-                let mut order: Vec<usize> = (0..self.ngram_keys.len()).collect();
+                let mut order: Vec<usize> = (0..self.ngrams.len()).collect();
                 order.sort_by(|&a, &b| score(b).total_cmp(&score(a)).then(a.cmp(&b)));
                 let mut keep: Vec<usize> = order[..max].to_vec();
                 keep.sort_unstable();
@@ -803,8 +800,7 @@ impl Bow {
                     .flat_map(|&r| out.table[r * dim..(r + 1) * dim].iter().copied())
                     .collect();
                 out.idf = rows.iter().map(|&r| self.idf[r]).collect();
-                out.ngram_keys = keep.iter().map(|&i| self.ngram_keys[i]).collect();
-                out.ngram_rows = KeyIndex::of_keys(&out.ngram_keys);
+                out.ngrams = NgramIndex::new(keep.iter().map(|&i| self.ngrams.keys[i]).collect());
                 out.config.max_ngrams = max;
             }
         }
@@ -827,7 +823,7 @@ impl Bow {
     pub(crate) fn tensors(&self) -> Result<Vec<(String, Tensor)>> {
         let dev = Device::Cpu;
         let dim = self.config.dim;
-        let keys: Vec<i64> = self.ngram_keys.iter().map(|&k| k as i64).collect();
+        let keys: Vec<i64> = self.ngrams.keys.iter().map(|&k| k as i64).collect();
         let c = self.head_b.len();
         let float = |t: Tensor| -> Result<Tensor> {
             Ok(if self.config.half {
@@ -926,8 +922,8 @@ impl Bow {
                 .and_then(|t| t.to_vec1::<f32>())
                 .map_err(|e| e.to_string())
         };
-        let ngram_rows = KeyIndex::of_keys(&keys);
-        if ngram_rows.len() != keys.len() {
+        let ngrams = NgramIndex::new(keys);
+        if ngrams.distinct != ngrams.len() {
             return Err("tensor 'bow.ngram_keys' holds duplicate keys".into());
         }
         let (idf, head_w, head_b) = (flat(idf_t)?, flat(w_t)?, flat(b_t)?);
@@ -947,14 +943,13 @@ impl Bow {
         let mut bow = Bow {
             config,
             n_subwords,
-            ngram_keys: keys,
-            ngram_rows,
+            ngrams,
             idf,
             table: Vec::new(),
             table_in_packed: false,
             head_w,
             head_b,
-            packed: Vec::new(),
+            packed: AlignedRows::default(),
             id: 0,
         };
         if !identity {
@@ -970,8 +965,7 @@ impl Bow {
         // rows: they are filled from the tensor's values, and no f32 copy of the table is made
         // (for 20newsgroups' 0.5M rows, the peak memory of loading fell from 127 to 85 MB).
         let stride = packed_stride(classes);
-        let mut packed = vec![0f32; rows * stride];
-        advise_huge_pages(&mut packed);
+        let mut packed = AlignedRows::zeros(rows * stride);
         let mut fill = |values: &mut dyn Iterator<Item = f32>| -> std::result::Result<(), String> {
             for (out, &idf) in packed.chunks_mut(stride).zip(&bow.idf) {
                 out[stride - 1] = idf;
@@ -1005,11 +999,9 @@ impl Bow {
 }
 
 /// A map from 64-bit keys (hashes already) to `u32` values: open addressing with linear
-/// probing over (key, value) pairs in one array, at most half full. A lookup mostly reads one
+/// probing over (key, value) pairs in one array, at most two thirds full. A lookup mostly reads one
 /// cache line, and a lookup to come can ask for its line ahead ([`KeyIndex::prefetch`]),
-/// which a `HashMap` does not offer. It holds the model's n-gram rows (most lookups in
-/// prediction are of n-grams the model lacks, and end at the first empty slot) and the word
-/// cache of prediction.
+/// which a `HashMap` does not offer. It holds prediction's word cache.
 #[derive(Debug, Clone)]
 struct KeyIndex {
     /// (key, value + 1); 0 marks an empty slot.
@@ -1023,32 +1015,19 @@ struct KeyIndex {
 impl KeyIndex {
     /// An empty index with room for `n` keys before it grows.
     fn with_capacity(n: usize) -> KeyIndex {
-        let cap = (n * 2).next_power_of_two().max(16);
-        let mut slots = Vec::with_capacity(cap);
-        advise_huge_pages(slots.spare_capacity_mut());
-        slots.resize(cap, (0u64, 0u32));
+        let (cap, shift) = slots_for(n);
+        let mut slots = vec![(0u64, 0u32); cap];
+        advise_huge_pages(&mut slots);
         KeyIndex {
             slots,
-            shift: 64 - cap.trailing_zeros(),
+            shift,
             len: 0,
         }
     }
 
-    /// Indexes `keys`: `keys[i]` gets `i` (a repeated key keeps its first index, and counts
-    /// once in [`KeyIndex::len`]).
-    fn of_keys(keys: &[u64]) -> KeyIndex {
-        let mut index = KeyIndex::with_capacity(keys.len());
-        for (i, &key) in keys.iter().enumerate() {
-            index.insert(key, i as u32);
-        }
-        index
-    }
-
-    /// The first slot to look in for `key` (Fibonacci hashing: keys are hashes already, but
-    /// their low bits come out of a multiplication and mix poorly).
     #[inline(always)]
     fn home(&self, key: u64) -> usize {
-        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+        first_slot(key, self.shift)
     }
 
     /// The value of `key`, if it has one.
@@ -1070,7 +1049,7 @@ impl KeyIndex {
 
     /// Gives `key` the value `value` (below `u32::MAX`) unless it has one already.
     fn insert(&mut self, key: u64, value: u32) {
-        if (self.len + 1) * 2 > self.slots.len() {
+        if (self.len + 1) * 3 > self.slots.len() * 2 {
             let mut bigger = KeyIndex::with_capacity(self.slots.len());
             for &(k, v) in self.slots.iter().filter(|s| s.1 != 0) {
                 bigger.insert(k, v - 1);
@@ -1107,6 +1086,96 @@ impl KeyIndex {
 
     fn len(&self) -> usize {
         self.len
+    }
+}
+
+/// The first slot to look in for `key` in a table of `2^(64 - shift)` slots (Fibonacci
+/// hashing: keys are hashes already, but their low bits come out of a multiplication and mix
+/// poorly).
+#[inline(always)]
+fn first_slot(key: u64, shift: u32) -> usize {
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize
+}
+
+/// Slots for `n` keys at most two thirds full (a power of two, at least 16), and the shift
+/// of [`first_slot`] for them.
+fn slots_for(n: usize) -> (usize, u32) {
+    let cap = (n + n / 2 + 1).next_power_of_two().max(16);
+    (cap, 64 - cap.trailing_zeros())
+}
+
+/// The model's n-gram keys, and the row of each: open addressing with linear probing, at
+/// most two thirds full, over slots of 8 bytes (the key's low 32 bits, and its index + 1; 0
+/// marks an empty slot), confirmed against the whole key in `keys` when the 32 bits match. A
+/// lookup of an n-gram the model lacks (most lookups in prediction) mostly reads one cache
+/// line and ends at the first empty slot, and a lookup to come can ask for its line ahead
+/// ([`NgramIndex::prefetch`]), which a `HashMap` does not offer.
+#[derive(Debug, Clone)]
+struct NgramIndex {
+    /// The keys; key `keys[i]` has index `i`.
+    keys: Vec<u64>,
+    slots: Vec<(u32, u32)>,
+    shift: u32,
+    /// Distinct keys (a repeated key keeps its first index).
+    distinct: usize,
+}
+
+impl NgramIndex {
+    fn new(keys: Vec<u64>) -> NgramIndex {
+        let (cap, shift) = slots_for(keys.len());
+        let mut slots = vec![(0u32, 0u32); cap];
+        advise_huge_pages(&mut slots);
+        let mask = cap - 1;
+        let mut distinct = 0;
+        for (i, &key) in keys.iter().enumerate() {
+            let mut s = first_slot(key, shift);
+            loop {
+                let (low, v) = slots[s];
+                if v == 0 {
+                    slots[s] = (key as u32, i as u32 + 1);
+                    distinct += 1;
+                    break;
+                }
+                if low == key as u32 && keys[v as usize - 1] == key {
+                    break;
+                }
+                s = (s + 1) & mask;
+            }
+        }
+        NgramIndex {
+            keys,
+            slots,
+            shift,
+            distinct,
+        }
+    }
+
+    /// The index of `key`, if the model has it.
+    #[inline]
+    fn get(&self, key: u64) -> Option<u32> {
+        let mask = self.slots.len() - 1;
+        let mut s = first_slot(key, self.shift);
+        loop {
+            let (low, v) = self.slots[s];
+            if v == 0 {
+                return None;
+            }
+            if low == key as u32 && self.keys[v as usize - 1] == key {
+                return Some(v - 1);
+            }
+            s = (s + 1) & mask;
+        }
+    }
+
+    /// Asks the CPU to start loading the first slot of `key`, looked up soon.
+    #[inline(always)]
+    fn prefetch(&self, key: u64) {
+        prefetch_span(&self.slots, first_slot(key, self.shift), 1);
+    }
+
+    /// Number of keys.
+    fn len(&self) -> usize {
+        self.keys.len()
     }
 }
 
@@ -1262,6 +1331,57 @@ fn identity(n: usize) -> Vec<f32> {
     (0..n * n)
         .map(|i| if i / n == i % n { 1.0 } else { 0.0 })
         .collect()
+}
+
+/// Floats that start on a cache line (64 bytes), for packed rows: then a row of 4 or 8 floats
+/// never straddles two lines, and one of 24 floats spans two, not three. (A large `Vec` from
+/// the allocator starts 16 bytes into a line.) The buffer is 15 floats longer than the rows,
+/// which start at its first 64-byte boundary.
+#[derive(Debug, Default)]
+struct AlignedRows {
+    buf: Vec<f32>,
+    start: usize,
+    len: usize,
+}
+
+impl AlignedRows {
+    /// `len` zeros, on huge pages where the system gives them.
+    fn zeros(len: usize) -> AlignedRows {
+        // Zeroed by the allocator (fresh pages, touched only when written): growing a `Vec`
+        // with zeros instead raised 20newsgroups' prediction peak RSS by 11 MB.
+        let mut buf = vec![0f32; len + 15];
+        advise_huge_pages(&mut buf);
+        let start = buf.as_ptr().align_offset(64).min(15);
+        AlignedRows { buf, start, len }
+    }
+}
+
+impl std::ops::Deref for AlignedRows {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        &self.buf[self.start..self.start + self.len]
+    }
+}
+
+impl std::ops::DerefMut for AlignedRows {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        &mut self.buf[self.start..self.start + self.len]
+    }
+}
+
+impl Clone for AlignedRows {
+    /// A copy aligned in its own buffer (a clone of the `Vec` could start elsewhere in a line).
+    fn clone(&self) -> AlignedRows {
+        let mut out = AlignedRows::zeros(self.len);
+        out.copy_from_slice(self);
+        out
+    }
+}
+
+impl PartialEq for AlignedRows {
+    fn eq(&self, other: &AlignedRows) -> bool {
+        self[..] == other[..]
+    }
 }
 
 /// Floats per packed row of a model with `classes` labels: the row's value for each label,
@@ -1655,24 +1775,25 @@ impl BowTrainer {
         }
         let mut ngram_keys: Vec<u64> = kept.into_iter().map(|(k, _)| k).collect();
         ngram_keys.sort_unstable();
-        let ngram_rows = KeyIndex::of_keys(&ngram_keys);
-        let rows = n_subwords + ngram_keys.len();
+        let ngrams = NgramIndex::new(ngram_keys);
+        let rows = n_subwords + ngrams.len();
 
         // Pass 2: the distinct rows of every document with their counts (subwords and n-grams
         // have rows of their own, so distinct features give distinct rows), and IDF
         // (smoothed, as scikit-learn does).
-        let doc_rows: Vec<Vec<(u32, u32)>> =
-            raw.into_par_iter()
-                .map(|RawDoc { subs, keys }| {
-                    let mut r: Vec<(u32, u32)> = run_lengths(&subs)
-                        .filter(|&(s, _)| (s as usize) < n_subwords)
-                        .collect();
-                    r.extend(run_lengths(&keys).filter_map(|(k, n)| {
-                        ngram_rows.get(k).map(|i| (n_subwords as u32 + i, n))
-                    }));
-                    r
-                })
-                .collect();
+        let doc_rows: Vec<Vec<(u32, u32)>> = raw
+            .into_par_iter()
+            .map(|RawDoc { subs, keys }| {
+                let mut r: Vec<(u32, u32)> = run_lengths(&subs)
+                    .filter(|&(s, _)| (s as usize) < n_subwords)
+                    .collect();
+                r.extend(
+                    run_lengths(&keys)
+                        .filter_map(|(k, n)| ngrams.get(k).map(|i| (n_subwords as u32 + i, n))),
+                );
+                r
+            })
+            .collect();
         let mut df_rows = vec![0u32; rows];
         for r in doc_rows
             .iter()
@@ -1715,14 +1836,13 @@ impl BowTrainer {
             bow: Bow {
                 config,
                 n_subwords,
-                ngram_keys,
-                ngram_rows,
+                ngrams,
                 idf,
                 table: Vec::new(),
                 table_in_packed: false,
                 head_w: Vec::new(),
                 head_b: vec![0.0; classes],
-                packed: Vec::new(),
+                packed: AlignedRows::default(),
                 id: 0,
             },
             docs: Arc::new(docs),
@@ -1809,14 +1929,13 @@ impl BowTrainer {
             bow: Bow {
                 config: b.config.clone(),
                 n_subwords: b.n_subwords,
-                ngram_keys: b.ngram_keys.clone(),
-                ngram_rows: b.ngram_rows.clone(),
+                ngrams: b.ngrams.clone(),
                 idf: b.idf.clone(),
                 table: Vec::new(),
                 table_in_packed: false,
                 head_w: Vec::new(),
                 head_b: vec![0.0; classes],
-                packed: Vec::new(),
+                packed: AlignedRows::default(),
                 id: 0,
             },
             docs: Arc::clone(&self.docs),
@@ -2370,7 +2489,7 @@ mod tests {
                         Feature::Subword(id) if id < n_sub => counter.add(id),
                         Feature::Subword(_) => {}
                         Feature::Key(k) => {
-                            if let Some(i) = bow.ngram_rows.get(k) {
+                            if let Some(i) = bow.ngrams.get(k) {
                                 counter.add(n_sub + i)
                             }
                         }
@@ -2453,55 +2572,87 @@ mod tests {
         );
     }
 
-    /// The index finds every key it was given, at its first position, and no other key;
-    /// keys that share their top bits (and so their first slot) are told apart.
+    /// The n-gram index finds every key it was given, at its first position, and no other
+    /// key: keys that share their first slot, or their low 32 bits, are told apart.
     #[test]
-    fn key_index_finds_exactly_its_keys() {
+    fn ngram_index_finds_exactly_its_keys() {
         let mut rng = SplitMix64::new(3);
         let mut keys: Vec<u64> = (0..5000).map(|_| rng.next_u64()).collect();
-        keys.extend([0, 1, 2, 3]);
+        keys.extend([0, 1, 2, 3, 1 << 32, 2 << 32, 3 << 32 | 1]);
         keys.push(keys[10]); // a repeat keeps its first index
-        let index = KeyIndex::of_keys(&keys);
-        assert_eq!(index.len(), keys.len() - 1);
-        assert!(index.slots.len() >= 2 * index.len());
-        for (i, &k) in keys.iter().enumerate().take(keys.len() - 1) {
+        let index = NgramIndex::new(keys.clone());
+        let n = keys.len() - 1;
+        assert_eq!((index.len(), index.distinct), (n + 1, n));
+        assert!(2 * index.slots.len() >= 3 * n);
+        for (i, &k) in keys.iter().enumerate().take(n) {
             assert_eq!(index.get(k), Some(i as u32), "key {k:#x}");
             index.prefetch(k);
         }
-        assert_eq!(index.get(keys[10]), Some(10));
         let present: std::collections::HashSet<u64> = keys.iter().copied().collect();
         for _ in 0..20_000 {
             let k = rng.next_u64();
             if !present.contains(&k) {
                 assert_eq!(index.get(k), None);
+                // The same low 32 bits as a key it has.
+                let twin = keys[k as usize % n] ^ (k & 0xffff_ffff_0000_0000);
+                if !present.contains(&twin) {
+                    assert_eq!(index.get(twin), None);
+                }
             }
         }
         // 100 keys with the same first slot (in a table of 256) probe past each other.
-        let first_slot = |k: u64| k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56;
-        let mut crowded = Vec::new();
-        while crowded.len() < 101 {
-            let k = rng.next_u64();
-            if first_slot(k) == 7 {
-                crowded.push(k);
-            }
-        }
-        let index = KeyIndex::of_keys(&crowded[..100]);
+        let crowded = keys_with_first_slot(&mut rng, 101, 7, 56);
+        let index = NgramIndex::new(crowded[..100].to_vec());
         assert_eq!(index.slots.len(), 256);
         for (i, &k) in crowded[..100].iter().enumerate() {
-            assert_eq!(index.home(k), 7);
             assert_eq!(index.get(k), Some(i as u32));
         }
         assert_eq!(index.get(crowded[100]), None);
-        assert_eq!(KeyIndex::of_keys(&[]).get(7), None);
-        // Grown one key at a time from the smallest table, then emptied.
+        assert_eq!(NgramIndex::new(Vec::new()).get(7), None);
+    }
+
+    /// `count` random keys whose first slot is `slot` under `shift`.
+    fn keys_with_first_slot(
+        rng: &mut SplitMix64,
+        count: usize,
+        slot: usize,
+        shift: u32,
+    ) -> Vec<u64> {
+        let mut keys = Vec::new();
+        while keys.len() < count {
+            let k = rng.next_u64();
+            if first_slot(k, shift) == slot {
+                keys.push(k);
+            }
+        }
+        keys
+    }
+
+    /// The word cache's index, grown one key at a time from the smallest table, finds
+    /// exactly its keys; emptied, none.
+    #[test]
+    fn key_index_finds_exactly_its_keys() {
+        let mut rng = SplitMix64::new(4);
+        let mut keys: Vec<u64> = (0..5000).map(|_| rng.next_u64()).collect();
+        keys.extend([0, 1, 2, 3]);
+        keys.extend(keys_with_first_slot(&mut rng, 50, 3, 50));
         let mut grown = KeyIndex::with_capacity(0);
         for (i, &k) in keys.iter().enumerate() {
             grown.insert(k, 2 * i as u32);
         }
-        assert_eq!(grown.len(), keys.len() - 1);
-        assert!(grown.slots.len() >= 2 * grown.len());
-        for (i, &k) in keys.iter().enumerate().take(keys.len() - 1) {
+        grown.insert(keys[10], 1); // a key keeps its first value
+        assert_eq!(grown.len(), keys.len());
+        assert!(2 * grown.slots.len() >= 3 * grown.len());
+        for (i, &k) in keys.iter().enumerate() {
             assert_eq!(grown.get(k), Some(2 * i as u32));
+            grown.prefetch(k);
+        }
+        let present: std::collections::HashSet<u64> = keys.iter().copied().collect();
+        for _ in 0..20_000 {
+            let k = rng.next_u64();
+            if !present.contains(&k) {
+                assert_eq!(grown.get(k), None);
+            }
         }
         grown.clear();
         assert_eq!((grown.len(), grown.get(keys[0])), (0, None));
@@ -2538,6 +2689,10 @@ mod tests {
             assert_eq!(again.table_in_packed, dim == 0, "dim {dim}");
             assert_eq!(again.table().as_ref(), bow.table.as_slice());
             assert_eq!(again.packed, bow.packed);
+            // Rows start on a cache line, loaded or computed, and in a copy.
+            for packed in [&again.packed, &bow.packed, &bow.clone().packed] {
+                assert_eq!(packed.as_ptr() as usize % 64, 0, "dim {dim}");
+            }
             let mut tensors = bow.tensors().unwrap();
             let mut table = bow.table.clone();
             table[5] = f32::NAN;
