@@ -268,7 +268,7 @@ pub(crate) struct Scratch {
     norm: String,
     words: Vec<u64>,
     pieces: Vec<u32>,
-    counter: RowCounter,
+    counter: RowCounts,
     /// Counts of a text's words, keyed by where their rows start in [`WordCache`].
     word_counter: RowCounter,
     /// The keys of a text's word n-grams, or of its words.
@@ -588,6 +588,7 @@ impl Bow {
         out: &mut Vec<f32>,
     ) {
         let mut counter = std::mem::take(&mut scratch.counter);
+        counter.ready(self.rows());
         let n_sub = self.n_subwords as u32;
         let stride = self.stride();
         let row_of = |f: Feature| match f {
@@ -701,7 +702,7 @@ impl Bow {
 
     /// Weighs the counted rows and pools their projected rows into logits, in one pass: the
     /// same sum as [`weigh`] then [`pool`], with the L2 normalization applied at the end.
-    fn pool_counted(&self, counter: &mut RowCounter, out: &mut Vec<f32>) {
+    fn pool_counted(&self, counter: &mut RowCounts, out: &mut Vec<f32>) {
         let classes = self.head_b.len();
         let stride = self.stride();
         // Sums whole packed rows, four lanes at a time (the IDF lane's sum is not used).
@@ -709,9 +710,9 @@ impl Bow {
         out.resize(stride, 0.0);
         let total = counter.total as f32;
         let mut norm2 = 0.0f32;
-        for &slot in &counter.used {
-            let (key, n) = std::mem::take(&mut counter.slots[slot as usize]);
-            let r = (key - 1) as usize;
+        for &r in &counter.used {
+            let n = std::mem::take(&mut counter.counts[r as usize]);
+            let r = r as usize;
             let packed = &self.packed[r * stride..(r + 1) * stride];
             let idf = packed[stride - 1];
             let w = match self.config.weighting {
@@ -1179,9 +1180,47 @@ impl NgramIndex {
     }
 }
 
-/// Counts repeated rows in an open-addressing table that is reused from one document to the
-/// next: no sorting, no allocation once warm, and memory bounded by the number of distinct rows
-/// (not by the length of the document).
+/// Counts of a text's table rows in prediction: one count for each row of the model, reused
+/// from one text to the next (each count is zeroed as it is read), so that counting a row is
+/// one read and one write where a hash table probes.
+#[derive(Default)]
+pub(crate) struct RowCounts {
+    counts: Vec<u32>,
+    /// Rows counted, in first-seen order.
+    used: Vec<u32>,
+    /// Rows added, repeats included.
+    total: u64,
+}
+
+impl RowCounts {
+    /// Makes room for a model of `rows` rows (the counts are all zero between texts).
+    fn ready(&mut self, rows: usize) {
+        if self.counts.len() != rows {
+            self.counts = vec![0; rows];
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, row: u32) {
+        self.add_n(row, 1);
+    }
+
+    /// Counts `row` `n` times.
+    #[inline]
+    fn add_n(&mut self, row: u32, n: u32) {
+        let count = &mut self.counts[row as usize];
+        if *count == 0 {
+            self.used.push(row);
+        }
+        *count += n;
+        self.total += n as u64;
+    }
+}
+
+/// Counts repeated keys (a text's words in prediction, by where their cache entries start) in
+/// an open-addressing table that is reused from one document to the next: no sorting, no
+/// allocation once warm, and memory bounded by the number of distinct keys (not by the length
+/// of the document).
 #[derive(Default)]
 pub(crate) struct RowCounter {
     /// (row + 1, count); row 0 marks an empty slot.
@@ -1197,7 +1236,7 @@ impl RowCounter {
         (key.wrapping_mul(0x9E37_79B1) as usize) & mask
     }
 
-    #[inline]
+    #[cfg(test)]
     fn add(&mut self, row: u32) {
         self.add_n(row, 1);
     }
