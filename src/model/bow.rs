@@ -268,7 +268,6 @@ pub(crate) struct Scratch {
     norm: String,
     words: Vec<u64>,
     pieces: Vec<u32>,
-    counter: RowCounts,
     /// Counts of a text's words, keyed by where their rows start in [`WordCache`].
     word_counter: RowCounter,
     /// The keys of a text's word n-grams, or of its words.
@@ -457,6 +456,10 @@ const NO_HASH: u64 = u64::MAX;
 const CACHE_WORDS: usize = 100_000;
 
 thread_local! {
+    /// Row counts of prediction, kept by each thread: a worker's [`Scratch`] lasts one share
+    /// of a batch, and an array the size of the model made anew each time cost more than the
+    /// counting saved.
+    static ROW_COUNTS: std::cell::RefCell<RowCounts> = std::cell::RefCell::default();
     static WORD_CACHE: std::cell::RefCell<WordCache> = std::cell::RefCell::new(WordCache {
         model: 0,
         words: KeyIndex::with_capacity(0),
@@ -587,7 +590,7 @@ impl Bow {
         scratch: &mut Scratch,
         out: &mut Vec<f32>,
     ) {
-        let mut counter = std::mem::take(&mut scratch.counter);
+        let mut counter = ROW_COUNTS.with(|c| c.take());
         counter.ready(self.rows());
         let n_sub = self.n_subwords as u32;
         let stride = self.stride();
@@ -690,7 +693,7 @@ impl Bow {
             }
         }
         self.pool_counted(&mut counter, out);
-        scratch.counter = counter;
+        ROW_COUNTS.with(|c| c.replace(counter));
     }
 
     /// Asks the CPU to start loading packed row `r`, which [`Bow::pool_counted`] reads soon:
