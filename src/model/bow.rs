@@ -594,6 +594,7 @@ impl Bow {
         counter.ready(self.rows());
         let n_sub = self.n_subwords as u32;
         let stride = self.stride();
+        let packed = &self.packed[..];
         let row_of = |f: Feature| match f {
             Feature::Subword(id) => (id < n_sub).then_some(id),
             Feature::Key(key) => self.ngrams.get(key).map(|i| n_sub + i),
@@ -666,7 +667,7 @@ impl Bow {
                 let len = rows[start] as usize;
                 let at = start + ENTRY_HEADER;
                 for &r in &rows[at..at + len] {
-                    self.prefetch_packed(r, stride);
+                    prefetch_span(packed, r as usize * stride, stride);
                     counter.add_n(r, n);
                 }
             }
@@ -688,19 +689,12 @@ impl Bow {
                 self.ngrams.prefetch(ahead);
             }
             if let Some(r) = row_of(Feature::Key(key)) {
-                self.prefetch_packed(r, stride);
+                prefetch_span(packed, r as usize * stride, stride);
                 counter.add(r);
             }
         }
         self.pool_counted(&mut counter, out);
         ROW_COUNTS.with(|c| c.replace(counter));
-    }
-
-    /// Asks the CPU to start loading packed row `r`, which [`Bow::pool_counted`] reads soon:
-    /// the rows are scattered over megabytes, and prediction otherwise waits on memory for each.
-    #[inline(always)]
-    fn prefetch_packed(&self, r: u32, stride: usize) {
-        prefetch_span(&self.packed[..], r as usize * stride, stride);
     }
 
     /// Weighs the counted rows and pools their projected rows into logits, in one pass: the
@@ -713,10 +707,11 @@ impl Bow {
         out.resize(stride, 0.0);
         let total = counter.total as f32;
         let mut norm2 = 0.0f32;
+        let rows = &self.packed[..];
         for &r in &counter.used {
             let n = std::mem::take(&mut counter.counts[r as usize]);
             let r = r as usize;
-            let packed = &self.packed[r * stride..(r + 1) * stride];
+            let packed = &rows[r * stride..(r + 1) * stride];
             let idf = packed[stride - 1];
             let w = match self.config.weighting {
                 Weighting::Tfidf if n == 1 => idf,
