@@ -89,6 +89,15 @@ static NFKC_YES: BmpBits = BmpBits::new();
 static NONSTARTER: BmpBits = BmpBits::new();
 static CHANGES_CASE: BmpBits = BmpBits::new();
 static PUNCTUATION: BmpBits = BmpBits::new();
+static PLAIN: BmpBits = BmpBits::new();
+static WORD_CHAR: BmpBits = BmpBits::new();
+
+/// Whether the non-ASCII `c` (below U+10000) is what most characters of Hindi or accented
+/// Latin text are: allowed in NFKC as it is, a starter (no combining class) and unchanged by
+/// lowercasing. One lookup then answers for the three.
+fn is_plain(c: char) -> bool {
+    nfkc_yes(c) && !is_nonstarter(c) && c.to_lowercase().eq([c])
+}
 
 fn library_nfkc_quick(text: &str) -> bool {
     unicode_normalization_alignments::is_nfkc_quick(text.chars())
@@ -141,6 +150,9 @@ fn push_lowercase_if_nfkc(text: &str, out: &mut String) -> bool {
         let unchanged = if c.is_ascii() {
             last_nonstarter = false;
             !c.is_ascii_uppercase()
+        } else if (c as u32) < 0x1_0000 && PLAIN.get(c, is_plain) {
+            last_nonstarter = false;
+            true
         } else {
             let nonstarter = (c as u32) < 0x1_0000 && NONSTARTER.get(c, is_nonstarter);
             if c as u32 >= 0x1_0000 || (nonstarter && last_nonstarter) {
@@ -199,7 +211,9 @@ enum CharClass {
 }
 
 fn char_class(c: char) -> CharClass {
-    if c.is_whitespace() {
+    if (c as u32) < 0x1_0000 && WORD_CHAR.get(c, |c| !c.is_whitespace() && !is_punctuation(c)) {
+        CharClass::Word
+    } else if c.is_whitespace() {
         CharClass::Space
     } else if is_punctuation(c) {
         CharClass::Punct
@@ -847,6 +861,13 @@ mod tests {
         ];
         for b in 0u8..128 {
             texts.push(format!("w{}w {}", b as char, b as char));
+        }
+        // Every character beyond ASCII (classified from cached bits below U+10000).
+        for c in (0x80..=0x10_ffffu32).filter_map(char::from_u32) {
+            let text = format!("w{c}w {c}");
+            let mut got = Vec::new();
+            for_each_word(&text, |w| got.push(w));
+            assert_eq!(got, reference(&text), "U+{:04X}", c as u32);
         }
         for text in &texts {
             let mut got = Vec::new();
