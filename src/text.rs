@@ -210,15 +210,20 @@ enum CharClass {
     Punct,
 }
 
+/// The class of `c` (from cached bits below U+10000).
 fn char_class(c: char) -> CharClass {
-    if (c as u32) < 0x1_0000 && WORD_CHAR.get(c, |c| !c.is_whitespace() && !is_punctuation(c)) {
+    let in_word = |c: char| !c.is_whitespace() && !is_punctuation(c);
+    let word = if (c as u32) < 0x1_0000 {
+        WORD_CHAR.get(c, in_word)
+    } else {
+        in_word(c)
+    };
+    if word {
         CharClass::Word
     } else if c.is_whitespace() {
         CharClass::Space
-    } else if is_punctuation(c) {
-        CharClass::Punct
     } else {
-        CharClass::Word
+        CharClass::Punct
     }
 }
 

@@ -1024,16 +1024,11 @@ impl KeyIndex {
         }
     }
 
-    #[inline(always)]
-    fn home(&self, key: u64) -> usize {
-        first_slot(key, self.shift)
-    }
-
     /// The value of `key`, if it has one.
     #[inline]
     fn get(&self, key: u64) -> Option<u32> {
         let mask = self.slots.len() - 1;
-        let mut s = self.home(key);
+        let mut s = first_slot(key, self.shift);
         loop {
             let (k, v) = self.slots[s];
             if v == 0 {
@@ -1056,7 +1051,7 @@ impl KeyIndex {
             *self = bigger;
         }
         let mask = self.slots.len() - 1;
-        let mut s = self.home(key);
+        let mut s = first_slot(key, self.shift);
         loop {
             let slot = &mut self.slots[s];
             if slot.1 == 0 {
@@ -1080,7 +1075,7 @@ impl KeyIndex {
     /// Asks the CPU to start loading the first slot of `key`, looked up soon.
     #[inline(always)]
     fn prefetch(&self, key: u64) {
-        prefetch_span(&self.slots, self.home(key), 1);
+        prefetch_span(&self.slots, first_slot(key, self.shift), 1);
     }
 
     fn len(&self) -> usize {
