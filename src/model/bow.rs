@@ -1490,8 +1490,9 @@ fn advise_huge_pages<T>(v: &mut [T]) {
     let _ = v;
 }
 
-/// How many rows ahead the training loops ask for a row: far enough for memory to answer
-/// before the row is needed.
+/// How many items ahead a loop asks for what it will read (the SVMs' rows in training, the
+/// word cache's and n-gram index's slots in prediction): far enough for memory to answer
+/// before it is needed.
 const PREFETCH_AHEAD: usize = 8;
 
 /// `out = sum_i weight_i * table[row_i]`.
