@@ -533,10 +533,10 @@ pub struct Bow {
     head_w: Vec<f32>,
     head_b: Vec<f32>,
     /// For each table row, the row multiplied by the head, then zeros and its IDF (row-major
-    /// `rows x packed_stride(classes)`). The head is linear, so `W (sum_f x_f E_f) = sum_f x_f (W E_f)`:
+    /// `rows x stride`). The head is linear, so `W (sum_f x_f E_f) = sum_f x_f (W E_f)`:
     /// prediction pools these short rows instead of the table's and skips the matrix product,
     /// and finds a feature's weight and its row in one place.
-    packed: AlignedRows,
+    packed: Packed,
     /// Identity of this state of the model, for the per-thread word cache.
     id: u64,
 }
@@ -548,9 +548,8 @@ impl Bow {
         if self.table_in_packed {
             let classes = self.head_b.len();
             std::borrow::Cow::Owned(
-                self.packed
-                    .chunks(self.stride())
-                    .flat_map(|p| p[..classes].iter().copied())
+                (0..self.rows())
+                    .flat_map(|r| (0..classes).map(move |c| self.packed.value(r, c, classes)))
                     .collect(),
             )
         } else {
@@ -562,9 +561,9 @@ impl Bow {
         self.n_subwords + self.ngrams.len()
     }
 
-    /// Floats per packed row: see [`packed_stride`].
+    /// Values per packed row: see [`Packed::stride`].
     fn stride(&self) -> usize {
-        packed_stride(self.head_b.len())
+        self.packed.stride(self.head_b.len())
     }
 
     /// Number of labels.
@@ -594,7 +593,7 @@ impl Bow {
         counter.ready(self.rows());
         let n_sub = self.n_subwords as u32;
         let stride = self.stride();
-        let packed = &self.packed[..];
+        let packed = &self.packed;
         let row_of = |f: Feature| match f {
             Feature::Subword(id) => (id < n_sub).then_some(id),
             Feature::Key(key) => self.ngrams.get(key).map(|i| n_sub + i),
@@ -667,7 +666,7 @@ impl Bow {
                 let len = rows[start] as usize;
                 let at = start + ENTRY_HEADER;
                 for &r in &rows[at..at + len] {
-                    prefetch_span(packed, r as usize * stride, stride);
+                    packed.prefetch_row(r as usize, stride);
                     counter.add_n(r, n);
                 }
             }
@@ -689,7 +688,7 @@ impl Bow {
                 self.ngrams.prefetch(ahead);
             }
             if let Some(r) = row_of(Feature::Key(key)) {
-                prefetch_span(packed, r as usize * stride, stride);
+                packed.prefetch_row(r as usize, stride);
                 counter.add(r);
             }
         }
@@ -702,25 +701,20 @@ impl Bow {
     fn pool_counted(&self, counter: &mut RowCounts, out: &mut Vec<f32>) {
         let classes = self.head_b.len();
         let stride = self.stride();
-        // Sums whole packed rows, four lanes at a time (the IDF lane's sum is not used).
+        // Sums whole packed rows, four or eight lanes at a time (the IDF lane's sum is not
+        // used).
         out.clear();
         out.resize(stride, 0.0);
-        let total = counter.total as f32;
-        let mut norm2 = 0.0f32;
-        let rows = &self.packed[..];
-        for &r in &counter.used {
-            let n = std::mem::take(&mut counter.counts[r as usize]);
-            let r = r as usize;
-            let packed = &rows[r * stride..(r + 1) * stride];
-            let idf = packed[stride - 1];
-            let w = match self.config.weighting {
-                Weighting::Tfidf if n == 1 => idf,
-                Weighting::Tfidf => sublinear_tf(n) * idf,
-                Weighting::Mean => n as f32 / total,
-            };
-            norm2 += w * w;
-            add_scaled(out, w, packed);
-        }
+        let weigh = RowWeight {
+            weighting: self.config.weighting,
+            total: counter.total as f32,
+        };
+        let norm2 = match &self.packed {
+            Packed::F32(rows) => pool_f32(rows, stride, counter, weigh, out),
+            // SAFETY: rows are kept in half precision only where the CPU converts them
+            // (`converts_half`).
+            Packed::F16(rows) => unsafe { pool_f16(rows, stride, counter, weigh, out) },
+        };
         out.truncate(classes);
         counter.used.clear();
         counter.total = 0;
@@ -734,9 +728,9 @@ impl Bow {
     }
 
     /// The projected row of table row `r` (one value per class).
-    fn projected_row(&self, r: usize) -> &[f32] {
-        let at = r * self.stride();
-        &self.packed[at..at + self.head_b.len()]
+    fn projected_row(&self, r: usize) -> impl Iterator<Item = f32> + '_ {
+        let classes = self.head_b.len();
+        (0..classes).map(move |c| self.packed.value(r, c, classes))
     }
 
     /// Computes the packed rows used in prediction: for each table row the row multiplied by
@@ -748,7 +742,7 @@ impl Bow {
             return; // already the packed rows, and nothing to compute them from
         }
         let dim = self.config.dim;
-        let stride = self.stride();
+        let stride = packed_stride(self.head_b.len());
         // Allocated once at its size: this is the largest buffer of a loaded model.
         drop(std::mem::take(&mut self.packed));
         let mut packed = AlignedRows::zeros(self.rows() * stride);
@@ -762,8 +756,7 @@ impl Bow {
                     *o = dot(w, row);
                 }
             });
-        self.packed = packed;
-        debug_assert_eq!(self.packed.len(), self.rows() * stride);
+        self.packed = Packed::F32(packed);
     }
 
     /// A smaller model that predicts (nearly) the same: see [`CompactOptions`].
@@ -774,7 +767,7 @@ impl Bow {
         let classes = self.head_b.len();
         if options.fold && !self.config.folded {
             out.table = (0..self.rows())
-                .flat_map(|r| self.projected_row(r).iter().copied())
+                .flat_map(|r| self.projected_row(r))
                 .collect();
             out.head_w = identity(classes);
             out.config.dim = classes;
@@ -784,8 +777,7 @@ impl Bow {
             if max < self.ngrams.len() {
                 let score = |i: usize| {
                     let r = self.n_subwords + i;
-                    let row = self.projected_row(r);
-                    self.idf[r] * row.iter().map(|x| x * x).sum::<f32>().sqrt()
+                    self.idf[r] * self.projected_row(r).map(|x| x * x).sum::<f32>().sqrt()
                 };
                 let mut order: Vec<usize> = (0..self.ngrams.len()).collect();
                 order.sort_by(|&a, &b| score(b).total_cmp(&score(a)).then(a.cmp(&b)));
@@ -925,6 +917,7 @@ impl Bow {
         if ngrams.distinct != ngrams.len() {
             return Err("tensor 'bow.ngram_keys' holds duplicate keys".into());
         }
+        let idf_half = idf_t.dtype() == DType::F16;
         let (idf, head_w, head_b) = (flat(idf_t)?, flat(w_t)?, flat(b_t)?);
         let not_finite = || "the weights hold NaN or infinite values".to_string();
         if idf
@@ -948,7 +941,7 @@ impl Bow {
             table_in_packed: false,
             head_w,
             head_b,
-            packed: AlignedRows::default(),
+            packed: Packed::default(),
             id: 0,
         };
         if !identity {
@@ -963,34 +956,58 @@ impl Bow {
         // With an identity head (a linear or folded model), the packed rows are the table's
         // rows: they are filled from the tensor's values, and no f32 copy of the table is made
         // (for 20newsgroups' 0.5M rows, the peak memory of loading fell from 127 to 85 MB).
-        let stride = packed_stride(classes);
-        let mut packed = AlignedRows::zeros(rows * stride);
-        let mut fill = |values: &mut dyn Iterator<Item = f32>| -> std::result::Result<(), String> {
-            for (out, &idf) in packed.chunks_mut(stride).zip(&bow.idf) {
-                out[stride - 1] = idf;
-                for o in &mut out[..classes] {
-                    let x = values.next().ok_or("the table is shorter than its shape")?;
-                    if !x.is_finite() {
-                        return Err(not_finite());
-                    }
-                    *o = x;
-                }
-            }
-            Ok(())
-        };
         if table_t.dtype() == DType::F16 {
             let v = table_t.to_vec1::<half::f16>().map_err(|e| e.to_string())?;
             drop(table_t);
-            fill(&mut v.iter().map(|x| x.to_f32()))?;
+            if !v.iter().all(|x| x.is_finite()) {
+                return Err(not_finite());
+            }
+            if idf_half && converts_half() {
+                // The values are the saved ones, bit for bit (the IDFs too, saved in half).
+                let stride = half_stride(classes);
+                let mut packed = AlignedRows::<u16>::zeros(rows * stride);
+                let idf = bow.idf.iter().map(|&x| half::f16::from_f32(x).to_bits());
+                fill_rows(
+                    &mut packed,
+                    stride,
+                    classes,
+                    idf,
+                    v.iter().map(|x| x.to_bits()),
+                );
+                bow.packed = Packed::F16(packed);
+            } else {
+                let stride = packed_stride(classes);
+                let mut packed = AlignedRows::<f32>::zeros(rows * stride);
+                let values = v.iter().map(|x| x.to_f32());
+                fill_rows(
+                    &mut packed,
+                    stride,
+                    classes,
+                    bow.idf.iter().copied(),
+                    values,
+                );
+                bow.packed = Packed::F32(packed);
+            }
         } else {
             let v = table_t
                 .to_dtype(DType::F32)
                 .and_then(|t| t.to_vec1::<f32>())
                 .map_err(|e| e.to_string())?;
             drop(table_t);
-            fill(&mut v.into_iter())?;
+            if !v.iter().all(|x| x.is_finite()) {
+                return Err(not_finite());
+            }
+            let stride = packed_stride(classes);
+            let mut packed = AlignedRows::<f32>::zeros(rows * stride);
+            fill_rows(
+                &mut packed,
+                stride,
+                classes,
+                bow.idf.iter().copied(),
+                v.into_iter(),
+            );
+            bow.packed = Packed::F32(packed);
         }
-        bow.packed = packed;
         bow.table_in_packed = true;
         bow.id = NEXT_MODEL_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(bow)
@@ -1365,53 +1382,55 @@ fn identity(n: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Floats that start on a cache line (64 bytes), for packed rows: then a row of 4 or 8 floats
-/// never straddles two lines, and one of 24 floats spans two, not three. (A large `Vec` from
-/// the allocator starts 16 bytes into a line.) The buffer is 15 floats longer than the rows,
-/// which start at its first 64-byte boundary.
+/// Values that start on a cache line (64 bytes), for packed rows: then a row of 16 or 32 bytes
+/// never straddles two lines, and one of 96 bytes spans two, not three. (A large `Vec` from the
+/// allocator starts 16 bytes into a line.) The buffer is one line longer than the rows, which
+/// start at its first 64-byte boundary.
 #[derive(Debug, Default)]
-struct AlignedRows {
-    buf: Vec<f32>,
+struct AlignedRows<T> {
+    buf: Vec<T>,
     start: usize,
     len: usize,
 }
 
-impl AlignedRows {
+impl<T: Copy + Default> AlignedRows<T> {
     /// `len` zeros, on huge pages where the system gives them.
-    fn zeros(len: usize) -> AlignedRows {
-        // Zeroed by the allocator (fresh pages, touched only when written): growing a `Vec`
-        // with zeros instead raised 20newsgroups' prediction peak RSS by 11 MB.
-        let mut buf = vec![0f32; len + 15];
+    fn zeros(len: usize) -> AlignedRows<T> {
+        // Zeroed by the allocator (fresh pages, touched only when written; `vec!` asks for
+        // zeroed memory when the value is a zero number): growing a `Vec` with zeros instead
+        // raised 20newsgroups' prediction peak RSS by 11 MB.
+        let pad = 64 / std::mem::size_of::<T>() - 1;
+        let mut buf = vec![T::default(); len + pad];
         advise_huge_pages(&mut buf);
-        let start = buf.as_ptr().align_offset(64).min(15);
+        let start = buf.as_ptr().align_offset(64).min(pad);
         AlignedRows { buf, start, len }
     }
 }
 
-impl std::ops::Deref for AlignedRows {
-    type Target = [f32];
-    fn deref(&self) -> &[f32] {
+impl<T> std::ops::Deref for AlignedRows<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
         &self.buf[self.start..self.start + self.len]
     }
 }
 
-impl std::ops::DerefMut for AlignedRows {
-    fn deref_mut(&mut self) -> &mut [f32] {
+impl<T> std::ops::DerefMut for AlignedRows<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
         &mut self.buf[self.start..self.start + self.len]
     }
 }
 
-impl Clone for AlignedRows {
+impl<T: Copy + Default> Clone for AlignedRows<T> {
     /// A copy aligned in its own buffer (a clone of the `Vec` could start elsewhere in a line).
-    fn clone(&self) -> AlignedRows {
+    fn clone(&self) -> AlignedRows<T> {
         let mut out = AlignedRows::zeros(self.len);
         out.copy_from_slice(self);
         out
     }
 }
 
-impl PartialEq for AlignedRows {
-    fn eq(&self, other: &AlignedRows) -> bool {
+impl<T: PartialEq> PartialEq for AlignedRows<T> {
+    fn eq(&self, other: &AlignedRows<T>) -> bool {
         self[..] == other[..]
     }
 }
@@ -1420,6 +1439,253 @@ impl PartialEq for AlignedRows {
 /// zeros, and its IDF last, in a multiple of four (rows are summed four lanes at a time).
 fn packed_stride(classes: usize) -> usize {
     (classes + 1).next_multiple_of(4)
+}
+
+/// The packed rows of a model: for each table row its value for each label, zeros, and its IDF
+/// last.
+#[derive(Debug, Clone, PartialEq)]
+enum Packed {
+    /// In single precision, [`packed_stride`] values a row.
+    F32(AlignedRows<f32>),
+    /// The bits of half-precision values, [`half_stride`] a row: for a model saved in half
+    /// precision (where they are exactly its weights and IDFs) on a CPU that converts them
+    /// (`converts_half`). A row is half as long, so fewer lines are read for it (one instead of
+    /// two for 20 labels), and more of the table stays in the caches.
+    F16(AlignedRows<u16>),
+}
+
+impl Default for Packed {
+    fn default() -> Packed {
+        Packed::F32(AlignedRows::default())
+    }
+}
+
+impl Packed {
+    /// Values per row of a model with `classes` labels.
+    fn stride(&self, classes: usize) -> usize {
+        match self {
+            Packed::F32(_) => packed_stride(classes),
+            Packed::F16(_) => half_stride(classes),
+        }
+    }
+
+    /// Row `r`'s value for label `c`.
+    fn value(&self, r: usize, c: usize, classes: usize) -> f32 {
+        let at = r * self.stride(classes) + c;
+        match self {
+            Packed::F32(rows) => rows[at],
+            Packed::F16(rows) => half::f16::from_bits(rows[at]).to_f32(),
+        }
+    }
+
+    /// Where the first row starts in memory.
+    #[cfg(test)]
+    fn address(&self) -> usize {
+        match self {
+            Packed::F32(rows) => rows.as_ptr() as usize,
+            Packed::F16(rows) => rows.as_ptr() as usize,
+        }
+    }
+
+    /// Asks for row `r` (see [`prefetch_span`]).
+    #[inline(always)]
+    fn prefetch_row(&self, r: usize, stride: usize) {
+        match self {
+            Packed::F32(rows) => prefetch_span(rows, r * stride, stride),
+            Packed::F16(rows) => prefetch_span(rows, r * stride, stride),
+        }
+    }
+}
+
+/// Fills packed rows (`stride` values each, zeros already) with `classes` values each and the
+/// row's IDF last.
+fn fill_rows<T>(
+    packed: &mut [T],
+    stride: usize,
+    classes: usize,
+    idf: impl Iterator<Item = T>,
+    mut values: impl Iterator<Item = T>,
+) {
+    for (out, idf) in packed.chunks_mut(stride).zip(idf) {
+        out[stride - 1] = idf;
+        for (o, x) in out[..classes].iter_mut().zip(&mut values) {
+            *o = x;
+        }
+    }
+}
+
+/// Values per half-precision row of a model with `classes` labels: the labels' values and the
+/// IDF in a multiple of eight (rows are summed eight lanes at a time), and 8, 16 or 32 of them
+/// (16, 32 or 64 bytes) or a multiple of 32, so that a row never straddles two cache lines.
+fn half_stride(classes: usize) -> usize {
+    let n = (classes + 1).next_multiple_of(8);
+    if n <= 32 {
+        n.next_power_of_two()
+    } else {
+        n.next_multiple_of(32)
+    }
+}
+
+/// Whether this CPU converts half-precision values (F16C, with AVX for eight lanes at a time):
+/// most x86-64 CPUs since 2012, checked when the program runs since the binary targets any.
+fn converts_half() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx") && std::arch::is_x86_feature_detected!("f16c")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// How a counted row's weight is found: see [`Weighting`].
+#[derive(Clone, Copy)]
+struct RowWeight {
+    weighting: Weighting,
+    /// The text's number of features, counted with repeats.
+    total: f32,
+}
+
+impl RowWeight {
+    /// The weight of a row counted `n` times, with IDF `idf`.
+    #[inline(always)]
+    fn of(self, n: u32, idf: f32) -> f32 {
+        match self.weighting {
+            Weighting::Tfidf if n == 1 => idf,
+            Weighting::Tfidf => sublinear_tf(n) * idf,
+            Weighting::Mean => n as f32 / self.total,
+        }
+    }
+}
+
+/// Adds the counted rows (single precision), weighted, to `out` (`stride` long), emptying the
+/// counts; returns the sum of the squared weights.
+fn pool_f32(
+    rows: &[f32],
+    stride: usize,
+    counter: &mut RowCounts,
+    weigh: RowWeight,
+    out: &mut [f32],
+) -> f32 {
+    let mut norm2 = 0.0f32;
+    for &r in &counter.used {
+        let n = std::mem::take(&mut counter.counts[r as usize]);
+        let r = r as usize;
+        let row = &rows[r * stride..(r + 1) * stride];
+        let w = weigh.of(n, row[stride - 1]);
+        norm2 += w * w;
+        add_scaled(out, w, row);
+    }
+    norm2
+}
+
+/// [`pool_f32`] on half-precision rows: each row converted to single precision eight lanes at a
+/// time, then the same products and sums in the same order, so the same result to the bit as
+/// on the same rows in single precision.
+///
+/// # Safety
+/// The CPU must have F16C and AVX (`converts_half`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx,f16c")]
+unsafe fn pool_f16(
+    rows: &[u16],
+    stride: usize,
+    counter: &mut RowCounts,
+    weigh: RowWeight,
+    out: &mut [f32],
+) -> f32 {
+    debug_assert!(stride % 8 == 0 && out.len() == stride);
+    // The rows of most models are one to four vectors: sums kept in registers.
+    match stride {
+        8 => pool_f16_in_registers::<8, 1>(rows, counter, weigh, out),
+        16 => pool_f16_in_registers::<16, 2>(rows, counter, weigh, out),
+        32 => pool_f16_in_registers::<32, 4>(rows, counter, weigh, out),
+        _ => {
+            use std::arch::x86_64::*;
+            let mut norm2 = 0.0f32;
+            for &r in &counter.used {
+                let n = std::mem::take(&mut counter.counts[r as usize]);
+                let row = &rows[r as usize * stride..(r as usize + 1) * stride];
+                let w = weigh.of(n, half_to_f32(row[stride - 1]));
+                norm2 += w * w;
+                let wv = _mm256_set1_ps(w);
+                for (o, p) in out.chunks_exact_mut(8).zip(row.chunks_exact(8)) {
+                    let p = _mm256_cvtph_ps(_mm_loadu_si128(p.as_ptr() as *const __m128i));
+                    let o = o.as_mut_ptr();
+                    _mm256_storeu_ps(o, _mm256_add_ps(_mm256_loadu_ps(o), _mm256_mul_ps(wv, p)));
+                }
+            }
+            norm2
+        }
+    }
+}
+
+/// [`pool_f16`] for rows of `S = 8 L` values, summed in `L` registers.
+///
+/// # Safety
+/// As [`pool_f16`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx,f16c")]
+unsafe fn pool_f16_in_registers<const S: usize, const L: usize>(
+    rows: &[u16],
+    counter: &mut RowCounts,
+    weigh: RowWeight,
+    out: &mut [f32],
+) -> f32 {
+    use std::arch::x86_64::*;
+    assert!(S == 8 * L && out.len() == S);
+    let mut sums = [_mm256_setzero_ps(); L];
+    let mut norm2 = 0.0f32;
+    for &r in &counter.used {
+        let n = std::mem::take(&mut counter.counts[r as usize]);
+        let row = &rows[r as usize * S..r as usize * S + S];
+        let w = weigh.of(n, half_to_f32(row[S - 1]));
+        norm2 += w * w;
+        let wv = _mm256_set1_ps(w);
+        for (l, sum) in sums.iter_mut().enumerate() {
+            // SAFETY: values 8 l .. 8 l + 8 of a row of 8 L.
+            let p = _mm256_cvtph_ps(_mm_loadu_si128(row.as_ptr().add(8 * l) as *const __m128i));
+            *sum = _mm256_add_ps(*sum, _mm256_mul_ps(wv, p));
+        }
+    }
+    for (l, sum) in sums.iter().enumerate() {
+        // SAFETY: `out` holds 8 L values.
+        _mm256_storeu_ps(out.as_mut_ptr().add(8 * l), *sum);
+    }
+    norm2
+}
+
+/// One half-precision value (its bits) in single precision, by F16C.
+///
+/// # Safety
+/// The CPU must have F16C.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "f16c")]
+unsafe fn half_to_f32(bits: u16) -> f32 {
+    use std::arch::x86_64::*;
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
+}
+
+/// [`pool_f32`] on half-precision rows, one value at a time (never called: rows are kept in
+/// half precision only on x86-64).
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn pool_f16(
+    rows: &[u16],
+    stride: usize,
+    counter: &mut RowCounts,
+    weigh: RowWeight,
+    out: &mut [f32],
+) -> f32 {
+    let mut norm2 = 0.0f32;
+    for &r in &counter.used {
+        let n = std::mem::take(&mut counter.counts[r as usize]);
+        let row = &rows[r as usize * stride..(r as usize + 1) * stride];
+        let w = weigh.of(n, half::f16::from_bits(row[stride - 1]).to_f32());
+        norm2 += w * w;
+        for (o, &p) in out.iter_mut().zip(row) {
+            *o += w * half::f16::from_bits(p).to_f32();
+        }
+    }
+    norm2
 }
 
 /// `out += w * row`, four lanes at a time (both lengths are the same multiple of four).
@@ -1875,7 +2141,7 @@ impl BowTrainer {
                 table_in_packed: false,
                 head_w: Vec::new(),
                 head_b: vec![0.0; classes],
-                packed: AlignedRows::default(),
+                packed: Packed::default(),
                 id: 0,
             },
             docs: Arc::new(docs),
@@ -1968,7 +2234,7 @@ impl BowTrainer {
                 table_in_packed: false,
                 head_w: Vec::new(),
                 head_b: vec![0.0; classes],
-                packed: AlignedRows::default(),
+                packed: Packed::default(),
                 id: 0,
             },
             docs: Arc::clone(&self.docs),
@@ -2698,6 +2964,80 @@ mod tests {
         }
     }
 
+    /// A model saved in half precision is kept in half precision where the CPU converts it, and
+    /// predicts exactly what the same rows in single precision predict.
+    #[test]
+    fn half_precision_rows_predict_what_single_precision_rows_do() {
+        // Rows of 8, 16, 32 and 64 values (one label short of a full row, for 7 and 31).
+        for classes in [2, 7, 12, 31, 40] {
+            let stride = half_stride(classes);
+            assert!(stride > classes && stride % 8 == 0, "{classes}");
+            assert!(
+                64 % (2 * stride) == 0 || (2 * stride) % 64 == 0,
+                "{classes}"
+            );
+            let targets: Vec<u32> = (0..6).map(|i| (i * 5 % classes) as u32).collect();
+            let (mut t, tok) = tiny_labeled(
+                BowConfig {
+                    min_count: 1,
+                    ..BowConfig::default()
+                },
+                &targets,
+                classes,
+            );
+            t.step(&[0, 1, 2, 3, 4, 5], 0.1).unwrap();
+            let saved = t.snapshot().unwrap().compact(CompactOptions {
+                fold: true,
+                half: true,
+                max_ngrams: None,
+            });
+            let loaded = Bow::from_tensors(
+                saved.config.clone(),
+                saved.n_subwords,
+                classes,
+                saved.tensors().unwrap().into_iter().collect(),
+            )
+            .unwrap();
+            assert_eq!(loaded.table().as_ref(), saved.table().as_ref());
+            assert_eq!(
+                matches!(loaded.packed, Packed::F16(_)),
+                converts_half(),
+                "{classes}"
+            );
+            assert_eq!(loaded.packed.address() % 64, 0);
+            // The same rows in single precision.
+            let mut single = loaded.clone();
+            let f32_stride = packed_stride(classes);
+            let mut rows = AlignedRows::<f32>::zeros(loaded.rows() * f32_stride);
+            let values = (0..loaded.rows())
+                .flat_map(|r| (0..classes).map(move |c| (r, c)))
+                .map(|(r, c)| loaded.packed.value(r, c, classes));
+            fill_rows(
+                &mut rows,
+                f32_stride,
+                classes,
+                loaded.idf.iter().copied(),
+                values,
+            );
+            single.packed = Packed::F32(rows);
+            assert_eq!(single.packed, saved.packed);
+            let mut scratch = Scratch::default();
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            for text in [
+                "the striker scored a late goal, and the late goal won!",
+                "markets rose as shares rallied; shares fell",
+                "",
+                "the the the the",
+            ] {
+                loaded.logits_of(&tok, text, &mut scratch, &mut a);
+                single.logits_of(&tok, text, &mut scratch, &mut b);
+                assert_eq!(a.len(), classes);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&a), bits(&b), "{classes} labels, {text:?}");
+            }
+        }
+    }
+
     /// Loading checks the table's values on both ways of keeping it.
     #[test]
     fn loading_rejects_a_table_with_nan() {
@@ -2724,7 +3064,7 @@ mod tests {
             assert_eq!(again.packed, bow.packed);
             // Rows start on a cache line, loaded or computed, and in a copy.
             for packed in [&again.packed, &bow.packed, &bow.clone().packed] {
-                assert_eq!(packed.as_ptr() as usize % 64, 0, "dim {dim}");
+                assert_eq!(packed.address() % 64, 0, "dim {dim}");
             }
             let mut tensors = bow.tensors().unwrap();
             let mut table = bow.table.clone();
