@@ -274,9 +274,12 @@ pub(crate) struct Scratch {
     keys: Vec<u64>,
     /// Where each word of a text starts and ends in `norm`.
     spans: Vec<(u32, u32)>,
+    /// The features of one word.
+    features: Vec<Feature>,
 }
 
 /// A raw feature: a subword id, or the key of a word n-gram or whole word.
+#[derive(Clone, Copy)]
 enum Feature {
     Subword(u32),
     Key(u64),
@@ -605,6 +608,7 @@ impl Bow {
             word_counter,
             keys,
             spans,
+            features,
             ..
         } = scratch;
         normalize_into(text, norm);
@@ -637,15 +641,23 @@ impl Bow {
                     None => {
                         let (a, b) = spans[i];
                         let w = &norm[a as usize..b as usize];
+                        features.clear();
+                        let hash = word_features(tokenizer, &self.config, w, pieces, &mut |f| {
+                            features.push(f)
+                        })
+                        .unwrap_or(NO_HASH);
+                        // The word's n-grams are looked up together, so that their reads of
+                        // the index (a slot, then the key it points to) overlap.
+                        let word_keys = features.iter().filter_map(|f| match *f {
+                            Feature::Key(k) => Some(k),
+                            Feature::Subword(_) => None,
+                        });
+                        word_keys.clone().for_each(|k| self.ngrams.prefetch(k));
+                        word_keys.for_each(|k| self.ngrams.prefetch_key(k));
                         let start = cache.rows.len();
                         let rows = &mut cache.rows;
                         rows.extend([0; ENTRY_HEADER]);
-                        let hash = word_features(tokenizer, &self.config, w, pieces, &mut |f| {
-                            if let Some(r) = row_of(f) {
-                                rows.push(r);
-                            }
-                        })
-                        .unwrap_or(NO_HASH);
+                        rows.extend(features.iter().filter_map(|&f| row_of(f)));
                         rows[start] = (rows.len() - start - ENTRY_HEADER) as u32;
                         rows[start + 1] = hash as u32;
                         rows[start + 2] = (hash >> 32) as u32;
@@ -1182,6 +1194,25 @@ impl NgramIndex {
     #[inline(always)]
     fn prefetch(&self, key: u64) {
         prefetch_span(&self.slots, first_slot(key, self.shift), 1);
+    }
+
+    /// Asks the CPU to start loading the key that `key`'s slot points to (the second read of
+    /// [`NgramIndex::get`]), once its slot has been asked for ([`NgramIndex::prefetch`]).
+    #[inline(always)]
+    fn prefetch_key(&self, key: u64) {
+        let mask = self.slots.len() - 1;
+        let mut s = first_slot(key, self.shift);
+        loop {
+            let (low, v) = self.slots[s];
+            if v == 0 {
+                return;
+            }
+            if low == key as u32 {
+                prefetch_span(&self.keys, v as usize - 1, 1);
+                return;
+            }
+            s = (s + 1) & mask;
+        }
     }
 
     /// Number of keys.
