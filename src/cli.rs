@@ -672,15 +672,14 @@ fn predict(a: PredictArgs) -> Result<()> {
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("jsonl"));
     let mut lines = LineReader::new(reader, path, jsonl, a.text_field.clone(), a.lossy);
-    let mut chunk = Vec::with_capacity(CHUNK);
+    // The texts of one batch; their buffers are reused from one batch to the next.
+    let mut chunk = vec![String::new(); CHUNK];
     loop {
-        chunk.clear();
-        while chunk.len() < CHUNK {
-            match lines.next_text()? {
-                Some(t) => chunk.push(t),
-                None => break,
-            }
+        let mut n = 0;
+        while n < CHUNK && lines.next_text_into(&mut chunk[n])? {
+            n += 1;
         }
+        let chunk = &chunk[..n];
         if chunk.is_empty() {
             if lines.repaired > 0 {
                 eprintln!(
@@ -691,7 +690,7 @@ fn predict(a: PredictArgs) -> Result<()> {
             report(count);
             return Ok(());
         }
-        emit(&clf.probabilities_batch(&chunk)?)?;
+        emit(&clf.probabilities_batch(chunk)?)?;
         count += chunk.len();
     }
 }
@@ -733,7 +732,9 @@ impl LineReader {
         }
     }
 
-    fn next_text(&mut self) -> Result<Option<String>> {
+    /// Reads the next article into `out`; false at the end of the input.
+    fn next_text_into(&mut self, out: &mut String) -> Result<bool> {
+        out.clear();
         loop {
             self.buf.clear();
             let n = self
@@ -741,10 +742,10 @@ impl LineReader {
                 .read_until(b'\n', &mut self.buf)
                 .map_err(|e| Error::io(&self.path, e))?;
             if n == 0 {
-                return Ok(None);
+                return Ok(false);
             }
             self.line += 1;
-            let at = Location::new(&self.path, self.line);
+            let at = || Location::new(&self.path, self.line);
             let mut bytes = self.buf.as_slice();
             if self.line == 1 {
                 bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
@@ -757,7 +758,7 @@ impl LineReader {
                 }
                 Err(e) => {
                     return Err(Error::input(
-                        at.clone(),
+                        at(),
                         format!(
                             "invalid UTF-8 at byte {} of the line (--lossy replaces it)",
                             e.valid_up_to()
@@ -767,17 +768,21 @@ impl LineReader {
             };
             let text = text.trim_end_matches(['\n', '\r']);
             if !self.jsonl {
-                return Ok(Some(text.to_string()));
+                out.push_str(text);
+                return Ok(true);
             }
             if text.trim().is_empty() {
                 continue;
             }
             let v: serde_json::Value = serde_json::from_str(text)
-                .map_err(|e| Error::input(at.clone(), format!("not valid JSON: {e}")))?;
+                .map_err(|e| Error::input(at(), format!("not valid JSON: {e}")))?;
             return match v.get(&self.field) {
-                Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(Error::input(at.field(&self.field), "expected a string")),
-                None => Err(Error::input(at.field(&self.field), "missing")),
+                Some(serde_json::Value::String(s)) => {
+                    out.push_str(s);
+                    Ok(true)
+                }
+                Some(_) => Err(Error::input(at().field(&self.field), "expected a string")),
+                None => Err(Error::input(at().field(&self.field), "missing")),
             };
         }
     }
@@ -791,7 +796,16 @@ fn write_score(out: &mut impl Write, x: f32) -> std::io::Result<()> {
         return write!(out, "{x:.4}");
     }
     let v = (x as f64 * 10_000.0).round_ties_even() as u32;
-    write!(out, "{}.{:04}", v / 10_000, v % 10_000)
+    // "d.dddd" (v is at most 10,000), without the formatting machinery.
+    let digit = |d: u32| b'0' + (d % 10) as u8;
+    out.write_all(&[
+        digit(v / 10_000),
+        b'.',
+        digit(v / 1_000),
+        digit(v / 100),
+        digit(v / 10),
+        digit(v),
+    ])
 }
 
 /// The indices of the `k` most probable labels, best first (ties: the earlier label), as
@@ -824,12 +838,13 @@ fn write_prediction(
         OutputFormat::Text => {
             for (n, &i) in top.iter().enumerate() {
                 if n > 0 {
-                    write!(out, "\t")?;
+                    out.write_all(b"\t")?;
                 }
-                write!(out, "{}\t", labels[i])?;
+                out.write_all(labels[i].as_bytes())?;
+                out.write_all(b"\t")?;
                 write_score(out, probs[i])?;
             }
-            writeln!(out)
+            out.write_all(b"\n")
         }
         OutputFormat::Jsonl => {
             let v = serde_json::json!({
