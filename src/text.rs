@@ -41,7 +41,7 @@ pub fn normalize_into(text: &str, out: &mut String) {
     out.reserve(text.len());
     // Most text is already in NFKC (Devanagari and Latin letters, for a start): the quick check
     // is cheaper than composing it again.
-    if push_lowercase_if_nfkc(text, out) {
+    if push_lowercase_if_nfkc(text, out, &mut ()) {
         return;
     }
     // NFKC works on each stretch between ASCII spaces by itself (a space neither decomposes
@@ -51,7 +51,7 @@ pub fn normalize_into(text: &str, out: &mut String) {
         if i > 0 {
             out.push(' ');
         }
-        if !push_lowercase_if_nfkc(chunk, out) {
+        if !push_lowercase_if_nfkc(chunk, out, &mut ()) {
             chunk.nfkc().for_each(|(c, _)| push_lowercase(c, out));
         }
     }
@@ -91,6 +91,12 @@ static CHANGES_CASE: BmpBits = BmpBits::new();
 static PUNCTUATION: BmpBits = BmpBits::new();
 static PLAIN: BmpBits = BmpBits::new();
 static WORD_CHAR: BmpBits = BmpBits::new();
+static PLAIN_WORD: BmpBits = BmpBits::new();
+
+/// [`is_plain`] and part of a word ([`char_class`]).
+fn is_plain_word(c: char) -> bool {
+    is_plain(c) && char_class(c) == CharClass::Word
+}
 
 /// Whether the non-ASCII `c` (below U+10000) is what most characters of Hindi or accented
 /// Latin text are: allowed in NFKC as it is, a starter (no combining class) and unchanged by
@@ -138,15 +144,128 @@ fn push_lowercase(c: char, out: &mut String) {
     }
 }
 
-/// When `text` is surely in NFKC already, appends its lowercase (as [`push_lowercase`] does, character by character) and
-/// returns true; otherwise leaves `out` as it was. The test is the Unicode quick check (every
-/// character allowed as it is, combining marks in canonical order), answered from [`BmpBits`]
-/// instead of two table lookups per character, in the same pass as the lowercasing.
-fn push_lowercase_if_nfkc(text: &str, out: &mut String) -> bool {
+/// [`normalize_into`] and [`for_each_word`] on its result in one: `out` gets the normalized
+/// text and `spans` the byte range in it of each word, in order. Text that is in NFKC already
+/// (most of it) is split as it is lowercased, with each character decoded once.
+pub fn normalize_split_into(text: &str, out: &mut String, spans: &mut Vec<(u32, u32)>) {
+    spans.clear();
+    if text.is_ascii() {
+        normalize_into(text, out);
+        let base = out.as_ptr() as usize;
+        for_each_word(out, |w| {
+            let at = w.as_ptr() as usize - base;
+            spans.push((at as u32, (at + w.len()) as u32));
+        });
+        return;
+    }
+    // As normalize_into does it, telling `words` each character written.
+    out.clear();
+    out.reserve(text.len());
+    let mut words = WordSpans { spans, word: None };
+    if push_lowercase_if_nfkc(text, out, &mut words) {
+        return;
+    }
+    for (i, chunk) in text.split(' ').enumerate() {
+        if i > 0 {
+            words.push(CharClass::Space, out.len(), 1);
+            out.push(' ');
+        }
+        if !push_lowercase_if_nfkc(chunk, out, &mut words) {
+            let at = out.len();
+            chunk.nfkc().for_each(|(c, _)| push_lowercase(c, out));
+            for (j, c) in out[at..].char_indices() {
+                words.push(char_class(c), at + j, c.len_utf8());
+            }
+        }
+    }
+    words.finish(out.len());
+}
+
+/// What [`push_lowercase_if_nfkc`] tells about each character it writes.
+trait CharSink {
+    /// Whether the sink wants the characters (the classes are not looked up otherwise).
+    const WANTS: bool;
+    /// A character of class `class` written at `at..at + len` of the output.
+    fn push(&mut self, class: CharClass, at: usize, len: usize);
+    /// The output ends at `end` (for now: more may follow after a space).
+    fn finish(&mut self, end: usize);
+    /// What to [`CharSink::rewind`] to, taken where the output ends after a space or nothing.
+    fn mark(&self) -> usize;
+    /// Forgets the characters pushed since `mark` (that output is being thrown away).
+    fn rewind(&mut self, mark: usize);
+}
+
+impl CharSink for () {
+    const WANTS: bool = false;
+    fn push(&mut self, _: CharClass, _: usize, _: usize) {}
+    fn finish(&mut self, _: usize) {}
+    fn mark(&self) -> usize {
+        0
+    }
+    fn rewind(&mut self, _: usize) {}
+}
+
+/// Splits written text into words as [`for_each_word`] does.
+struct WordSpans<'a> {
+    spans: &'a mut Vec<(u32, u32)>,
+    /// Where the word being read started.
+    word: Option<usize>,
+}
+
+impl CharSink for WordSpans<'_> {
+    const WANTS: bool = true;
+    #[inline(always)]
+    fn push(&mut self, class: CharClass, at: usize, len: usize) {
+        match class {
+            CharClass::Word => {
+                if self.word.is_none() {
+                    self.word = Some(at);
+                }
+            }
+            CharClass::Space | CharClass::Punct => {
+                if let Some(s) = self.word.take() {
+                    self.spans.push((s as u32, at as u32));
+                }
+                if class == CharClass::Punct {
+                    self.spans.push((at as u32, (at + len) as u32));
+                }
+            }
+        }
+    }
+    fn finish(&mut self, end: usize) {
+        if let Some(s) = self.word.take() {
+            self.spans.push((s as u32, end as u32));
+        }
+    }
+    fn mark(&self) -> usize {
+        self.spans.len()
+    }
+    fn rewind(&mut self, mark: usize) {
+        self.spans.truncate(mark);
+        self.word = None;
+    }
+}
+
+/// When `text` is surely in NFKC already, appends its lowercase (as [`push_lowercase`] does,
+/// character by character), tells `sink` the class of each character written, and returns
+/// true; otherwise leaves `out` and `sink` as they were and returns false (with a sink that
+/// wants the characters, also for text beyond the Basic Multilingual Plane). The test is the Unicode
+/// quick check (every character allowed as it is, combining marks in canonical order), answered
+/// from [`BmpBits`] instead of two table lookups per character, in the same pass as the
+/// lowercasing.
+fn push_lowercase_if_nfkc<S: CharSink>(text: &str, out: &mut String, sink: &mut S) -> bool {
+    let ascii = &*ASCII_CLASS;
     let mark = out.len();
+    let sink_mark = sink.mark();
     let mut start = 0;
     let mut last_nonstarter = false;
     for (i, c) in text.char_indices() {
+        if S::WANTS && !c.is_ascii() && (c as u32) < 0x1_0000 && PLAIN_WORD.get(c, is_plain_word) {
+            // Most letters and marks of Hindi: one lookup for the two questions.
+            last_nonstarter = false;
+            sink.push(CharClass::Word, out.len() + (i - start), c.len_utf8());
+            continue;
+        }
         let unchanged = if c.is_ascii() {
             last_nonstarter = false;
             !c.is_ascii_uppercase()
@@ -158,27 +277,45 @@ fn push_lowercase_if_nfkc(text: &str, out: &mut String) -> bool {
             if c as u32 >= 0x1_0000 || (nonstarter && last_nonstarter) {
                 // Beyond the cached plane, or combining marks whose order needs their classes.
                 out.truncate(mark);
-                if library_nfkc_quick(text) {
+                if !S::WANTS && library_nfkc_quick(text) {
                     // Rare (text beyond the cached plane): character by character.
                     text.chars().for_each(|c| push_lowercase(c, out));
                     return true;
                 }
+                sink.rewind(sink_mark);
                 return false;
             }
             if !NFKC_YES.get(c, nfkc_yes) {
                 out.truncate(mark);
+                sink.rewind(sink_mark);
                 return false;
             }
             last_nonstarter = nonstarter;
             lowercase_keeps(c)
         };
-        if !unchanged {
+        if unchanged {
+            if S::WANTS {
+                let class = if c.is_ascii() {
+                    ascii[c as usize]
+                } else {
+                    char_class(c)
+                };
+                sink.push(class, out.len() + (i - start), c.len_utf8());
+            }
+        } else {
             out.push_str(&text[start..i]);
+            let at = out.len();
             push_lowercase(c, out);
             start = i + c.len_utf8();
+            if S::WANTS {
+                for (j, c) in out[at..].char_indices() {
+                    sink.push(char_class(c), at + j, c.len_utf8());
+                }
+            }
         }
     }
     out.push_str(&text[start..]);
+    sink.finish(out.len());
     true
 }
 
@@ -722,7 +859,7 @@ mod tests {
             for &b in blocks.iter().step_by(3) {
                 let t: String = [a, b].into_iter().collect();
                 let mut out = String::from("x");
-                let quick = push_lowercase_if_nfkc(&t, &mut out);
+                let quick = push_lowercase_if_nfkc(&t, &mut out, &mut ());
                 assert_eq!(quick, library_nfkc_quick(&t), "{t:?}");
                 if !quick {
                     assert_eq!(out, "x", "{t:?}: left as it was");
@@ -834,6 +971,71 @@ mod tests {
 
     /// The splitter (a table for ASCII) splits as testing each character would: every ASCII
     /// character, and mixes with other scripts and spaces.
+    /// Normalizing and splitting in one pass gives what the two steps give, on texts that take
+    /// each of its paths: ASCII, NFKC already, a word that needs NFKC among words that do not
+    /// (and changes length), combining marks out of order, characters beyond U+FFFF, and every
+    /// character below U+10000 beside a Hindi word.
+    #[test]
+    fn normalizing_and_splitting_together_is_the_same_as_one_after_the_other() {
+        fn check(text: &str) {
+            let want_norm = normalize(text);
+            let mut want = Vec::new();
+            for_each_word(&want_norm, |w| want.push(w.to_string()));
+            let (mut norm, mut spans) = (String::from("stale"), vec![(7, 9)]);
+            normalize_split_into(text, &mut norm, &mut spans);
+            assert_eq!(norm, want_norm, "{text:?}");
+            let got: Vec<String> = spans
+                .iter()
+                .map(|&(a, b)| norm[a as usize..b as usize].to_string())
+                .collect();
+            assert_eq!(got, want, "{text:?}");
+        }
+        let pool = [
+            "The",
+            "MARKETS",
+            "भारत",
+            "ने",
+            "कहा।",
+            "फ़िल्म",
+            "\u{95b}ोर",
+            "Straße",
+            "İstanbul",
+            "ＡＢＣ",
+            "ﬁne",
+            "x\u{301}\u{327}",
+            "a\u{327}\u{301}",
+            "क\u{94d}\u{93c}",
+            "😀",
+            "\u{1d400}",
+            ",",
+            "!",
+            "—",
+            "\u{a0}",
+            "\u{2003}",
+            "\t",
+            "  ",
+            "।",
+            "Ⅻ",
+            "ǅ",
+            "Ｘ！Ｙ",
+            "¼",
+            "ｶﾞ",
+            "फ़िल्म,Ｘ\u{2003}y",
+        ];
+        let mut rng = crate::rng::SplitMix64::new(3);
+        for _ in 0..3_000 {
+            let n = rng.next_u64() % 8;
+            let text: Vec<&str> = (0..n)
+                .map(|_| pool[(rng.next_u64() % pool.len() as u64) as usize])
+                .collect();
+            check(&text.join(" "));
+            check(&text.concat());
+        }
+        for c in (0x80..0x1_0000u32).filter_map(char::from_u32) {
+            check(&format!("भारत{c}ने {c}x"));
+        }
+    }
+
     #[test]
     fn words_split_as_their_characters_say() {
         fn reference(text: &str) -> Vec<&str> {

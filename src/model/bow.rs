@@ -22,7 +22,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
-use crate::text::{for_each_word, is_punctuation_word, normalize_into, Tokenizer};
+use crate::text::{
+    for_each_word, is_punctuation_word, normalize_into, normalize_split_into, Tokenizer,
+};
 
 /// How the features of a document are weighted before pooling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -473,7 +475,12 @@ thread_local! {
 /// The key of a word in [`WordCache`] and [`TrainWords`]: its FNV-1a hash, with the high bits
 /// mixed into the low ones that pick a `HashMap`'s bucket.
 fn cache_key(word: &str) -> u64 {
-    let h = fnv1a(word.as_bytes()).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    cache_key_of_bytes(word.as_bytes())
+}
+
+/// [`cache_key`] of a word's bytes.
+fn cache_key_of_bytes(word: &[u8]) -> u64 {
+    let h = fnv1a(word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     h ^ (h >> 32)
 }
 
@@ -611,17 +618,16 @@ impl Bow {
             features,
             ..
         } = scratch;
-        normalize_into(text, norm);
         // The words and their keys in the cache, first: the cache is megabytes, and each
         // lookup asks for the slot of the word a few ahead.
-        spans.clear();
+        normalize_split_into(text, norm, spans);
         keys.clear();
-        let base = norm.as_ptr() as usize;
-        for_each_word(norm, |w| {
-            let at = w.as_ptr() as usize - base;
-            spans.push((at as u32, (at + w.len()) as u32));
-            keys.push(cache_key(w));
-        });
+        let bytes = norm.as_bytes();
+        keys.extend(
+            spans
+                .iter()
+                .map(|&(a, b)| cache_key_of_bytes(&bytes[a as usize..b as usize])),
+        );
         // Where each word's cache entry starts, then (below) its hash.
         words.clear();
         WORD_CACHE.with(|cache| {
