@@ -249,10 +249,10 @@ impl CharSink for WordSpans<'_> {
 /// When `text` is surely in NFKC already, appends its lowercase (as [`push_lowercase`] does,
 /// character by character), tells `sink` the class of each character written, and returns
 /// true; otherwise leaves `out` and `sink` as they were and returns false (with a sink that
-/// wants the characters, also for text beyond the Basic Multilingual Plane). The test is the Unicode
-/// quick check (every character allowed as it is, combining marks in canonical order), answered
-/// from [`BmpBits`] instead of two table lookups per character, in the same pass as the
-/// lowercasing.
+/// wants the characters, also for text beyond the Basic Multilingual Plane). The test is the
+/// Unicode quick check (every character allowed as it is, combining marks in canonical order),
+/// answered from [`BmpBits`] instead of two table lookups per character, in the same pass as
+/// the lowercasing.
 fn push_lowercase_if_nfkc<S: CharSink>(text: &str, out: &mut String, sink: &mut S) -> bool {
     let ascii = &*ASCII_CLASS;
     let mark = out.len();
@@ -969,8 +969,6 @@ mod tests {
         );
     }
 
-    /// The splitter (a table for ASCII) splits as testing each character would: every ASCII
-    /// character, and mixes with other scripts and spaces.
     /// Normalizing and splitting in one pass gives what the two steps give, on texts that take
     /// each of its paths: ASCII, NFKC already, a word that needs NFKC among words that do not
     /// (and changes length), combining marks out of order, characters beyond U+FFFF, and every
@@ -1036,6 +1034,8 @@ mod tests {
         }
     }
 
+    /// The splitter (a table for ASCII) splits as testing each character would: every ASCII
+    /// character, and mixes with other scripts and spaces.
     #[test]
     fn words_split_as_their_characters_say() {
         fn reference(text: &str) -> Vec<&str> {
