@@ -1182,18 +1182,25 @@ impl NgramIndex {
     /// The index of `key`, if the model has it.
     #[inline]
     fn get(&self, key: u64) -> Option<u32> {
+        self.candidates(key).find(|&i| self.keys[i as usize] == key)
+    }
+
+    /// The indexes of the keys on `key`'s probe sequence whose low 32 bits are `key`'s, in
+    /// probe order (almost always none or one, `key` itself).
+    #[inline(always)]
+    fn candidates(&self, key: u64) -> impl Iterator<Item = u32> + '_ {
         let mask = self.slots.len() - 1;
         let mut s = first_slot(key, self.shift);
-        loop {
+        std::iter::from_fn(move || loop {
             let (low, v) = self.slots[s];
             if v == 0 {
                 return None;
             }
-            if low == key as u32 && self.keys[v as usize - 1] == key {
+            s = (s + 1) & mask;
+            if low == key as u32 {
                 return Some(v - 1);
             }
-            s = (s + 1) & mask;
-        }
+        })
     }
 
     /// Asks the CPU to start loading the first slot of `key`, looked up soon.
@@ -1206,18 +1213,8 @@ impl NgramIndex {
     /// [`NgramIndex::get`]), once its slot has been asked for ([`NgramIndex::prefetch`]).
     #[inline(always)]
     fn prefetch_key(&self, key: u64) {
-        let mask = self.slots.len() - 1;
-        let mut s = first_slot(key, self.shift);
-        loop {
-            let (low, v) = self.slots[s];
-            if v == 0 {
-                return;
-            }
-            if low == key as u32 {
-                prefetch_span(&self.keys, v as usize - 1, 1);
-                return;
-            }
-            s = (s + 1) & mask;
+        if let Some(i) = self.candidates(key).next() {
+            prefetch_span(&self.keys, i as usize, 1);
         }
     }
 
