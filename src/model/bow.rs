@@ -22,9 +22,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
-use crate::text::{
-    for_each_word, is_punctuation_word, normalize_into, normalize_split_into, Tokenizer,
-};
+use crate::text::{is_punctuation_word, normalize_split_into, Tokenizer};
+// The two steps that `normalize_split_into` fuses: the tests' reference for the features.
+#[cfg(test)]
+use crate::text::{for_each_word, normalize_into};
 
 /// How the features of a document are weighted before pooling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -395,13 +396,15 @@ impl TrainWords {
             norm,
             words,
             pieces,
+            spans,
             ..
         } = scratch;
-        normalize_into(text, norm);
+        normalize_split_into(text, norm, spans);
         words.clear();
         doc_subs.clear();
         doc_keys.clear();
-        for_each_word(norm, |w| {
+        for &(a, b) in spans.iter() {
+            let w = &norm[a as usize..b as usize];
             let (s0, sn, k0, kn, hash) = *cache.entry(cache_key(w)).or_insert_with(|| {
                 let (s0, k0) = (subs.len() as u32, keys.len() as u32);
                 let hash = word_features(tokenizer, config, w, pieces, &mut |f| match f {
@@ -421,7 +424,7 @@ impl TrainWords {
             if hash != NO_HASH {
                 words.push(hash);
             }
-        });
+        }
         word_ngrams(config, words, |key| doc_keys.push(key));
         doc_subs.sort_unstable();
         doc_keys.sort_unstable();
