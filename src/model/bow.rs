@@ -734,7 +734,10 @@ impl Bow {
             Packed::F32(rows) => pool_f32(rows, stride, counter, weigh, out),
             // SAFETY: rows are kept in half precision only where the CPU converts them
             // (`converts_half`).
+            #[cfg(target_arch = "x86_64")]
             Packed::F16(rows) => unsafe { pool_f16(rows, stride, counter, weigh, out) },
+            #[cfg(not(target_arch = "x86_64"))]
+            Packed::F16(_) => unreachable!("rows are kept in half precision only on x86-64"),
         };
         out.truncate(classes);
         counter.used.clear();
@@ -1700,29 +1703,6 @@ unsafe fn pool_f16_in_registers<const S: usize, const L: usize>(
 unsafe fn half_to_f32(bits: u16) -> f32 {
     use std::arch::x86_64::*;
     _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
-}
-
-/// [`pool_f32`] on half-precision rows, one value at a time (never called: rows are kept in
-/// half precision only on x86-64).
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn pool_f16(
-    rows: &[u16],
-    stride: usize,
-    counter: &mut RowCounts,
-    weigh: RowWeight,
-    out: &mut [f32],
-) -> f32 {
-    let mut norm2 = 0.0f32;
-    for &r in &counter.used {
-        let n = std::mem::take(&mut counter.counts[r as usize]);
-        let row = &rows[r as usize * stride..(r as usize + 1) * stride];
-        let w = weigh.of(n, half::f16::from_bits(row[stride - 1]).to_f32());
-        norm2 += w * w;
-        for (o, &p) in out.iter_mut().zip(row) {
-            *o += w * half::f16::from_bits(p).to_f32();
-        }
-    }
-    norm2
 }
 
 /// `out += w * row`, four lanes at a time (both lengths are the same multiple of four).
