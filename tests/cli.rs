@@ -719,6 +719,59 @@ fn nb_svm_loss_trains_a_linear_model_from_the_command_line() {
     assert!(!dir.path().join("n").exists());
 }
 
+/// `--keep-ngrams` keeps that fraction of the n-gram rows when the model is compacted after
+/// training (the default keeps three quarters); out of range, it is a usage error.
+#[test]
+fn keep_ngrams_sets_the_share_of_n_gram_rows_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = |keep: Option<&str>| -> u64 {
+        let out = dir.path().join(format!("m{}", keep.unwrap_or("default")));
+        let mut cmd = khabar();
+        cmd.args(["train", "--quiet", "--data"])
+            .arg(data("train.jsonl"))
+            .arg("--out")
+            .arg(&out);
+        if let Some(k) = keep {
+            cmd.args(["--keep-ngrams", k]);
+        }
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = khabar()
+            .args(["info", "--json", "--model"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["sizes"]["ngram_rows"].as_u64().unwrap()
+    };
+    let all = rows(Some("1"));
+    assert!(all > 100, "{all}");
+    assert_eq!(rows(Some("0.5")), (all as f64 * 0.5).round() as u64);
+    assert_eq!(rows(None), (all as f64 * 0.75).round() as u64);
+    for bad in ["0", "1.5", "-1", "NaN"] {
+        let out = dir.path().join("bad");
+        let o = khabar()
+            .args([
+                "train",
+                "--quiet",
+                &format!("--keep-ngrams={bad}"),
+                "--data",
+            ])
+            .arg(data("train.jsonl"))
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        assert!(
+            stderr(&o).contains("--keep-ngrams"),
+            "{bad}: {}",
+            stderr(&o)
+        );
+        assert!(!out.exists());
+    }
+}
+
 /// Output cut short by its reader (`khabar info | head -1`) ends the command quietly, without an
 /// internal error.
 #[test]

@@ -84,8 +84,12 @@ pub struct BowConfig {
     pub ngram_order: usize,
     /// Also use whole words as features, besides their subwords.
     pub word_unigrams: bool,
-    /// An n-gram (or whole word) must occur in at least this many training documents.
+    /// A word n-gram (two words or more) must occur in at least this many training documents.
     pub min_count: usize,
+    /// A whole word or character n-gram must occur in at least this many training documents
+    /// (bundles written before the field existed used `min_count` for both: 2).
+    #[serde(default = "two")]
+    pub min_count_words: usize,
     /// At most this many n-gram rows (the most frequent are kept).
     pub max_ngrams: usize,
     /// How features are weighted before pooling.
@@ -135,6 +139,10 @@ fn one() -> f32 {
     1.0
 }
 
+fn two() -> usize {
+    2
+}
+
 /// How [`Bow::compact`] shrinks a trained model.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CompactOptions {
@@ -155,6 +163,7 @@ impl Default for BowConfig {
             ngram_order: 2,
             word_unigrams: true,
             min_count: 2,
+            min_count_words: 1,
             max_ngrams: 2_000_000,
             weighting: Weighting::Tfidf,
             char_ngrams: [3, 4],
@@ -211,6 +220,9 @@ impl BowConfig {
         }
         if self.min_count == 0 {
             return Err(Error::Usage("--min-count must be at least 1".into()));
+        }
+        if self.min_count_words == 0 {
+            return Err(Error::Usage("--min-count-words must be at least 1".into()));
         }
         if !(self.svm_c > 0.0 && self.svm_c.is_finite()) {
             return Err(Error::Usage("--svm-c must be a positive number".into()));
@@ -358,7 +370,10 @@ fn extract(
 /// once, so this is smaller than distinct features with counts).
 struct RawDoc {
     subs: Vec<u32>,
+    /// Keys of whole words and character n-grams.
     keys: Vec<u64>,
+    /// Keys of word n-grams.
+    pairs: Vec<u64>,
 }
 
 /// Per-thread memory of the raw features of each word, for preparing training documents: a
@@ -374,10 +389,12 @@ struct TrainWords {
     keys: Vec<u64>,
     doc_subs: Vec<u32>,
     doc_keys: Vec<u64>,
+    doc_pairs: Vec<u64>,
 }
 
 impl TrainWords {
-    /// The features of `text`: what [`extract`] gives, sorted.
+    /// The features of `text`: what [`extract`] gives, sorted, with the word n-grams' keys
+    /// apart from the other keys.
     fn doc(&mut self, tokenizer: &Tokenizer, config: &BowConfig, text: &str) -> RawDoc {
         let TrainWords {
             scratch,
@@ -386,6 +403,7 @@ impl TrainWords {
             keys,
             doc_subs,
             doc_keys,
+            doc_pairs,
         } = self;
         if cache.len() >= CACHE_WORDS {
             cache.clear();
@@ -403,6 +421,7 @@ impl TrainWords {
         words.clear();
         doc_subs.clear();
         doc_keys.clear();
+        doc_pairs.clear();
         for &(a, b) in spans.iter() {
             let w = &norm[a as usize..b as usize];
             let (s0, sn, k0, kn, hash) = *cache.entry(cache_key(w)).or_insert_with(|| {
@@ -425,12 +444,14 @@ impl TrainWords {
                 words.push(hash);
             }
         }
-        word_ngrams(config, words, |key| doc_keys.push(key));
+        word_ngrams(config, words, |key| doc_pairs.push(key));
         doc_subs.sort_unstable();
         doc_keys.sort_unstable();
+        doc_pairs.sort_unstable();
         RawDoc {
             subs: doc_subs.clone(),
             keys: doc_keys.clone(),
+            pairs: doc_pairs.clone(),
         }
     }
 }
@@ -799,12 +820,19 @@ impl Bow {
         }
         if let Some(max) = options.max_ngrams {
             if max < self.ngrams.len() {
-                let score = |i: usize| {
-                    let r = self.n_subwords + i;
-                    self.idf[r] * self.projected_row(r).map(|x| x * x).sum::<f32>().sqrt()
-                };
+                let score: Vec<f32> = (0..self.ngrams.len())
+                    .into_par_iter()
+                    .map(|i| {
+                        let r = self.n_subwords + i;
+                        self.idf[r] * self.projected_row(r).map(|x| x * x).sum::<f32>().sqrt()
+                    })
+                    .collect();
+                // The `max` best, ties to the earlier row: a total order, so the same rows
+                // whatever the selection's own order.
                 let mut order: Vec<usize> = (0..self.ngrams.len()).collect();
-                order.sort_by(|&a, &b| score(b).total_cmp(&score(a)).then(a.cmp(&b)));
+                order.select_nth_unstable_by(max, |&a, &b| {
+                    score[b].total_cmp(&score[a]).then(a.cmp(&b))
+                });
                 let mut keep: Vec<usize> = order[..max].to_vec();
                 keep.sort_unstable();
                 let dim = out.config.dim;
@@ -2060,30 +2088,33 @@ impl BowTrainer {
             let mut seen = std::collections::HashSet::new();
             texts.iter().map(|t| seen.insert(*t)).collect()
         };
-        // Document frequency of every n-gram key.
-        let df: HashMap<u64, u32, BuildHasherDefault<KeyHasher>> = raw
-            .par_iter()
-            .zip(&distinct)
-            .filter(|(_, &d)| d)
-            .map(|(r, _)| r)
-            .fold(KeyMap::default, |mut acc, doc| {
-                for (k, _) in run_lengths(&doc.keys) {
-                    *acc.entry(k).or_insert(0) += 1;
-                }
-                acc
-            })
-            .reduce(KeyMap::default, |mut a, b| {
-                if a.len() < b.len() {
-                    return merge_counts(b, a);
-                }
-                for (k, n) in b {
-                    *a.entry(k).or_insert(0) += n;
-                }
-                a
-            });
-        let mut kept: Vec<(u64, u32)> = df
-            .into_iter()
-            .filter(|&(_, n)| n as usize >= config.min_count)
+        // Document frequency of every key: words and character n-grams apart from word
+        // n-grams, which have a threshold of their own.
+        let df = |keys_of: fn(&RawDoc) -> &[u64]| -> KeyMap {
+            raw.par_iter()
+                .zip(&distinct)
+                .filter(|(_, &d)| d)
+                .map(|(r, _)| r)
+                .fold(KeyMap::default, |mut acc, doc| {
+                    for (k, _) in run_lengths(keys_of(doc)) {
+                        *acc.entry(k).or_insert(0) += 1;
+                    }
+                    acc
+                })
+                .reduce(KeyMap::default, |mut a, b| {
+                    if a.len() < b.len() {
+                        return merge_counts(b, a);
+                    }
+                    for (k, n) in b {
+                        *a.entry(k).or_insert(0) += n;
+                    }
+                    a
+                })
+        };
+        let kept_of =
+            |df: KeyMap, min: usize| df.into_iter().filter(move |&(_, n)| n as usize >= min);
+        let mut kept: Vec<(u64, u32)> = kept_of(df(|d| &d.keys), config.min_count_words)
+            .chain(kept_of(df(|d| &d.pairs), config.min_count))
             .collect();
         if kept.len() > config.max_ngrams {
             kept.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -2091,25 +2122,33 @@ impl BowTrainer {
         }
         let mut ngram_keys: Vec<u64> = kept.into_iter().map(|(k, _)| k).collect();
         ngram_keys.sort_unstable();
+        ngram_keys.dedup(); // a word n-gram's key equal to a word's (odds of 1 in 10^19 a pair)
         let ngrams = NgramIndex::new(ngram_keys);
         let rows = n_subwords + ngrams.len();
 
         // Pass 2: the distinct rows of every document with their counts (subwords and n-grams
         // have rows of their own, so distinct features give distinct rows), and IDF
         // (smoothed, as scikit-learn does).
-        let doc_rows: Vec<Vec<(u32, u32)>> = raw
-            .into_par_iter()
-            .map(|RawDoc { subs, keys }| {
-                let mut r: Vec<(u32, u32)> = run_lengths(&subs)
-                    .filter(|&(s, _)| (s as usize) < n_subwords)
-                    .collect();
-                r.extend(
-                    run_lengths(&keys)
-                        .filter_map(|(k, n)| ngrams.get(k).map(|i| (n_subwords as u32 + i, n))),
-                );
-                r
-            })
-            .collect();
+        let doc_rows: Vec<Vec<(u32, u32)>> =
+            raw.into_par_iter()
+                .map(
+                    |RawDoc {
+                         subs,
+                         mut keys,
+                         pairs,
+                     }| {
+                        keys.extend(pairs);
+                        keys.sort_unstable();
+                        let mut r: Vec<(u32, u32)> = run_lengths(&subs)
+                            .filter(|&(s, _)| (s as usize) < n_subwords)
+                            .collect();
+                        r.extend(run_lengths(&keys).filter_map(|(k, n)| {
+                            ngrams.get(k).map(|i| (n_subwords as u32 + i, n))
+                        }));
+                        r
+                    },
+                )
+                .collect();
         let mut df_rows = vec![0u32; rows];
         for r in doc_rows
             .iter()
@@ -2709,6 +2748,7 @@ mod tests {
             dim: 4,
             loss: Loss::Softmax,
             min_count: 1,
+            min_count_words: 1,
             char_ngrams: [2, 3],
             ..BowConfig::default()
         };
@@ -2765,6 +2805,7 @@ mod tests {
                     dim: 8,
                     loss: Loss::Softmax,
                     min_count: 1,
+                    min_count_words: 1,
                     ..BowConfig::default()
                 },
                 targets,
@@ -2844,12 +2885,101 @@ mod tests {
         }
     }
 
+    /// Words and character n-grams get rows by `min_count_words`, word n-grams by
+    /// `min_count`: a key has a row exactly when enough documents hold it, counted by kind.
+    #[test]
+    fn each_kind_of_key_has_its_own_document_count() {
+        let texts = [
+            "the striker scored a late goal",
+            "the keeper saved a penalty kick",
+            "shares fell as markets slid",
+            "the bank raised interest rates",
+            "a late goal won the cup final",
+            "markets rose as shares rallied",
+        ];
+        for (words_min, pairs_min) in [(1, 2), (2, 1), (2, 2), (1, 1), (3, 1)] {
+            let config = BowConfig {
+                min_count: pairs_min,
+                min_count_words: words_min,
+                ..BowConfig::default()
+            };
+            let (t, tok) = tiny(config.clone());
+            let mut words = TrainWords::default();
+            let (mut word_df, mut pair_df) = (HashMap::new(), HashMap::new());
+            for text in texts {
+                let doc = words.doc(&tok, &config, text);
+                for (k, _) in run_lengths(&doc.keys) {
+                    *word_df.entry(k).or_insert(0) += 1;
+                }
+                for (k, _) in run_lengths(&doc.pairs) {
+                    *pair_df.entry(k).or_insert(0) += 1;
+                }
+            }
+            assert!(pair_df.values().any(|&n| n >= 2) && pair_df.values().any(|&n| n == 1));
+            assert!(word_df.values().any(|&n| n >= 3) && word_df.values().any(|&n| n == 1));
+            let mut want: Vec<u64> = word_df
+                .iter()
+                .filter(|&(_, &n)| n >= words_min)
+                .chain(pair_df.iter().filter(|&(_, &n)| n >= pairs_min))
+                .map(|(&k, _)| k)
+                .collect();
+            want.sort_unstable();
+            want.dedup();
+            assert_eq!(
+                t.bow.ngrams.keys, want,
+                "min counts {words_min} / {pairs_min}"
+            );
+        }
+    }
+
+    /// Compacting to `max_ngrams` keeps the n-gram rows with the largest `idf * |row|`, and
+    /// their values.
+    #[test]
+    fn compacting_keeps_the_rows_that_move_the_scores_most() {
+        let (mut t, _) = tiny(BowConfig {
+            min_count: 1,
+            min_count_words: 1,
+            ..BowConfig::default()
+        });
+        t.begin(6);
+        let batch: Vec<usize> = (0..6).collect();
+        for _ in 0..5 {
+            t.step(&batch, 0.0).unwrap();
+        }
+        let bow = &t.snapshot().unwrap();
+        let n = bow.num_ngrams();
+        let score = |i: usize| {
+            let r = bow.n_subwords + i;
+            bow.idf[r] * bow.projected_row(r).map(|x| x * x).sum::<f32>().sqrt()
+        };
+        let mut ranked: Vec<usize> = (0..n).collect();
+        ranked.sort_by(|&a, &b| score(b).total_cmp(&score(a)).then(a.cmp(&b)));
+        // Distinct scores: the ranking is the weights', not the rows' order.
+        assert!(score(ranked[0]) > score(ranked[n / 2]) && score(ranked[n / 2]) > 0.0);
+        for max in [1, n / 3, n - 1] {
+            let small = bow.compact(CompactOptions {
+                max_ngrams: Some(max),
+                ..CompactOptions::default()
+            });
+            let mut kept: Vec<usize> = ranked[..max].to_vec();
+            kept.sort_unstable();
+            let keys: Vec<u64> = kept.iter().map(|&i| bow.ngrams.keys[i]).collect();
+            assert_eq!(small.ngrams.keys, keys, "max {max}");
+            for (j, &i) in kept.iter().enumerate() {
+                let (a, b) = (small.n_subwords + j, bow.n_subwords + i);
+                assert_eq!(small.idf[a], bow.idf[b]);
+                assert!(small.projected_row(a).eq(bow.projected_row(b)));
+            }
+        }
+    }
+
     /// The cached per-word features of training documents are those of [`extract`], also for
     /// words seen before and after the cache starts over.
     #[test]
     fn training_documents_have_the_extracted_features() {
         let (t, tok) = tiny(BowConfig {
             min_count: 1,
+            min_count_words: 1,
             ..BowConfig::default()
         });
         let config = &t.bow.config;
@@ -2871,8 +3001,10 @@ mod tests {
                 subs.sort_unstable();
                 keys.sort_unstable();
                 let got = words.doc(&tok, config, text);
+                let mut got_keys = [got.keys, got.pairs].concat();
+                got_keys.sort_unstable();
                 assert_eq!(
-                    (got.subs, got.keys),
+                    (got.subs, got_keys),
                     (subs, keys),
                     "round {round}: {text:?}"
                 );
@@ -2997,6 +3129,7 @@ mod tests {
             let (mut t, tok) = tiny_labeled(
                 BowConfig {
                     min_count: 1,
+                    min_count_words: 1,
                     ..BowConfig::default()
                 },
                 &targets,
@@ -3063,6 +3196,7 @@ mod tests {
                 dim,
                 loss: Loss::Softmax,
                 min_count: 1,
+                min_count_words: 1,
                 ..BowConfig::default()
             });
             t.step(&[0, 1, 2], 0.1).unwrap();
@@ -3102,6 +3236,7 @@ mod tests {
         let mut online = tiny_trainer(BowConfig {
             dim: 0,
             min_count: 1,
+            min_count_words: 1,
             ..BowConfig::default()
         });
         assert!(online.online());
@@ -3136,6 +3271,7 @@ mod tests {
         let mut t = tiny_trainer(BowConfig {
             dim: 0,
             min_count: 1,
+            min_count_words: 1,
             ..BowConfig::default()
         });
         t.step(&[0, 1, 2, 3, 4, 5], 0.2).unwrap();
@@ -3169,6 +3305,7 @@ mod tests {
                 dim,
                 loss: Loss::Softmax,
                 min_count: 1,
+                min_count_words: 1,
                 ..BowConfig::default()
             });
             let mut fork = t.fork().unwrap();
@@ -3216,6 +3353,7 @@ mod tests {
                 dim: 8,
                 loss: Loss::Softmax,
                 min_count: 1,
+                min_count_words: 1,
                 optimizer,
                 ..BowConfig::default()
             });
@@ -3237,6 +3375,7 @@ mod tests {
                 dim,
                 loss: Loss::Softmax,
                 min_count: 1,
+                min_count_words: 1,
                 ..BowConfig::default()
             };
             let mut t = tiny_trainer(config.clone());
@@ -3287,6 +3426,7 @@ mod tests {
                         loss,
                         svm_c: 1.0,
                         min_count: 1,
+                        min_count_words: 1,
                         ..BowConfig::default()
                     },
                     &[0, 1, 2, 0, 1, 2],
@@ -3395,6 +3535,7 @@ mod tests {
         let mut t = tiny_trainer(BowConfig {
             dim: 0,
             min_count: 1,
+            min_count_words: 1,
             ..BowConfig::default()
         });
         let classes = t.bow.num_classes();
