@@ -570,12 +570,17 @@ fn train(a: TrainArgs) -> Result<()> {
     let clf = if a.no_compact {
         clf
     } else {
-        let max_ngrams = match clf.model() {
-            Model::Bow(bow) if a.keep_ngrams < 1.0 => {
-                Some((bow.num_ngrams() as f64 * a.keep_ngrams).round() as usize)
-            }
+        let rows = match clf.model() {
+            Model::Bow(bow) if a.keep_ngrams < 1.0 => Some(bow.num_ngrams()),
             _ => None,
         };
+        let max_ngrams = rows.map(|n| (n as f64 * a.keep_ngrams).round() as usize);
+        if let (Some(n), Some(kept), false) = (rows, max_ngrams, a.quiet) {
+            eprintln!(
+                "kept {kept} of the {n} n-gram rows, those that move the scores most (--keep-ngrams {})",
+                a.keep_ngrams
+            );
+        }
         clf.compact(CompactOptions {
             fold: true,
             half: true,

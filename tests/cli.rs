@@ -79,6 +79,10 @@ fn train_writes_a_bundle_and_reports_progress() {
     );
     assert!(!err.contains("validation accuracy"), "{err}");
     assert!(err.contains("saved the model"), "{err}");
+    assert!(
+        err.contains("n-gram rows, those that move the scores most (--keep-ngrams 0.75)"),
+        "{err}"
+    );
     for f in ["config.json", "tokenizer.json", "model.safetensors"] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
