@@ -128,19 +128,22 @@ class Harness:
 
         rss = []
         for key, threads in (("predict_dps_1", ["--threads", "1"]), ("predict_dps_all", [])):
-            m = measure(
-                [self.args.khabar, "predict", "-v", "--model", out, "--input", files["speed_txt"]]
-                + threads,
-                timeout=self.args.timeout,
-            )
-            hit = THROUGHPUT.search(m.stderr)
-            if not m.ok or not hit:
-                return self.failed(rec, m, "predict")
-            docs, secs = int(hit.group(1)), float(hit.group(2))
-            rec[key] = docs / secs if secs > 0 else None
-            if key == "predict_dps_all":
-                rec["predict_threads_all"] = int(hit.group(4))
-            rss.append(m.rss_mib)
+            rates = []
+            for _ in range(self.args.repeats):
+                m = measure(
+                    [self.args.khabar, "predict", "-v", "--model", out, "--input",
+                     files["speed_txt"]] + threads,
+                    timeout=self.args.timeout,
+                )
+                hit = THROUGHPUT.search(m.stderr)
+                if not m.ok or not hit:
+                    return self.failed(rec, m, "predict")
+                docs, secs = int(hit.group(1)), float(hit.group(2))
+                rates.append(docs / secs if secs > 0 else None)
+                if key == "predict_dps_all":
+                    rec["predict_threads_all"] = int(hit.group(4))
+                rss.append(m.rss_mib)
+            rec[key] = median(rates)
         rec["predict_rss_mib"] = max(rss)
         rec["status"] = "ok"
         return rec
@@ -188,13 +191,17 @@ class Harness:
             predicted = [back.get(line.strip(), "<none>") for line in f]
         rec.update(metrics(info["test_labels"], predicted))
 
-        # Throughput: predicting the throughput set minus the load, which is the time to
-        # predict a one-line file (the fastest of two tries).
-        m = measure(["fasttext", "predict", model, files["ft_speed"]], timeout=self.args.timeout)
-        if not m.ok:
-            return self.failed(rec, m, "predict")
-        rss.append(m.rss_mib)
-        full = m.wall
+        # Throughput: predicting the throughput set (the median of --repeats runs) minus the
+        # load, which is the time to predict a one-line file (the fastest of two tries).
+        fulls = []
+        for _ in range(self.args.repeats):
+            m = measure(["fasttext", "predict", model, files["ft_speed"]],
+                        timeout=self.args.timeout)
+            if not m.ok:
+                return self.failed(rec, m, "predict")
+            rss.append(m.rss_mib)
+            fulls.append(m.wall)
+        full = median(fulls)
         loads = []
         for _ in range(2):
             m = measure(["fasttext", "predict", model, files["ft_one"]], timeout=self.args.timeout)
@@ -277,6 +284,15 @@ class Harness:
             f.write(json.dumps(meta, ensure_ascii=False) + "\n")
 
 
+def median(xs):
+    """The median of xs (None if any is None)."""
+    if any(x is None for x in xs):
+        return None
+    xs = sorted(xs)
+    mid = len(xs) // 2
+    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
+
+
 def fmt_rate(x):
     return "-" if x is None else "{:,.0f}".format(x)
 
@@ -292,7 +308,11 @@ def main():
     ap.add_argument("--timeout", type=float, default=600, help="seconds per command")
     ap.add_argument("--autotune-limit", type=float, default=300,
                     help="seconds for the whole fastText autotune command (search + final fit)")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="runs of each throughput measurement, of which the median is kept")
     args = ap.parse_args()
+    if args.repeats < 1:
+        raise SystemExit("error: --repeats must be at least 1")
 
     corpora = args.corpora or (QUICK_CORPORA if args.quick else ALL_CORPORA)
     missing = [c for c in corpora if not os.path.isdir(os.path.join(args.data, c))]
@@ -314,6 +334,7 @@ def main():
         "threads": h.threads,
         "timeout_s": args.timeout,
         "autotune_limit_s": args.autotune_limit,
+        "repeats": args.repeats,
     }
     start = time.perf_counter()
     for c in corpora:

@@ -244,13 +244,14 @@ def main():
         "- *train s*: wall time of the whole training command (reading, fitting, saving). For "
         "scikit-learn that includes Python's start-up and imports; the fit alone is in brackets.",
         "- *predict docs/s*: throughput on the test texts repeated up to at least 20,000 "
-        "documents (or 4 million characters), with the model load excluded. khabar: what "
+        "documents (or 4 million characters), with the model load excluded; khabar's and "
+        "fastText's are the median of %d runs each. khabar: what "
         "`khabar predict -v` reports after loading (`--threads 1`, and all cores by default). "
         "fastText: the wall time of `fasttext predict model.bin` on that file minus the time "
         "of predicting a one-line file (its load; the faster of two tries); it predicts on one "
         "thread. scikit-learn: `transform` + `predict` timed in-process after unpickling, on "
         "one thread, over the test set and further passes over it until 2 s have gone by (at "
-        "most as many documents as the throughput set).",
+        "most as many documents as the throughput set)." % meta.get("repeats", 1),
         "- Any one command is stopped after %.0f s (then it shows as timed out)." % meta["timeout_s"],
         "- *peak RSS*: maximum resident set size from `/usr/bin/time -v`, of the training "
         "command and of the prediction command (the larger of khabar's two).",
