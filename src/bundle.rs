@@ -294,8 +294,17 @@ pub(crate) fn from_bytes(
             ))
         }
     }
-    let config: BundleConfig = serde_json::from_value(version)
-        .map_err(|e| Error::bundle(&config_path, format!("invalid: {e}")))?;
+    let config: BundleConfig = serde_json::from_value(version).map_err(|e| {
+        let e = e.to_string();
+        // Fields are added to the same format version (with defaults for older bundles):
+        // one this build does not know most likely comes from a newer khabar.
+        let hint = if e.contains("unknown field") {
+            " (a setting this khabar does not know: the bundle may come from a newer khabar; upgrade khabar)"
+        } else {
+            ""
+        };
+        Error::bundle(&config_path, format!("invalid: {e}{hint}"))
+    })?;
     if config.labels.len() < 2 {
         return Err(Error::bundle(&config_path, "fewer than two labels"));
     }

@@ -187,6 +187,19 @@ fn damaged_bundles_are_refused_with_the_file_named() {
     let e = load_error(&m);
     assert!(e.contains("config.json") && e.contains("newer"), "{e}");
 
+    // A setting this build does not know, as a newer khabar may write.
+    let (_d, m) = saved_copy();
+    let c = m.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&c).unwrap()).unwrap();
+    config["architecture"]["future_setting"] = 1.into();
+    std::fs::write(&c, serde_json::to_vec(&config).unwrap()).unwrap();
+    let e = load_error(&m);
+    assert!(
+        e.contains("config.json") && e.contains("future_setting") && e.contains("upgrade khabar"),
+        "{e}"
+    );
+
     // A tokenizer that does not parse.
     let (_d, m) = saved_copy();
     std::fs::write(m.join("tokenizer.json"), "{ broken").unwrap();
