@@ -2129,26 +2129,26 @@ impl BowTrainer {
         // Pass 2: the distinct rows of every document with their counts (subwords and n-grams
         // have rows of their own, so distinct features give distinct rows), and IDF
         // (smoothed, as scikit-learn does).
-        let doc_rows: Vec<Vec<(u32, u32)>> =
-            raw.into_par_iter()
-                .map(
-                    |RawDoc {
-                         subs,
-                         mut keys,
-                         pairs,
-                     }| {
-                        keys.extend(pairs);
-                        keys.sort_unstable();
-                        let mut r: Vec<(u32, u32)> = run_lengths(&subs)
-                            .filter(|&(s, _)| (s as usize) < n_subwords)
-                            .collect();
-                        r.extend(run_lengths(&keys).filter_map(|(k, n)| {
-                            ngrams.get(k).map(|i| (n_subwords as u32 + i, n))
-                        }));
-                        r
-                    },
-                )
-                .collect();
+        let doc_rows: Vec<Vec<(u32, u32)>> = raw
+            .into_par_iter()
+            .map(|doc| {
+                let RawDoc {
+                    subs,
+                    mut keys,
+                    pairs,
+                } = doc;
+                keys.extend(pairs);
+                keys.sort_unstable();
+                let mut r: Vec<(u32, u32)> = run_lengths(&subs)
+                    .filter(|&(s, _)| (s as usize) < n_subwords)
+                    .collect();
+                r.extend(
+                    run_lengths(&keys)
+                        .filter_map(|(k, n)| ngrams.get(k).map(|i| (n_subwords as u32 + i, n))),
+                );
+                r
+            })
+            .collect();
         let mut df_rows = vec![0u32; rows];
         for r in doc_rows
             .iter()
