@@ -148,6 +148,37 @@ class Harness:
         rec["status"] = "ok"
         return rec
 
+    def side_by_side(self, info, kh, ft):
+        """Single-thread throughput of khabar (bow) and fastText (default) measured in turns,
+        --repeats times each, medians kept: this machine has slow spells longer than one tool's
+        runs, and taking turns puts both tools in the same ones."""
+        if kh.get("status") != "ok" or ft.get("status") != "ok" or ft.get("load_s") is None:
+            return
+        files = info["files"]
+        model = os.path.join(self.work, info["corpus"], "khabar-bow")
+        ft_model = os.path.join(self.work, info["corpus"], "ft-default.bin")
+        rates, fulls = [], []
+        for _ in range(self.args.repeats):
+            m = measure([self.args.khabar, "predict", "-v", "--threads", "1", "--model", model,
+                         "--input", files["speed_txt"]], timeout=self.args.timeout)
+            hit = THROUGHPUT.search(m.stderr)
+            if not m.ok or not hit or float(hit.group(2)) <= 0:
+                return
+            rates.append(int(hit.group(1)) / float(hit.group(2)))
+            m = measure(["fasttext", "predict", ft_model, files["ft_speed"]],
+                        timeout=self.args.timeout)
+            if not m.ok:
+                return
+            fulls.append(m.wall)
+        full = median(fulls)
+        if full - ft["load_s"] <= 0.01:
+            return
+        kh["predict_dps_1"] = median(rates)
+        ft["predict_dps_1"] = info["speed_docs"] / (full - ft["load_s"])
+        note = "one-thread throughput measured in turns with %s (%d runs each)"
+        kh["notes"].append(note % ("fastText default", self.args.repeats))
+        ft["notes"].append(note % ("khabar bow", self.args.repeats))
+
     # fastText ----------------------------------------------------------------------------------
 
     def fasttext(self, info, config):
@@ -275,9 +306,20 @@ class Harness:
             runs.append(("khabar", "transformer"))
         runs += [("fastText", c) for c in (QUICK_FASTTEXT if self.args.quick else FASTTEXT_CONFIGS)]
         runs += [("sklearn", c) for c in (QUICK_SKLEARN if self.args.quick else SKLEARN_CONFIGS)]
+        khabar_bow = None
         for tool, config in runs:
             fn = {"khabar": self.khabar, "fastText": self.fasttext, "sklearn": self.sklearn}[tool]
-            self.record(fn(info, config))
+            rec = fn(info, config)
+            if (tool, config) == ("khabar", "bow"):
+                khabar_bow = rec  # recorded after the side-by-side with fastText's default
+                continue
+            if (tool, config) == ("fastText", "default") and khabar_bow is not None:
+                self.side_by_side(info, khabar_bow, rec)
+                self.record(khabar_bow)
+                khabar_bow = None
+            self.record(rec)
+        if khabar_bow is not None:
+            self.record(khabar_bow)
         meta = {k: v for k, v in info.items() if k not in ("files", "test_labels")}
         meta["seconds"] = time.perf_counter() - start
         with open(os.path.join(self.work, "corpora.jsonl"), "a", encoding="utf-8") as f:

@@ -245,7 +245,9 @@ def main():
         "scikit-learn that includes Python's start-up and imports; the fit alone is in brackets.",
         "- *predict docs/s*: throughput on the test texts repeated up to at least 20,000 "
         "documents (or 4 million characters), with the model load excluded; khabar's and "
-        "fastText's are the median of %d runs each. khabar: what "
+        "fastText's are the median of %d runs each, and khabar's one-thread figure and "
+        "fastText's default model's are measured in turns (khabar, fastText, khabar, ...), so "
+        "that both meet the machine's slow spells alike. khabar: what "
         "`khabar predict -v` reports after loading (`--threads 1`, and all cores by default). "
         "fastText: the wall time of `fasttext predict model.bin` on that file minus the time "
         "of predicting a one-line file (its load; the faster of two tries); it predicts on one "
