@@ -466,7 +466,7 @@ fn load_model(model: &Option<PathBuf>) -> Result<Classifier> {
 
 /// Default of `train --keep-ngrams`. The rows a trained model's n-grams get are ranked by how
 /// much they move the scores; against keeping them all, dropping the lowest quarter changed test
-/// accuracy by 0 to +0.3 points on seven corpora and shrank the models by about a fifth
+/// accuracy by 0 to +0.3 points on seven corpora and shrank the model files by 22-25%
 /// (bench/NOTES.md, seventh round).
 const KEEP_NGRAMS: f64 = 0.75;
 
