@@ -2719,16 +2719,19 @@ mod tests {
         tiny_labeled(config, &[0, 0, 1, 1, 0, 1], 2)
     }
 
+    /// The texts [`tiny`] trains on.
+    const TINY_TEXTS: [&str; 6] = [
+        "the striker scored a late goal",
+        "the keeper saved a penalty kick",
+        "shares fell as markets slid",
+        "the bank raised interest rates",
+        "a late goal won the cup final",
+        "markets rose as shares rallied",
+    ];
+
     /// [`tiny`] with the six texts' labels given, out of `classes`.
     fn tiny_labeled(config: BowConfig, targets: &[u32], classes: usize) -> (BowTrainer, Tokenizer) {
-        let texts = [
-            "the striker scored a late goal",
-            "the keeper saved a penalty kick",
-            "shares fell as markets slid",
-            "the bank raised interest rates",
-            "a late goal won the cup final",
-            "markets rose as shares rallied",
-        ];
+        let texts = TINY_TEXTS;
         let tok = Tokenizer::train(
             &texts,
             &TokenizerOptions {
@@ -2889,14 +2892,6 @@ mod tests {
     /// `min_count`: a key has a row exactly when enough documents hold it, counted by kind.
     #[test]
     fn each_kind_of_key_has_its_own_document_count() {
-        let texts = [
-            "the striker scored a late goal",
-            "the keeper saved a penalty kick",
-            "shares fell as markets slid",
-            "the bank raised interest rates",
-            "a late goal won the cup final",
-            "markets rose as shares rallied",
-        ];
         for (words_min, pairs_min) in [(1, 2), (2, 1), (2, 2), (1, 1), (3, 1)] {
             let config = BowConfig {
                 min_count: pairs_min,
@@ -2906,7 +2901,7 @@ mod tests {
             let (t, tok) = tiny(config.clone());
             let mut words = TrainWords::default();
             let (mut word_df, mut pair_df) = (HashMap::new(), HashMap::new());
-            for text in texts {
+            for text in TINY_TEXTS {
                 let doc = words.doc(&tok, &config, text);
                 for (k, _) in run_lengths(&doc.keys) {
                     *word_df.entry(k).or_insert(0) += 1;
