@@ -125,7 +125,12 @@ pub(crate) struct Parts {
 
 /// Writes a bundle to `dir` atomically. An existing bundle at `dir` is replaced only once the new
 /// one is complete; a directory there that is not a khabar bundle is left alone (error).
-pub(crate) fn save(dir: &Path, parts: &Parts) -> Result<()> {
+pub(crate) fn save(
+    dir: &Path,
+    config: &BundleConfig,
+    tokenizer: &Tokenizer,
+    model: &Model,
+) -> Result<()> {
     if dir.exists() {
         let is_bundle = dir.join(CONFIG_FILE).is_file();
         let empty = dir
@@ -158,14 +163,13 @@ pub(crate) fn save(dir: &Path, parts: &Parts) -> Result<()> {
         let p = tmp.path().join(file);
         std::fs::write(&p, bytes).map_err(|e| Error::io(&p, e))
     };
-    let tokenizer_json = parts.tokenizer.to_json().as_bytes();
+    let tokenizer_json = tokenizer.to_json().as_bytes();
     write(TOKENIZER_FILE, tokenizer_json)?;
-    let tensors: HashMap<String, candle_core::Tensor> =
-        parts.model.tensors()?.into_iter().collect();
+    let tensors: HashMap<String, candle_core::Tensor> = model.tensors()?.into_iter().collect();
     let weights = tmp.path().join(WEIGHTS_FILE);
     candle_core::safetensors::save(&tensors, &weights)?;
     let weight_bytes = std::fs::read(&weights).map_err(|e| Error::io(&weights, e))?;
-    let mut config = parts.config.clone();
+    let mut config = config.clone();
     config.checksums = BTreeMap::from([
         (TOKENIZER_FILE.to_string(), sha256_hex(tokenizer_json)),
         (WEIGHTS_FILE.to_string(), sha256_hex(&weight_bytes)),

@@ -101,14 +101,7 @@ impl Classifier {
     /// Saves the model as a bundle directory. The save is atomic: an existing bundle at `dir`
     /// stays intact until the new one is complete.
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
-        bundle::save(
-            dir.as_ref(),
-            &Parts {
-                config: self.config.clone(),
-                tokenizer: self.tokenizer.clone(),
-                model: self.model.clone(),
-            },
-        )
+        bundle::save(dir.as_ref(), &self.config, &self.tokenizer, &self.model)
     }
 
     /// The labels, in the order of the model's outputs.
