@@ -220,7 +220,7 @@ struct TrainArgs {
     max_ngrams: usize,
     /// Fraction of the n-gram rows kept when the model is compacted after training, those that
     /// move the scores most (bow; 1 keeps them all).
-    #[arg(long, default_value_t = KEEP_NGRAMS)]
+    #[arg(long, default_value_t = TrainConfig::default().keep_ngrams)]
     keep_ngrams: f64,
     /// Feature weighting before pooling (bow).
     #[arg(long, value_enum, default_value = "tfidf")]
@@ -283,8 +283,9 @@ struct TrainArgs {
     /// (transformer).
     #[arg(long, default_value_t = TransformerConfig::default().clip_norm)]
     clip_norm: f32,
-    /// Save the full embedding table in single precision, instead of the table folded into the
-    /// head in half precision (same predictions, an order of magnitude smaller).
+    /// Save the model as trained: every n-gram row (no --keep-ngrams), single precision, and
+    /// an embedding table apart from its head, instead of the table folded into the head in
+    /// half precision (same predictions up to rounding, several times smaller).
     #[arg(long)]
     no_compact: bool,
     /// No progress output.
@@ -464,19 +465,7 @@ fn load_model(model: &Option<PathBuf>) -> Result<Classifier> {
     }
 }
 
-/// Default of `train --keep-ngrams`. The rows a trained model's n-grams get are ranked by how
-/// much they move the scores; against keeping them all, dropping the lowest quarter changed test
-/// accuracy by 0 to +0.3 points on seven corpora and shrank the model files by 22-25%
-/// (bench/NOTES.md, seventh round).
-const KEEP_NGRAMS: f64 = 0.75;
-
 fn train(a: TrainArgs) -> Result<()> {
-    if !(a.keep_ngrams > 0.0 && a.keep_ngrams <= 1.0) {
-        return Err(Error::Usage(format!(
-            "--keep-ngrams must be a fraction above 0 and at most 1 (got {})",
-            a.keep_ngrams
-        )));
-    }
     if matches!(a.arch, Arch::Transformer) {
         tune_allocator();
     }
@@ -538,10 +527,14 @@ fn train(a: TrainArgs) -> Result<()> {
         seed: a.seed,
         valid_fraction: a.valid_fraction,
         refit: defaults.refit && !a.no_refit,
+        compact: !a.no_compact,
+        keep_ngrams: a.keep_ngrams,
         progress: !a.quiet,
         cancel: Some(cancel_on_ctrl_c()),
         ..defaults
     };
+    // Bad settings fail before the data is read.
+    config.validate()?;
     if config.trains_to_optimum() {
         for (given, option) in [
             (a.lr.is_some(), "--lr"),
@@ -564,30 +557,8 @@ fn train(a: TrainArgs) -> Result<()> {
         }
         None => trainer.train(&corpus)?,
     };
-    if config_cancelled(&trainer) {
-        return Err(Error::Interrupted);
-    }
-    let clf = if a.no_compact {
-        clf
-    } else {
-        let rows = match clf.model() {
-            Model::Bow(bow) if a.keep_ngrams < 1.0 => Some(bow.num_ngrams()),
-            _ => None,
-        };
-        let max_ngrams = rows.map(|n| (n as f64 * a.keep_ngrams).round() as usize);
-        if let (Some(n), Some(kept), false) = (rows, max_ngrams, a.quiet) {
-            eprintln!(
-                "kept {kept} of the {n} n-gram rows, those that move the scores most (--keep-ngrams {})",
-                a.keep_ngrams
-            );
-        }
-        clf.compact(CompactOptions {
-            fold: true,
-            half: true,
-            max_ngrams,
-        })
-    };
-    // A Ctrl-C that came while the model was compacted still keeps the old one.
+    // A Ctrl-C that came after the last step (while the model was compacted) still keeps the
+    // old one.
     if config_cancelled(&trainer) {
         return Err(Error::Interrupted);
     }

@@ -774,6 +774,16 @@ fn keep_ngrams_sets_the_share_of_n_gram_rows_kept() {
         );
         assert!(!out.exists());
     }
+    // Settings are checked before the data is read.
+    let o = khabar()
+        .args(["train", "--quiet", "--epochs", "0", "--data"])
+        .arg(dir.path().join("absent.jsonl"))
+        .arg("--out")
+        .arg(dir.path().join("never"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--epochs"), "{}", stderr(&o));
 }
 
 /// Output cut short by its reader (`khabar info | head -1`) ends the command quietly, without an

@@ -24,15 +24,19 @@ fn classifier() -> &'static Classifier {
     })
 }
 
-/// A `bow` model with an embedding table (`dim` 64), which compaction folds into the head.
+/// A `bow` model with an embedding table (`dim` 64), as trained (not compacted), which
+/// compaction folds into the head.
 fn factored_classifier() -> &'static Classifier {
     static CLF: OnceLock<Classifier> = OnceLock::new();
     CLF.get_or_init(|| {
-        let config = TrainConfig::for_arch(ArchConfig::Bow(khabar::BowConfig {
-            dim: 64,
-            loss: Loss::Softmax,
-            ..Default::default()
-        }));
+        let config = TrainConfig {
+            compact: false,
+            ..TrainConfig::for_arch(ArchConfig::Bow(khabar::BowConfig {
+                dim: 64,
+                loss: Loss::Softmax,
+                ..Default::default()
+            }))
+        };
         Trainer::new(config).train(&corpus("train.jsonl")).unwrap()
     })
 }
@@ -257,6 +261,62 @@ fn compact_models_predict_the_same() {
     pruned.save(dir.path().join("p")).unwrap();
     let pruned = Classifier::load(dir.path().join("p")).unwrap();
     assert!(pruned.predict("a late goal won the final").is_ok());
+}
+
+/// `Trainer::train` gives the model that `khabar train` saves: folded, in half precision,
+/// with `keep_ngrams` of the n-gram rows, the same as compacting the model as trained.
+#[test]
+fn training_compacts_the_model_as_the_cli_does() {
+    use khabar::model::Model;
+    let ngrams = |clf: &Classifier| match clf.model() {
+        Model::Bow(b) => b.num_ngrams(),
+        Model::Transformer(_) => panic!("a bow model"),
+    };
+    let half = |clf: &Classifier| match &clf.config().architecture {
+        ArchConfig::Bow(c) => c.half,
+        ArchConfig::Transformer(_) => panic!("a bow model"),
+    };
+    let train = |config: TrainConfig| Trainer::new(config).train(&corpus("train.jsonl"));
+    let full = train(TrainConfig {
+        compact: false,
+        ..TrainConfig::default()
+    })
+    .unwrap();
+    let n = ngrams(&full);
+    let clf = classifier();
+    let kept = (n as f64 * 0.75).round() as usize;
+    assert!(kept < n);
+    assert_eq!(ngrams(clf), kept);
+    assert!(half(clf) && !half(&full));
+    let by_hand = full.compact(khabar::CompactOptions {
+        fold: true,
+        half: true,
+        max_ngrams: Some(kept),
+    });
+    for text in test_texts() {
+        assert_eq!(
+            clf.probabilities(&text).unwrap(),
+            by_hand.probabilities(&text).unwrap()
+        );
+    }
+    let every_row = train(TrainConfig {
+        keep_ngrams: 1.0,
+        ..TrainConfig::default()
+    })
+    .unwrap();
+    assert_eq!(ngrams(&every_row), n);
+    assert!(half(&every_row));
+    for bad in [0.0, 1.5, -1.0, f64::NAN] {
+        let e = train(TrainConfig {
+            keep_ngrams: bad,
+            ..TrainConfig::default()
+        })
+        .unwrap_err();
+        assert!(
+            matches!(&e, Error::Usage(m) if m.contains("--keep-ngrams")),
+            "{bad}: {e}"
+        );
+    }
 }
 
 #[test]
