@@ -3396,14 +3396,7 @@ mod tests {
             let bow = t.snapshot().unwrap();
             assert_eq!(fork.snapshot().unwrap().table, bow.table);
             assert_ne!(bow.table, fresh.table);
-            let texts = [
-                "the striker scored a late goal",
-                "the keeper saved a penalty kick",
-                "shares fell as markets slid",
-                "the bank raised interest rates",
-                "a late goal won the cup final",
-                "markets rose as shares rallied",
-            ];
+            let texts = TINY_TEXTS;
             let mut scratch = Scratch::default();
             let mut logits = Vec::new();
             let from_texts: Vec<usize> = texts
