@@ -383,3 +383,41 @@ fn probabilities_batch_matches_one_at_a_time_in_order() {
         assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-4);
     }
 }
+
+/// Texts sent to several models in turn (one per language, say) get what each model gives
+/// alone, with as many models as a thread keeps word caches for and more (each compacted
+/// model numbers its rows differently, so a word's rows taken from another model's cache would
+/// show).
+#[test]
+fn texts_alternating_between_models_score_as_with_each_model_alone() {
+    let clf = classifier();
+    let mut models = vec![clf.clone()];
+    for rows in [50, 100, 200, 400, 800] {
+        models.push(clf.compact(khabar::CompactOptions {
+            fold: true,
+            max_ngrams: Some(rows),
+            ..Default::default()
+        }));
+    }
+    let texts = test_texts();
+    let alone: Vec<Vec<Vec<f32>>> = models
+        .iter()
+        .map(|m| texts.iter().map(|t| m.probabilities(t).unwrap()).collect())
+        .collect();
+    assert_ne!(alone[0], alone[1]);
+    for order in [
+        vec![0, 1],
+        vec![0, 1, 2, 3, 4, 5],
+        vec![5, 3, 1, 0, 2, 4, 1, 0],
+    ] {
+        for (i, t) in texts.iter().enumerate() {
+            for &m in &order {
+                assert_eq!(
+                    models[m].probabilities(t).unwrap(),
+                    alone[m][i],
+                    "model {m}, text {i}"
+                );
+            }
+        }
+    }
+}
