@@ -3601,12 +3601,18 @@ mod tests {
                     (table.clone(), bias.clone())
                 );
             }
-            // The saved model scores as the SVMs do, scaled.
+            // The saved model scores as the SVMs do, scaled, its rows gathered from every part.
             let bow = t.snapshot().unwrap();
             assert_eq!(
                 bow.head_b,
                 bias.iter().map(|b| b * SVM_SCORE_SCALE).collect::<Vec<_>>()
             );
+            let scaled: Vec<f32> = table.iter().map(|w| w * SVM_SCORE_SCALE).collect();
+            assert_eq!(bow.table().as_ref(), scaled.as_slice());
+            for parts in [2, 3] {
+                let bow = train(parts).snapshot().unwrap();
+                assert_eq!(bow.table().as_ref(), scaled.as_slice(), "{parts} parts");
+            }
         }
     }
 
