@@ -175,7 +175,7 @@ pub(crate) fn save(
         (WEIGHTS_FILE.to_string(), sha256_hex(&weight_bytes)),
     ]);
     let config_json = serde_json::to_string_pretty(&config)
-        .map_err(|e| Error::Usage(format!("internal: cannot serialize config: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot serialize config.json: {e}")))?;
     write(CONFIG_FILE, config_json.as_bytes())?;
     for f in [CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE] {
         let p = tmp.path().join(f);
@@ -312,6 +312,14 @@ pub(crate) fn from_bytes(
     if config.labels.len() < 2 {
         return Err(Error::bundle(&config_path, "fewer than two labels"));
     }
+    // The hyperparameters are checked here, once: a fault is the config file's.
+    let architecture = config.architecture.clone().check().map_err(|e| match e {
+        Error::Config { field, reason } => Error::bundle(
+            &config_path,
+            format!("field 'architecture.{field}': {reason}"),
+        ),
+        e => Error::bundle(&config_path, e.to_string()),
+    })?;
     for (file, bytes) in [(TOKENIZER_FILE, tokenizer), (WEIGHTS_FILE, &weights[..])] {
         let path = origin.join(file);
         match config.checksums.get(file) {
@@ -340,13 +348,8 @@ pub(crate) fn from_bytes(
     // The file's bytes are copied into the tensors: free them before the model is built (peak
     // memory of a load).
     drop(weights);
-    let model = Model::from_tensors(
-        config.architecture.clone(),
-        &tokenizer,
-        config.labels.len(),
-        tensors,
-    )
-    .map_err(|e| Error::bundle(&w_path, e))?;
+    let model = Model::from_tensors(architecture, &tokenizer, config.labels.len(), tensors)
+        .map_err(|e| Error::bundle(&w_path, e))?;
     Ok(Parts {
         config,
         tokenizer,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bundle::{self, BundleConfig, Parts};
 use crate::error::Result;
-use crate::model::{CompactOptions, Model, Workspace};
+use crate::model::{argmax, softmax_in_place, CompactOptions, Model, Workspace};
 use crate::text::Tokenizer;
 
 /// A label and its probability.
@@ -230,28 +230,6 @@ impl Classifier {
                 },
             )
             .collect()
-    }
-}
-
-pub(crate) fn argmax(xs: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &x) in xs.iter().enumerate() {
-        if x > xs[best] {
-            best = i;
-        }
-    }
-    best
-}
-
-pub(crate) fn softmax_in_place(xs: &mut [f32]) {
-    let max = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
-    for x in xs.iter_mut() {
-        *x = (*x - max).exp();
-        sum += *x;
-    }
-    for x in xs.iter_mut() {
-        *x /= sum;
     }
 }
 

@@ -73,6 +73,21 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// A hyperparameter or setting out of its range, or settings that cannot work together.
+    /// `field` is the name of the setting in its configuration type (and in `config.json`);
+    /// the command line names the matching option instead.
+    #[error("{field} {reason}")]
+    Config {
+        /// The setting at fault, as named in its configuration type (`ngram_order`).
+        field: &'static str,
+        /// What is wrong, phrased to follow the setting's name ("must be between 1 and 6").
+        reason: String,
+    },
+
+    /// Something that should not happen did: a bug in khabar, not something the user can fix.
+    #[error("internal error: {0}; please report this as a bug")]
+    Internal(String),
+
     /// A model bundle is missing, damaged or of an unsupported version.
     #[error("model bundle {}: {message}", path.display())]
     Bundle {
@@ -110,6 +125,13 @@ impl Error {
         }
     }
 
+    pub(crate) fn config(field: &'static str, reason: impl Into<String>) -> Self {
+        Error::Config {
+            field,
+            reason: reason.into(),
+        }
+    }
+
     pub(crate) fn bundle(path: &Path, message: impl Into<String>) -> Self {
         Error::Bundle {
             path: path.to_path_buf(),
@@ -117,11 +139,13 @@ impl Error {
         }
     }
 
-    /// The process exit code the CLI uses for this error: 2 for bad usage or bad input (the user
-    /// can fix it), 1 for everything else.
+    /// The process exit code the CLI uses for this error: 2 for bad usage, settings or input (the
+    /// user can fix it), 130 for an interruption, 1 for everything else (I/O, internal errors).
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Input { .. } | Error::Usage(_) | Error::Bundle { .. } => 2,
+            Error::Input { .. } | Error::Usage(_) | Error::Config { .. } | Error::Bundle { .. } => {
+                2
+            }
             Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 2,
             Error::Interrupted => 130,
             _ => 1,

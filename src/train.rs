@@ -9,14 +9,14 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::bundle::{BundleConfig, Normalization, TrainingInfo, FORMAT_VERSION};
-use crate::classifier::{argmax, Classifier};
+use crate::classifier::Classifier;
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
 use crate::metrics::Evaluation;
-use crate::model::bow::BowTrainer;
 use crate::model::transformer::TransformerTrainer;
 use crate::model::{
-    ArchConfig, BowConfig, CompactOptions, Fit, Loss, Model, TransformerConfig, Workspace,
+    argmax, bow, ArchConfig, BowConfig, CompactOptions, Fit, Loss, Model, TransformerConfig,
+    Workspace,
 };
 use crate::rng::SplitMix64;
 use crate::text::{Tokenizer, TokenizerOptions};
@@ -131,7 +131,9 @@ impl TrainConfig {
     /// `khabar train` option at fault.
     pub fn validate(&self) -> Result<()> {
         match &self.arch {
-            ArchConfig::Bow(c) => c.validate()?,
+            ArchConfig::Bow(c) => {
+                c.clone().check()?;
+            }
             ArchConfig::Transformer(c) => c.validate()?,
         }
         if self.epochs == 0 {
@@ -473,14 +475,14 @@ impl Trainer {
             ));
         }
         let mut trainer: Box<dyn Fit> = match &cfg.arch {
-            ArchConfig::Bow(c) => Box::new(BowTrainer::new(
-                c.clone(),
+            ArchConfig::Bow(c) => bow::trainer(
+                c.clone().check()?,
                 &tokenizer,
                 &texts,
                 targets,
                 labels.len(),
                 cfg.seed,
-            )?),
+            ),
             ArchConfig::Transformer(c) => Box::new(TransformerTrainer::new(
                 c.clone(),
                 &tokenizer,

@@ -1,6 +1,7 @@
 //! The model architectures. Models know nothing of files: they turn text (through the
 //! tokenizer) into logits, and hand their weights to the bundle as named tensors.
 
+pub(crate) mod adam;
 pub mod bow;
 mod ops;
 pub mod transformer;
@@ -33,6 +34,63 @@ impl ArchConfig {
             ArchConfig::Bow(_) => "bow",
             ArchConfig::Transformer(_) => "transformer",
         }
+    }
+}
+
+/// Settings that passed their checks. Only the settings' own `check` makes one, so code that
+/// takes a `Checked` value (the trainers, the bundle loader) checks nothing again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checked<T>(T);
+
+impl<T> Checked<T> {
+    /// The settings.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Checked<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl ArchConfig {
+    /// Checks the architecture's hyperparameters once; see [`BowConfig::check`] and
+    /// [`TransformerConfig::check`].
+    pub fn check(self) -> Result<Checked<ArchConfig>> {
+        Ok(Checked(match self {
+            ArchConfig::Bow(c) => ArchConfig::Bow(c.check()?.into_inner()),
+            ArchConfig::Transformer(c) => {
+                c.validate()?;
+                ArchConfig::Transformer(c)
+            }
+        }))
+    }
+}
+
+/// The index of the largest value (the first of equal ones): the predicted class of logits.
+pub(crate) fn argmax(xs: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in xs.iter().enumerate() {
+        if x > xs[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Logits into probabilities, in place.
+pub(crate) fn softmax_in_place(xs: &mut [f32]) {
+    let max = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for x in xs.iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    for x in xs.iter_mut() {
+        *x /= sum;
     }
 }
 
@@ -101,15 +159,18 @@ impl Model {
         }
     }
 
+    /// The model of architecture `config` (checked) from the bundle's tensors; the error says
+    /// what is wrong with the tensors.
     pub(crate) fn from_tensors(
-        config: ArchConfig,
+        config: Checked<ArchConfig>,
         tokenizer: &Tokenizer,
         classes: usize,
         tensors: HashMap<String, Tensor>,
     ) -> std::result::Result<Model, String> {
-        match config {
+        match config.into_inner() {
             ArchConfig::Bow(c) => {
-                Bow::from_tensors(c, tokenizer.vocab_size(), classes, tensors).map(Model::Bow)
+                Bow::from_tensors(Checked(c), tokenizer.vocab_size(), classes, tensors)
+                    .map(Model::Bow)
             }
             ArchConfig::Transformer(c) => {
                 Transformer::from_tensors(c, tokenizer.vocab_size(), classes, &tensors)
@@ -117,30 +178,6 @@ impl Model {
             }
         }
     }
-}
-
-/// Makes candle run single-threaded inside khabar's own parallel tasks, once per process.
-///
-/// The transformer parallelizes over documents (prediction) and micro-batches (training) on
-/// rayon's global pool. Inside those tasks candle's own threading only costs: its elementwise
-/// ops on large tensors go to a thread pool whose threads spin while they wait and which
-/// serializes concurrent callers (two thirds of a training step on a busy 2-core machine), and
-/// its matrix products split small matrices over threads that are already busy (prediction
-/// ran slower on two threads than on one). Without `RAYON_NUM_THREADS`, candle also reads
-/// /proc/cpuinfo on every matrix product: bow's training step, whose products are tiny (batch
-/// × labels), spent a tenth of its time on l3cube_en there. So: rayon's global pool is sized first (from
-/// `RAYON_NUM_THREADS` or the core count, as usual), then `CANDLE_NUM_THREADS` is set to 1 unless
-/// the user set it, and `RAYON_NUM_THREADS` to 1, which from then on only candle's matrix
-/// products read.
-pub(crate) fn prepare_runtime() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = rayon::current_num_threads();
-        if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-            std::env::set_var("CANDLE_NUM_THREADS", "1");
-        }
-        std::env::set_var("RAYON_NUM_THREADS", "1");
-    });
 }
 
 /// What the training loop (`train.rs`) needs of an architecture's training state.
@@ -200,48 +237,6 @@ pub(crate) trait Fit {
     /// its optimality conditions). `None` for one whose epoch count is chosen on validation.
     fn end_epoch(&mut self) -> Option<f32> {
         None
-    }
-}
-
-impl Fit for bow::BowTrainer {
-    fn num_docs(&self) -> usize {
-        bow::BowTrainer::num_docs(self)
-    }
-
-    fn summary(&self) -> String {
-        format!("features: {} n-gram rows", self.num_ngrams())
-    }
-
-    fn begin(&mut self, n: usize) {
-        bow::BowTrainer::begin(self, n)
-    }
-
-    fn batch_size(&self, configured: usize) -> usize {
-        bow::BowTrainer::batch_size(self, configured)
-    }
-
-    fn step(&mut self, batch: &[usize], lr: f64) -> Result<f32> {
-        bow::BowTrainer::step(self, batch, lr)
-    }
-
-    fn snapshot(&mut self) -> Result<Model> {
-        bow::BowTrainer::snapshot(self).map(Model::Bow)
-    }
-
-    fn restart(&mut self) -> Result<()> {
-        bow::BowTrainer::restart(self)
-    }
-
-    fn predict_docs(&self, docs: std::ops::Range<usize>) -> Option<Result<Vec<usize>>> {
-        Some(bow::BowTrainer::predict_docs(self, docs))
-    }
-
-    fn fork(&self) -> Result<Option<Box<dyn Fit + Send>>> {
-        Ok(Some(Box::new(bow::BowTrainer::fork(self)?)))
-    }
-
-    fn end_epoch(&mut self) -> Option<f32> {
-        self.take_violation()
     }
 }
 

@@ -591,7 +591,6 @@ impl Transformer {
         tensors: &HashMap<String, Tensor>,
     ) -> std::result::Result<Transformer, String> {
         config.validate().map_err(|e| e.to_string())?;
-        super::prepare_runtime();
         let mut src = Loaded {
             tensors,
             used: Vec::new(),
@@ -689,7 +688,6 @@ impl TransformerTrainer {
         dtype: DType,
     ) -> Result<TransformerTrainer> {
         config.validate()?;
-        super::prepare_runtime();
         let max_len = config.max_len;
         let docs: Vec<Vec<u32>> = texts
             .par_iter()

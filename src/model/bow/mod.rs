@@ -1,0 +1,57 @@
+//! The `bow` model: a fastText-style bag of subwords and word n-grams.
+//!
+//! A document becomes a sparse vector over the rows of one table: its WordPiece subword ids,
+//! then its word n-grams, whole words and character n-grams that were seen often enough in
+//! training ([`features`]). Each feature is weighted by sublinear TF-IDF (`(1 + ln tf) * idf`),
+//! L2-normalized, or by plain averaging as fastText does ([`weights`]). A linear layer turns the
+//! pooled vector into one logit per label; prediction pools rows already multiplied by it
+//! ([`packed`]).
+//!
+//! Training prepares the documents once ([`prepare`]); then one of two trainers learns the
+//! weights: one SVM per label, solved to its optimum ([`svm`], the default), or a softmax
+//! learned by gradient steps ([`softmax`]).
+//!
+//! The data flows one way: `config` → `features` → `prepare` → `svm` / `softmax` → `model`
+//! (which `packed`, `index`, `counts` and `weights` serve).
+
+mod config;
+mod counts;
+mod features;
+mod index;
+mod model;
+mod packed;
+mod prepare;
+mod softmax;
+mod svm;
+#[cfg(test)]
+mod tests;
+mod weights;
+
+use std::sync::Arc;
+
+pub use config::{BowConfig, CompactOptions, Loss, SparseOptimizer, Weighting};
+pub use model::Bow;
+pub(crate) use model::Scratch;
+
+use crate::model::{Checked, Fit};
+use crate::text::Tokenizer;
+
+/// The trainer for `config`: the documents featurized once, then the SVMs or the softmax
+/// trainer on them.
+pub(crate) fn trainer(
+    config: Checked<BowConfig>,
+    tokenizer: &Tokenizer,
+    texts: &[&str],
+    targets: Vec<u32>,
+    classes: usize,
+    seed: u64,
+) -> Box<dyn Fit> {
+    let prepared = Arc::new(prepare::Prepared::new(
+        config, tokenizer, texts, targets, classes,
+    ));
+    if prepared.trains_svms() {
+        Box::new(svm::SvmTrainer::new(prepared))
+    } else {
+        Box::new(softmax::SoftmaxTrainer::new(prepared, seed))
+    }
+}
