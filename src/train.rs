@@ -134,7 +134,9 @@ impl TrainConfig {
             ArchConfig::Bow(c) => {
                 c.clone().check()?;
             }
-            ArchConfig::Transformer(c) => c.validate()?,
+            ArchConfig::Transformer(c) => {
+                c.clone().check()?;
+            }
         }
         if self.epochs == 0 {
             return Err(Error::Usage("--epochs must be at least 1".into()));
@@ -484,7 +486,7 @@ impl Trainer {
                 cfg.seed,
             ),
             ArchConfig::Transformer(c) => Box::new(TransformerTrainer::new(
-                c.clone(),
+                c.clone().check()?,
                 &tokenizer,
                 &texts,
                 targets,

@@ -62,10 +62,7 @@ impl ArchConfig {
     pub fn check(self) -> Result<Checked<ArchConfig>> {
         Ok(Checked(match self {
             ArchConfig::Bow(c) => ArchConfig::Bow(c.check()?.into_inner()),
-            ArchConfig::Transformer(c) => {
-                c.validate()?;
-                ArchConfig::Transformer(c)
-            }
+            ArchConfig::Transformer(c) => ArchConfig::Transformer(c.check()?.into_inner()),
         }))
     }
 }
@@ -173,7 +170,7 @@ impl Model {
                     .map(Model::Bow)
             }
             ArchConfig::Transformer(c) => {
-                Transformer::from_tensors(c, tokenizer.vocab_size(), classes, &tensors)
+                Transformer::from_tensors(Checked(c), tokenizer.vocab_size(), classes, &tensors)
                     .map(Model::Transformer)
             }
         }
