@@ -9,6 +9,7 @@ use crate::bundle::{self, BundleConfig, Parts};
 use crate::error::Result;
 use crate::model::{argmax, softmax_in_place, CompactOptions, Model, Workspace};
 use crate::text::Tokenizer;
+use crate::threads;
 
 /// A label and its probability.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +38,8 @@ pub struct Classifier {
     pub(crate) config: BundleConfig,
     pub(crate) tokenizer: Tokenizer,
     pub(crate) model: Model,
+    /// Threads of the batch calls (`None`: one per core).
+    pub(crate) threads: Option<usize>,
 }
 
 impl Classifier {
@@ -45,6 +48,7 @@ impl Classifier {
             config: parts.config,
             tokenizer: parts.tokenizer,
             model: parts.model,
+            threads: None,
         }
     }
 
@@ -104,6 +108,14 @@ impl Classifier {
         bundle::save(dir.as_ref(), &self.config, &self.tokenizer, &self.model)
     }
 
+    /// The same classifier, running its batch calls ([`Classifier::predict_batch`] and the
+    /// like) on `threads` threads of its own (`None`, the default: one per core). The threads
+    /// are khabar's own pool: rayon's global pool and the host program's pools are not used.
+    pub fn with_threads(mut self, threads: Option<usize>) -> Classifier {
+        self.threads = threads;
+        self
+    }
+
     /// The labels, in the order of the model's outputs.
     pub fn labels(&self) -> &[String] {
         &self.config.labels
@@ -138,6 +150,7 @@ impl Classifier {
             config,
             tokenizer: self.tokenizer.clone(),
             model,
+            threads: self.threads,
         }
     }
 
@@ -178,19 +191,22 @@ impl Classifier {
         Ok(self.to_prediction(&self.probabilities(text)?))
     }
 
-    /// Classifies many texts on all cores; results come back in input order.
+    /// Classifies many texts in parallel (see [`Classifier::with_threads`]); results come back
+    /// in input order.
     pub fn predict_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Prediction>> {
-        texts
-            .par_iter()
-            .with_min_len(self.min_len())
-            .map_init(
-                || (Workspace::default(), Vec::new()),
-                |(ws, probs), t| {
-                    self.probabilities_into(t.as_ref(), ws, probs)?;
-                    Ok(self.to_prediction(probs))
-                },
-            )
-            .collect()
+        threads::install(self.threads, || {
+            texts
+                .par_iter()
+                .with_min_len(self.min_len())
+                .map_init(
+                    || (Workspace::default(), Vec::new()),
+                    |(ws, probs), t| {
+                        self.probabilities_into(t.as_ref(), ws, probs)?;
+                        Ok(self.to_prediction(probs))
+                    },
+                )
+                .collect()
+        })?
     }
 
     /// Texts per parallel task: bow classifies a short text in microseconds, the transformer
@@ -202,34 +218,38 @@ impl Classifier {
         }
     }
 
-    /// Class probabilities (in label order) of many texts, on all cores, in input order: what
+    /// Class probabilities (in label order) of many texts, in parallel, in input order: what
     /// [`Classifier::predict_batch`] computes, without building a [`Prediction`] for each.
     pub fn probabilities_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
-        texts
-            .par_iter()
-            .with_min_len(self.min_len())
-            .map_init(Workspace::default, |ws, t| {
-                let mut probs = Vec::with_capacity(self.config.labels.len());
-                self.probabilities_into(t.as_ref(), ws, &mut probs)?;
-                Ok(probs)
-            })
-            .collect()
+        threads::install(self.threads, || {
+            texts
+                .par_iter()
+                .with_min_len(self.min_len())
+                .map_init(Workspace::default, |ws, t| {
+                    let mut probs = Vec::with_capacity(self.config.labels.len());
+                    self.probabilities_into(t.as_ref(), ws, &mut probs)?;
+                    Ok(probs)
+                })
+                .collect()
+        })?
     }
 
-    /// The index of the most probable label of each text, on all cores, in input order.
+    /// The index of the most probable label of each text, in parallel, in input order.
     pub fn predict_indices<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<usize>> {
-        texts
-            .par_iter()
-            .with_min_len(self.min_len())
-            .map_init(
-                || (Workspace::default(), Vec::new()),
-                |(ws, probs), t| {
-                    self.model
-                        .logits_into(&self.tokenizer, t.as_ref(), ws, probs)?;
-                    Ok(argmax(probs))
-                },
-            )
-            .collect()
+        threads::install(self.threads, || {
+            texts
+                .par_iter()
+                .with_min_len(self.min_len())
+                .map_init(
+                    || (Workspace::default(), Vec::new()),
+                    |(ws, probs), t| {
+                        self.model
+                            .logits_into(&self.tokenizer, t.as_ref(), ws, probs)?;
+                        Ok(argmax(probs))
+                    },
+                )
+                .collect()
+        })?
     }
 }
 

@@ -58,6 +58,7 @@ pub mod metrics;
 pub mod model;
 mod rng;
 pub mod text;
+mod threads;
 mod train;
 
 pub use bundle::BundleConfig;

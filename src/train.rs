@@ -20,6 +20,7 @@ use crate::model::{
 };
 use crate::rng::SplitMix64;
 use crate::text::{Tokenizer, TokenizerOptions};
+use crate::threads;
 
 /// Everything that shapes a training run. `Default` gives the `bow` model with settings that work
 /// from a few thousand to tens of thousands of documents without tuning;
@@ -55,6 +56,9 @@ pub struct TrainConfig {
     /// The share of the n-gram rows `compact` keeps, those that move the scores most (1 keeps
     /// all). Above 0 and at most 1.
     pub keep_ngrams: f64,
+    /// Threads of training, in a pool of khabar's own (`None`: one per core). The same data,
+    /// seed and threads give the same model.
+    pub threads: Option<usize>,
     /// Draw a progress bar and per-epoch lines on stderr.
     pub progress: bool,
     /// When set (for example by a Ctrl-C handler), training stops at the next step and returns
@@ -77,6 +81,7 @@ impl Default for TrainConfig {
             refit: true,
             compact: true,
             keep_ngrams: KEEP_NGRAMS,
+            threads: None,
             progress: false,
             cancel: None,
         }
@@ -154,6 +159,9 @@ impl TrainConfig {
         }
         if self.tokenizer.vocab_size < 100 {
             return Err(Error::Usage("--vocab-size must be at least 100".into()));
+        }
+        if self.threads == Some(0) {
+            return Err(Error::config("threads", "must be at least 1"));
         }
         if !(self.keep_ngrams > 0.0 && self.keep_ngrams <= 1.0) {
             return Err(Error::Usage(format!(
@@ -334,8 +342,11 @@ impl Trainer {
     /// (then, with `refit`, training again on all of it for that many epochs), and compacts
     /// the model (`compact`).
     pub fn train(&self, corpus: &Corpus) -> Result<Classifier> {
-        let clf = self.train_as_trained(corpus)?;
-        Ok(self.compact(clf))
+        self.config.validate()?;
+        threads::install(self.config.threads, || {
+            let clf = self.train_as_trained(corpus)?;
+            Ok(self.compact(clf))
+        })?
     }
 
     /// [`Trainer::train`] without the compaction.
@@ -370,8 +381,11 @@ impl Trainer {
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
             .join(", ");
-        let clf = self.run(train, train.len(), Valid::Corpus(valid, description))?;
-        Ok(self.compact(clf))
+        self.config.validate()?;
+        threads::install(self.config.threads, || {
+            let clf = self.run(train, train.len(), Valid::Corpus(valid, description))?;
+            Ok(self.compact(clf))
+        })?
     }
 
     /// The trained model compacted as `compact` and `keep_ngrams` say (after training has
@@ -563,6 +577,7 @@ impl Trainer {
             },
             tokenizer,
             model,
+            threads: cfg.threads,
         })
     }
 
@@ -590,7 +605,7 @@ impl Trainer {
         } else {
             None
         };
-        let Some(mut beside) = fork else {
+        let Some(beside) = fork else {
             let chosen = self.epochs(trainer.as_mut(), n_train, ctx, None, &mut |_| {})?;
             self.say(&format!(
                 "training again on all {n_all} examples for {} epoch(s), the best number on validation",
@@ -614,39 +629,10 @@ impl Trainer {
         ));
         let (tx, rx) = std::sync::mpsc::channel::<Verdict>();
         let (chosen, kept) = std::thread::scope(|scope| {
+            // The worker runs in the same pool as the validation run (a thread of that pool
+            // while it trains).
             let worker = scope.spawn(move || -> Result<Option<Model>> {
-                let trainer: &mut dyn Fit = beside.as_mut();
-                let mut pass = Pass::new(cfg, trainer, n_all);
-                let hidden = ProgressBar::hidden();
-                let mut kept = None;
-                // Verdicts received for this epoch and later ones: once they hold a stop
-                // and no epoch to keep, the rest of this epoch is not needed.
-                let mut pending = std::collections::VecDeque::new();
-                for epoch in 1..=cfg.epochs {
-                    let mut abandon = || {
-                        loop {
-                            match rx.try_recv() {
-                                Ok(v) => pending.push_back(v),
-                                Err(std::sync::mpsc::TryRecvError::Empty) => break,
-                                // The validation run failed: nothing more will be kept.
-                                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                                    return !pending.contains(&Verdict::Keep)
-                                }
-                            }
-                        }
-                        pending.contains(&Verdict::Stop) && !pending.contains(&Verdict::Keep)
-                    };
-                    if pass.epoch(trainer, epoch, &hidden, &mut abandon)?.is_none() {
-                        break;
-                    }
-                    // A closed channel: the validation run failed and reports why.
-                    match pending.pop_front().or_else(|| rx.recv().ok()) {
-                        Some(Verdict::Keep) => kept = Some(trainer.snapshot()?),
-                        Some(Verdict::Next) => {}
-                        Some(Verdict::Stop) | None => break,
-                    }
-                }
-                Ok(kept)
+                threads::install(cfg.threads, move || refit_beside(cfg, beside, n_all, rx))?
             });
             let chosen = self.epochs(trainer.as_mut(), n_train, ctx, None, &mut |v| {
                 // The worker only stops listening when it failed; join reports that.
@@ -822,6 +808,49 @@ impl Trainer {
             eprintln!("{line}");
         }
     }
+}
+
+/// The run on all `n_all` documents beside the validation run of
+/// [`Trainer::select_and_refit`]: an epoch at a time, kept or not as each verdict from `rx`
+/// says. The model after the chosen epoch.
+fn refit_beside(
+    cfg: &TrainConfig,
+    mut beside: Box<dyn Fit + Send>,
+    n_all: usize,
+    rx: std::sync::mpsc::Receiver<Verdict>,
+) -> Result<Option<Model>> {
+    let trainer: &mut dyn Fit = beside.as_mut();
+    let mut pass = Pass::new(cfg, trainer, n_all);
+    let hidden = ProgressBar::hidden();
+    let mut kept = None;
+    // Verdicts received for this epoch and later ones: once they hold a stop
+    // and no epoch to keep, the rest of this epoch is not needed.
+    let mut pending = std::collections::VecDeque::new();
+    for epoch in 1..=cfg.epochs {
+        let mut abandon = || {
+            loop {
+                match rx.try_recv() {
+                    Ok(v) => pending.push_back(v),
+                    Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                    // The validation run failed: nothing more will be kept.
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                        return !pending.contains(&Verdict::Keep)
+                    }
+                }
+            }
+            pending.contains(&Verdict::Stop) && !pending.contains(&Verdict::Keep)
+        };
+        if pass.epoch(trainer, epoch, &hidden, &mut abandon)?.is_none() {
+            break;
+        }
+        // A closed channel: the validation run failed and reports why.
+        match pending.pop_front().or_else(|| rx.recv().ok()) {
+            Some(Verdict::Keep) => kept = Some(trainer.snapshot()?),
+            Some(Verdict::Next) => {}
+            Some(Verdict::Stop) | None => break,
+        }
+    }
+    Ok(kept)
 }
 
 /// The learning rate at `step` of `total`: a linear warmup from zero over `warmup` steps, then a
