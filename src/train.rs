@@ -132,8 +132,8 @@ impl TrainConfig {
         Self::for_arch(ArchConfig::Transformer(TransformerConfig::default()))
     }
 
-    /// Checks the settings (ranges, sizes), as training does first: an error names the
-    /// `khabar train` option at fault.
+    /// Checks the settings (ranges, sizes), as training does first: an error names the setting
+    /// at fault ([`Error::Config`]).
     pub fn validate(&self) -> Result<()> {
         match &self.arch {
             ArchConfig::Bow(c) => {
@@ -144,30 +144,34 @@ impl TrainConfig {
             }
         }
         if self.epochs == 0 {
-            return Err(Error::Usage("--epochs must be at least 1".into()));
+            return Err(Error::config("epochs", "must be at least 1"));
         }
         if self.batch_size == 0 {
-            return Err(Error::Usage("--batch-size must be at least 1".into()));
+            return Err(Error::config("batch_size", "must be at least 1"));
         }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return Err(Error::Usage("--lr must be a positive number".into()));
+            return Err(Error::config("learning_rate", "must be a positive number"));
         }
         if !(0.0..0.9).contains(&self.valid_fraction) {
-            return Err(Error::Usage(
-                "--valid-fraction must be at least 0 and below 0.9".into(),
+            return Err(Error::config(
+                "valid_fraction",
+                "must be at least 0 and below 0.9",
             ));
         }
         if self.tokenizer.vocab_size < 100 {
-            return Err(Error::Usage("--vocab-size must be at least 100".into()));
+            return Err(Error::config("vocab_size", "must be at least 100"));
         }
         if self.threads == Some(0) {
             return Err(Error::config("threads", "must be at least 1"));
         }
         if !(self.keep_ngrams > 0.0 && self.keep_ngrams <= 1.0) {
-            return Err(Error::Usage(format!(
-                "--keep-ngrams must be a fraction above 0 and at most 1 (got {})",
-                self.keep_ngrams
-            )));
+            return Err(Error::config(
+                "keep_ngrams",
+                format!(
+                    "must be a fraction above 0 and at most 1 (got {})",
+                    self.keep_ngrams
+                ),
+            ));
         }
         Ok(())
     }
@@ -180,9 +184,8 @@ const OPTIMUM_TOLERANCE: f32 = 0.1;
 
 /// Default share of the n-gram rows kept when a model is compacted after training
 /// (`--keep-ngrams`). The rows a trained model's n-grams get are ranked by how much they move
-/// the scores; against keeping them all, dropping the lowest quarter changed test accuracy by
-/// 0 to +0.3 points on seven corpora and shrank the model files by 22-25% (bench/NOTES.md,
-/// seventh round).
+/// the scores; dropping the lowest quarter costs no accuracy on the bench corpora and shrinks
+/// the model files by about a quarter (bench/NOTES.md, seventh round).
 const KEEP_NGRAMS: f64 = 0.75;
 
 /// Default peak learning rate of the linear `bow` model (`dim` 0).
@@ -303,7 +306,7 @@ impl Pass {
             let loss = trainer.step(&batch, lr)?;
             if !loss.is_finite() {
                 return Err(Error::Usage(format!(
-                    "training diverged at epoch {epoch} (loss {loss}); try a lower --lr"
+                    "training diverged at epoch {epoch} (loss {loss}); try a lower learning rate"
                 )));
             }
             loss_sum += loss as f64 * batch.len() as f64;

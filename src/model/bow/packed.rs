@@ -21,8 +21,7 @@ impl<T: Copy + Default> AlignedRows<T> {
     /// `len` zeros, on huge pages where the system gives them.
     pub(super) fn zeros(len: usize) -> AlignedRows<T> {
         // Zeroed by the allocator (fresh pages, touched only when written; `vec!` asks for
-        // zeroed memory when the value is a zero number): growing a `Vec` with zeros instead
-        // raised 20newsgroups' prediction peak RSS by 11 MB.
+        // zeroed memory when the value is a zero number), which growing a `Vec` would not be.
         let pad = 64 / std::mem::size_of::<T>() - 1;
         let mut buf = vec![T::default(); len + pad];
         advise_huge_pages(&mut buf);
@@ -339,8 +338,7 @@ pub(super) fn advise_huge_pages<T>(v: &mut [T]) {
 
 /// Gives the heap's free pages back to the system (Linux with glibc): the raw features of the
 /// training documents are freed once their rows are known, but glibc keeps the memory of
-/// small allocations, and the SVMs' weights would then come on top of it (20newsgroups:
-/// about 90 MB of the peak).
+/// small allocations, and the SVMs' weights would then come on top of it.
 pub(super) fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free memory to the system.
