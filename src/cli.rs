@@ -592,22 +592,12 @@ fn config_cancelled(trainer: &Trainer) -> bool {
         .is_some_and(|f| f.load(Ordering::SeqCst))
 }
 
+/// [`crate::bundle::check_out_dir`], its error naming the option.
 fn check_out_dir(out: &Path) -> Result<()> {
-    if out.exists() && !out.join(crate::bundle::CONFIG_FILE).is_file() {
-        let empty = out.is_dir()
-            && out
-                .read_dir()
-                .map_err(|e| Error::io(out, e))?
-                .next()
-                .is_none();
-        if !empty {
-            return Err(Error::Usage(format!(
-                "--out {}: exists and is not a khabar model bundle; refusing to overwrite it",
-                out.display()
-            )));
-        }
-    }
-    Ok(())
+    crate::bundle::check_out_dir(out).map_err(|e| match e {
+        Error::Usage(message) => Error::Usage(format!("--out {message}")),
+        e => e,
+    })
 }
 
 fn predict(a: PredictArgs) -> Result<()> {

@@ -215,6 +215,42 @@ fn damaged_bundles_are_refused_with_the_file_named() {
     assert!(load_error(&m).contains("config.json"));
 }
 
+/// `bundle::check_out_dir` accepts what a save may write over (nothing, an empty directory, a
+/// bundle) and refuses the rest, and a save refuses the same.
+#[test]
+fn saving_refuses_what_is_not_a_bundle() {
+    use khabar::bundle::check_out_dir;
+    let (dir, bundle) = saved_copy();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), "keep me").unwrap();
+    let file = dir.path().join("file.txt");
+    std::fs::write(&file, "keep me").unwrap();
+
+    for ok in [dir.path().join("absent"), empty.clone(), bundle.clone()] {
+        check_out_dir(&ok).unwrap();
+    }
+    for refused in [&other, &file] {
+        match check_out_dir(refused) {
+            Err(e @ Error::Usage(_)) => {
+                assert!(e.to_string().contains("not a khabar model bundle"), "{e}");
+                assert_eq!(e.exit_code(), 2);
+            }
+            r => panic!("{}: expected a usage error, got {r:?}", refused.display()),
+        }
+        assert!(matches!(classifier().save(refused), Err(Error::Usage(_))));
+    }
+    assert_eq!(
+        std::fs::read_to_string(other.join("notes.txt")).unwrap(),
+        "keep me"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+    classifier().save(&empty).unwrap();
+    classifier().save(&bundle).unwrap();
+}
+
 #[test]
 fn compact_models_predict_the_same() {
     use khabar::CompactOptions;
