@@ -10,7 +10,6 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::corpus::{Corpus, Format, LabelMap, ReadOptions};
 use crate::error::{Error, Location, Result};
-use crate::metrics::Evaluation;
 use crate::model::{
     ArchConfig, BowConfig, CompactOptions, Loss, Model, SparseOptimizer, TransformerConfig,
     Weighting,
@@ -857,7 +856,7 @@ fn eval(a: EvalArgs) -> Result<()> {
     set_threads(a.threads)?;
     let clf = load_model(&a.model)?;
     let corpus = read_corpus(&a.data, &a.data_args.read_options()?)?;
-    let eval = evaluate(&clf, &corpus)?;
+    let eval = clf.evaluate(&corpus)?;
     let unknown: Vec<&String> = eval.labels[clf.labels().len()..].iter().collect();
     if !unknown.is_empty() {
         eprintln!(
@@ -876,28 +875,6 @@ fn eval(a: EvalArgs) -> Result<()> {
         print!("{}", eval.report());
     }
     Ok(())
-}
-
-/// Evaluates a classifier on a labeled corpus. Labels the model does not know are appended to
-/// the label list (they can never be predicted, so they count as errors).
-pub fn evaluate(clf: &Classifier, corpus: &Corpus) -> Result<Evaluation> {
-    let mut labels: Vec<String> = clf.labels().to_vec();
-    let mut extra: Vec<String> = corpus
-        .label_counts()
-        .keys()
-        .filter(|l| !labels.iter().any(|m| m == *l))
-        .map(|l| l.to_string())
-        .collect();
-    extra.sort();
-    labels.extend(extra);
-    let index = |l: &str| labels.iter().position(|m| m == l).expect("added above");
-    let texts: Vec<&str> = corpus.examples.iter().map(|e| e.text.as_str()).collect();
-    let predicted = clf.predict_indices(&texts)?;
-    let truth: Vec<usize> = corpus.examples.iter().map(|e| index(&e.label)).collect();
-    Ok(Evaluation::from_pairs(
-        labels.clone(),
-        truth.into_iter().zip(predicted),
-    ))
 }
 
 fn compact(a: CompactArgs) -> Result<()> {

@@ -144,6 +144,65 @@ fn the_model_learns_the_topics() {
     assert!(correct * 10 > test.len() * 7, "{correct}/{}", test.len());
 }
 
+/// `Classifier::evaluate` on a corpus whose predictions are known: a model trained on two
+/// clearly separate topics, evaluated on articles of those topics, some labeled wrongly and one
+/// with a label the model does not know.
+#[test]
+fn evaluate_counts_known_predictions() {
+    use khabar::Example;
+    let mut examples = Vec::new();
+    for i in 0..20 {
+        examples.push(Example::new(
+            format!("the striker scored a goal in match {i}"),
+            "sports",
+        ));
+        examples.push(Example::new(
+            format!("shares and markets rose in trading {i}"),
+            "business",
+        ));
+    }
+    let config = TrainConfig {
+        valid_fraction: 0.0,
+        ..TrainConfig::default()
+    };
+    let clf = Trainer::new(config)
+        .train(&Corpus::from_examples(examples))
+        .unwrap();
+    assert_eq!(clf.labels(), ["business", "sports"]);
+
+    let (sports, business) = (
+        "a late goal won the match for the striker",
+        "markets fell as shares slid in trading",
+    );
+    let corpus = Corpus::from_examples(vec![
+        Example::new(sports, "sports"),
+        Example::new(sports, "sports"),
+        Example::new(business, "sports"),
+        Example::new(business, "business"),
+        Example::new(business, "business"),
+        Example::new(sports, "weather"),
+    ]);
+    assert_eq!(clf.predict(sports).unwrap().label, "sports");
+    assert_eq!(clf.predict(business).unwrap().label, "business");
+
+    let eval = clf.evaluate(&corpus).unwrap();
+    // The model's labels, then the unknown one.
+    assert_eq!(eval.labels, ["business", "sports", "weather"]);
+    // Rows: true label; columns: predicted.
+    assert_eq!(eval.confusion, [[2, 0, 0], [1, 2, 0], [0, 1, 0]]);
+    assert_eq!(eval.n(), 6);
+    assert!((eval.accuracy() - 4.0 / 6.0).abs() < 1e-12);
+    let per = eval.per_class();
+    // business: 2 of the 3 predicted are right, both found; sports: 2 of 3, 2 of 3 found;
+    // weather: never predicted, its one example missed (F1 0, and it counts in the mean).
+    let f1 = [0.8, 2.0 / 3.0, 0.0];
+    for (m, f1) in per.iter().zip(f1) {
+        assert!((m.f1 - f1).abs() < 1e-12, "{m:?} {f1}");
+    }
+    assert_eq!(per.iter().map(|m| m.support).collect::<Vec<_>>(), [2, 3, 1]);
+    assert!((eval.macro_f1() - (0.8 + 2.0 / 3.0) / 3.0).abs() < 1e-12);
+}
+
 fn saved_copy() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let m = dir.path().join("m");

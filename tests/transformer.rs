@@ -71,7 +71,7 @@ fn the_transformer_learns_the_topics() {
     let clf = classifier();
     assert_eq!(clf.config().architecture.name(), "transformer");
     let test = corpus("test.jsonl");
-    let eval = khabar::cli::evaluate(clf, &test).unwrap();
+    let eval = clf.evaluate(&test).unwrap();
     // Six labels: chance is about 0.17.
     assert!(eval.accuracy() > 0.5, "accuracy {}", eval.accuracy());
 }
