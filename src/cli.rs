@@ -15,7 +15,7 @@ use crate::model::{
     Weighting,
 };
 use crate::text::TokenizerOptions;
-use crate::{Classifier, TrainConfig, Trainer};
+use crate::{Classifier, TrainConfig, TrainProgress, Trainer};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -528,7 +528,7 @@ fn train(a: TrainArgs) -> Result<()> {
         refit: defaults.refit && !a.no_refit,
         compact: !a.no_compact,
         keep_ngrams: a.keep_ngrams,
-        progress: !a.quiet,
+        progress: (!a.quiet).then(|| Arc::new(Bar::default()) as Arc<dyn TrainProgress>),
         cancel: Some(cancel_on_ctrl_c()),
         ..defaults
     };
@@ -566,6 +566,71 @@ fn train(a: TrainArgs) -> Result<()> {
         eprintln!("saved the model to {}", a.out.display());
     }
     Ok(())
+}
+
+/// Training's progress on stderr: its lines, and a bar over the steps of each run of epochs.
+#[derive(Default)]
+struct Bar {
+    /// The bar of the run of epochs under way.
+    bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl Bar {
+    fn bar(&self) -> std::sync::MutexGuard<'_, Option<indicatif::ProgressBar>> {
+        self.bar.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl TrainProgress for Bar {
+    fn message(&self, line: &str) {
+        match &*self.bar() {
+            Some(bar) => bar.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    fn run_started(&self, epochs: usize, steps_per_epoch: usize) {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some((steps_per_epoch * epochs) as u64),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {pos}/{len} steps, {elapsed} elapsed, eta {eta}  {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        *self.bar() = Some(bar);
+    }
+
+    fn epoch_started(&self, epoch: usize, epochs: usize) {
+        if let Some(bar) = &*self.bar() {
+            bar.set_prefix(format!("epoch {epoch}/{epochs}"));
+        }
+    }
+
+    fn step_done(&self) {
+        if let Some(bar) = &*self.bar() {
+            bar.inc(1);
+        }
+    }
+
+    fn epoch_finished(&self, _epoch: usize, summary: &str) {
+        match &*self.bar() {
+            Some(bar) => {
+                bar.set_message(summary.to_string());
+                bar.suspend(|| eprintln!("{summary}"));
+            }
+            None => eprintln!("{summary}"),
+        }
+    }
+
+    fn run_finished(&self) {
+        if let Some(bar) = self.bar().take() {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// A flag that the first Ctrl-C (SIGINT) sets: training stops at its next step and nothing is

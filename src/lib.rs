@@ -56,6 +56,7 @@ pub mod corpus;
 mod error;
 pub mod metrics;
 pub mod model;
+mod progress;
 mod rng;
 pub mod text;
 mod train;
@@ -66,5 +67,6 @@ pub use corpus::{BadRow, Corpus, Example, Format, LabelMap, ReadOptions, ReadRep
 pub use error::{Error, Location, Result};
 pub use metrics::Evaluation;
 pub use model::{ArchConfig, BowConfig, CompactOptions, Loss, TransformerConfig, Weighting};
+pub use progress::TrainProgress;
 pub use text::TokenizerOptions;
 pub use train::{TrainConfig, Trainer};

@@ -516,3 +516,108 @@ fn texts_alternating_between_models_score_as_with_each_model_alone() {
         }
     }
 }
+
+/// What training reports to a `TrainProgress`, in order: its lines, then each run of epochs
+/// with its steps (as many per epoch as announced) and epoch lines, then the result.
+#[test]
+fn training_reports_its_progress() {
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Debug, Clone, PartialEq)]
+    enum Event {
+        Message(String),
+        RunStarted(usize, usize),
+        EpochStarted(usize, usize),
+        Step,
+        EpochFinished(usize, String),
+        RunFinished,
+    }
+
+    #[derive(Default)]
+    struct Log(Mutex<Vec<Event>>);
+
+    impl khabar::TrainProgress for Log {
+        fn message(&self, line: &str) {
+            self.0.lock().unwrap().push(Event::Message(line.into()));
+        }
+        fn run_started(&self, epochs: usize, steps_per_epoch: usize) {
+            let event = Event::RunStarted(epochs, steps_per_epoch);
+            self.0.lock().unwrap().push(event);
+        }
+        fn epoch_started(&self, epoch: usize, epochs: usize) {
+            let event = Event::EpochStarted(epoch, epochs);
+            self.0.lock().unwrap().push(event);
+        }
+        fn step_done(&self) {
+            self.0.lock().unwrap().push(Event::Step);
+        }
+        fn epoch_finished(&self, epoch: usize, summary: &str) {
+            let event = Event::EpochFinished(epoch, summary.into());
+            self.0.lock().unwrap().push(event);
+        }
+        fn run_finished(&self) {
+            self.0.lock().unwrap().push(Event::RunFinished);
+        }
+    }
+
+    // Softmax on all the data, no validation: every one of the 3 epochs runs.
+    let log = Arc::new(Log::default());
+    let config = TrainConfig {
+        epochs: 3,
+        patience: 10,
+        valid_fraction: 0.0,
+        progress: Some(log.clone()),
+        ..TrainConfig::for_arch(ArchConfig::Bow(khabar::BowConfig {
+            loss: Loss::Softmax,
+            ..Default::default()
+        }))
+    };
+    // A config with a progress receiver is still Debug and Clone.
+    assert!(format!("{:?}", config.clone()).contains("progress: Some(TrainProgress)"));
+    Trainer::new(config).train(&corpus("train.jsonl")).unwrap();
+    let events = log.0.lock().unwrap().clone();
+
+    let start = events
+        .iter()
+        .position(|e| matches!(e, Event::RunStarted(..)))
+        .expect("a run of epochs");
+    let Event::RunStarted(3, steps) = events[start] else {
+        panic!("{:?}", events[start]);
+    };
+    // 300 examples in batches of 64.
+    assert_eq!(steps, 5);
+    let lines = |events: &[Event]| -> Vec<String> {
+        events
+            .iter()
+            .map(|e| match e {
+                Event::Message(m) => m.clone(),
+                e => panic!("only lines outside a run, got {e:?}"),
+            })
+            .collect()
+    };
+    let before = lines(&events[..start]);
+    assert!(before[0].starts_with("tokenizer: "), "{before:?}");
+    assert!(before[1].starts_with("training bow (--loss softmax) on 300 examples, 6 labels"));
+
+    let mut expected = vec![Event::RunStarted(3, 5)];
+    for epoch in 1..=3 {
+        expected.push(Event::EpochStarted(epoch, 3));
+        expected.extend(std::iter::repeat_n(Event::Step, steps));
+        let Event::EpochFinished(n, summary) = &events[start + expected.len()] else {
+            panic!("{:?}", &events[start + expected.len()]);
+        };
+        assert!(
+            summary.starts_with(&format!("epoch {epoch}/3: loss ")),
+            "{summary}"
+        );
+        expected.push(Event::EpochFinished(*n, summary.clone()));
+    }
+    expected.push(Event::RunFinished);
+    assert_eq!(events[start..start + expected.len()], expected[..]);
+
+    let after = lines(&events[start + expected.len()..]);
+    assert!(after[0].starts_with("done in "), "{after:?}");
+    assert!(after[0].ends_with(": 3 epochs"), "{after:?}");
+    assert!(after[1].starts_with("kept "), "{after:?}");
+    assert_eq!(after.len(), 2, "{after:?}");
+}
