@@ -51,7 +51,6 @@
 
 pub mod bundle;
 mod classifier;
-pub mod cli;
 pub mod corpus;
 mod error;
 pub mod metrics;
