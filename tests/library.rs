@@ -3,26 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use khabar::{ArchConfig, Classifier, Corpus, Error, Loss, ReadOptions, TrainConfig, Trainer};
+use khabar::{ArchConfig, Classifier, Corpus, Error, Loss, TrainConfig, Trainer};
 
-fn data(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data/news")
-        .join(file)
-}
+mod common;
 
-fn corpus(file: &str) -> Corpus {
-    Corpus::read(data(file), &ReadOptions::default()).unwrap()
-}
-
-fn classifier() -> &'static Classifier {
-    static CLF: OnceLock<Classifier> = OnceLock::new();
-    CLF.get_or_init(|| {
-        Trainer::new(TrainConfig::default())
-            .train(&corpus("train.jsonl"))
-            .unwrap()
-    })
-}
+use common::{classifier, corpus, test_texts};
 
 /// A `bow` model with an embedding table (`dim` 64), as trained (not compacted), which
 /// compaction folds into the head.
@@ -39,14 +24,6 @@ fn factored_classifier() -> &'static Classifier {
         };
         Trainer::new(config).train(&corpus("train.jsonl")).unwrap()
     })
-}
-
-fn test_texts() -> Vec<String> {
-    corpus("test.jsonl")
-        .examples
-        .into_iter()
-        .map(|e| e.text)
-        .collect()
 }
 
 #[test]

@@ -1,24 +1,15 @@
 //! The transformer architecture end to end: library training, bundle round trip, long
 //! documents, and the command line. Tiny models, so that the suite stays fast.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::sync::OnceLock;
 
-use assert_cmd::Command;
-use khabar::{
-    ArchConfig, Classifier, Corpus, ReadOptions, TrainConfig, Trainer, TransformerConfig,
-};
+use khabar::{ArchConfig, Classifier, TrainConfig, Trainer, TransformerConfig};
 
-fn data(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data/news")
-        .join(file)
-}
+mod common;
 
-fn corpus(file: &str) -> Corpus {
-    Corpus::read(data(file), &ReadOptions::default()).unwrap()
-}
+use common::{corpus, data, khabar, stderr, test_texts};
 
 fn tiny() -> TransformerConfig {
     TransformerConfig {
@@ -56,14 +47,6 @@ fn classifier() -> &'static Classifier {
         };
         Trainer::new(config).train(&corpus("train.jsonl")).unwrap()
     })
-}
-
-fn test_texts() -> Vec<String> {
-    corpus("test.jsonl")
-        .examples
-        .into_iter()
-        .map(|e| e.text)
-        .collect()
 }
 
 #[test]
@@ -164,14 +147,6 @@ fn bad_hyperparameters_are_refused() {
             .unwrap_err();
         assert!(err.to_string().contains(needle), "{err}");
     }
-}
-
-fn khabar() -> Command {
-    Command::cargo_bin("khabar").unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn train_cli(out: &Path, extra: &[&str]) -> Output {
