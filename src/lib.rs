@@ -46,6 +46,21 @@
 //! ```
 //!
 //! A [`Classifier`] is `Send + Sync`: load it once and share it between threads.
+//! [`Classifier::evaluate`] measures one on a labeled corpus (accuracy, macro-F1, per-class
+//! scores, confusion matrix), as `khabar eval` does. Training is silent unless
+//! [`TrainConfig::progress`] holds a [`TrainProgress`], which hears of its lines, epochs and
+//! steps (the `khabar` command line draws them as a progress bar); [`TrainConfig::cancel`]
+//! stops it.
+//!
+//! ## Features
+//!
+//! The default feature `cli` builds the `khabar` command line, and with it clap, indicatif and
+//! ctrlc, which the library does not use. A program that uses only the library leaves them out:
+//!
+//! ```toml
+//! [dependencies]
+//! khabar = { version = "0.1", default-features = false }
+//! ```
 
 #![warn(missing_docs)]
 
