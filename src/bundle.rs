@@ -123,28 +123,37 @@ pub(crate) struct Parts {
     pub model: Model,
 }
 
-/// Writes a bundle to `dir` atomically. An existing bundle at `dir` is replaced only once the new
-/// one is complete; a directory there that is not a khabar bundle is left alone (error).
-pub(crate) fn save(
-    dir: &Path,
-    config: &BundleConfig,
-    tokenizer: &Tokenizer,
-    model: &Model,
-) -> Result<()> {
-    if dir.exists() {
-        let is_bundle = dir.join(CONFIG_FILE).is_file();
-        let empty = dir
-            .read_dir()
-            .map_err(|e| Error::io(dir, e))?
-            .next()
-            .is_none();
-        if !dir.is_dir() || !(is_bundle || empty) {
+/// Checks that a bundle may be saved at `dir`, as saving does first: `dir` does not exist, or is
+/// an empty directory, or holds a bundle (its `config.json`), which a save replaces. Anything
+/// else there (a file, a directory of other things) is refused with [`Error::Usage`], so that a
+/// program can check its destination before it spends time on training, as `khabar train` does.
+pub fn check_out_dir(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.join(CONFIG_FILE).is_file() {
+        let empty = dir.is_dir()
+            && dir
+                .read_dir()
+                .map_err(|e| Error::io(dir, e))?
+                .next()
+                .is_none();
+        if !empty {
             return Err(Error::Usage(format!(
                 "{}: exists and is not a khabar model bundle; refusing to overwrite it",
                 dir.display()
             )));
         }
     }
+    Ok(())
+}
+
+/// Writes a bundle to `dir` atomically. An existing bundle at `dir` is replaced only once the new
+/// one is complete; anything else there is left alone (error; see [`check_out_dir`]).
+pub(crate) fn save(
+    dir: &Path,
+    config: &BundleConfig,
+    tokenizer: &Tokenizer,
+    model: &Model,
+) -> Result<()> {
+    check_out_dir(dir)?;
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

@@ -6,7 +6,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::bundle::{self, BundleConfig, Parts};
+use crate::corpus::Corpus;
 use crate::error::Result;
+use crate::metrics::Evaluation;
 use crate::model::{argmax, softmax_in_place, CompactOptions, Model, Workspace};
 use crate::text::Tokenizer;
 use crate::threads;
@@ -114,6 +116,11 @@ impl Classifier {
     pub fn with_threads(mut self, threads: Option<usize>) -> Classifier {
         self.threads = threads;
         self
+    }
+
+    /// The number of threads the batch calls run on.
+    pub fn threads(&self) -> usize {
+        threads::count(self.threads)
     }
 
     /// The labels, in the order of the model's outputs.
@@ -250,6 +257,32 @@ impl Classifier {
                 )
                 .collect()
         })?
+    }
+
+    /// Measures the classifier on a labeled corpus (in parallel, see
+    /// [`Classifier::with_threads`]): accuracy, macro-F1,
+    /// per-class scores and the confusion matrix, as `khabar eval` reports them. The
+    /// evaluation's labels are the model's, in order, followed by the labels of the corpus that
+    /// the model does not know, sorted: those can never be predicted, so their examples count
+    /// as errors.
+    pub fn evaluate(&self, corpus: &Corpus) -> Result<Evaluation> {
+        let mut labels: Vec<String> = self.labels().to_vec();
+        let mut extra: Vec<String> = corpus
+            .label_counts()
+            .keys()
+            .filter(|l| !labels.iter().any(|m| m == *l))
+            .map(|l| l.to_string())
+            .collect();
+        extra.sort();
+        labels.extend(extra);
+        let index = |l: &str| labels.iter().position(|m| m == l).expect("added above");
+        let texts: Vec<&str> = corpus.examples.iter().map(|e| e.text.as_str()).collect();
+        let predicted = self.predict_indices(&texts)?;
+        let truth: Vec<usize> = corpus.examples.iter().map(|e| index(&e.label)).collect();
+        Ok(Evaluation::from_pairs(
+            labels,
+            truth.into_iter().zip(predicted),
+        ))
     }
 }
 

@@ -46,16 +46,31 @@
 //! ```
 //!
 //! A [`Classifier`] is `Send + Sync`: load it once and share it between threads.
+//! [`Classifier::evaluate`] measures one on a labeled corpus (accuracy, macro-F1, per-class
+//! scores, confusion matrix), as `khabar eval` does. Training is silent unless
+//! [`TrainConfig::progress`] holds a [`TrainProgress`], which hears of its lines, epochs and
+//! steps (the `khabar` command line draws them as a progress bar); [`TrainConfig::cancel`]
+//! stops it.
+//!
+//! ## Features
+//!
+//! The default feature `cli` builds the `khabar` command line, and with it clap, indicatif and
+//! ctrlc, which the library does not use. A program that uses only the library leaves them out:
+//!
+//! ```toml
+//! [dependencies]
+//! khabar = { version = "0.1", default-features = false }
+//! ```
 
 #![warn(missing_docs)]
 
 pub mod bundle;
 mod classifier;
-pub mod cli;
 pub mod corpus;
 mod error;
 pub mod metrics;
 pub mod model;
+mod progress;
 mod rng;
 pub mod text;
 mod threads;
@@ -67,5 +82,6 @@ pub use corpus::{BadRow, Corpus, Example, Format, LabelMap, ReadOptions, ReadRep
 pub use error::{Error, Location, Result};
 pub use metrics::Evaluation;
 pub use model::{ArchConfig, BowConfig, CompactOptions, Loss, TransformerConfig, Weighting};
+pub use progress::TrainProgress;
 pub use text::TokenizerOptions;
 pub use train::{TrainConfig, Trainer};

@@ -1,11 +1,11 @@
 //! The training loop: label set, validation cut, tokenizer, epochs with a learning-rate
-//! schedule, model selection by validation macro-F1, early stopping, progress on stderr.
+//! schedule, model selection by validation macro-F1, early stopping, progress reported to a
+//! [`TrainProgress`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::bundle::{BundleConfig, Normalization, TrainingInfo, FORMAT_VERSION};
@@ -18,6 +18,7 @@ use crate::model::{
     argmax, bow, ArchConfig, BowConfig, CompactOptions, Fit, Loss, Model, TransformerConfig,
     Workspace,
 };
+use crate::progress::TrainProgress;
 use crate::rng::SplitMix64;
 use crate::text::{Tokenizer, TokenizerOptions};
 use crate::threads;
@@ -59,8 +60,9 @@ pub struct TrainConfig {
     /// Threads of training, in a pool of khabar's own (`None`: one per core). The same data,
     /// seed and threads give the same model.
     pub threads: Option<usize>,
-    /// Draw a progress bar and per-epoch lines on stderr.
-    pub progress: bool,
+    /// Where training reports what it is doing (the lines `khabar train` prints, epochs and
+    /// steps for a progress bar); `None` trains silently.
+    pub progress: Option<Arc<dyn TrainProgress>>,
     /// When set (for example by a Ctrl-C handler), training stops at the next step and returns
     /// [`Error::Interrupted`].
     pub cancel: Option<Arc<AtomicBool>>,
@@ -82,7 +84,7 @@ impl Default for TrainConfig {
             compact: true,
             keep_ngrams: KEEP_NGRAMS,
             threads: None,
-            progress: false,
+            progress: None,
             cancel: None,
         }
     }
@@ -281,13 +283,13 @@ impl Pass {
         self.n.div_ceil(self.batch_size)
     }
 
-    /// Runs epoch number `epoch`, advancing `bar` by a step at a time; the mean loss, or
-    /// `None` when `abandon` (asked before each step) said the epoch is not needed.
+    /// Runs epoch number `epoch`, telling `progress` of each step; the mean loss, or `None`
+    /// when `abandon` (asked before each step) said the epoch is not needed.
     fn epoch(
         &mut self,
         trainer: &mut dyn Fit,
         epoch: usize,
-        bar: &ProgressBar,
+        progress: Option<&dyn TrainProgress>,
         abandon: &mut dyn FnMut() -> bool,
     ) -> Result<Option<f64>> {
         self.rng.shuffle(&mut self.order);
@@ -311,7 +313,9 @@ impl Pass {
             }
             loss_sum += loss as f64 * batch.len() as f64;
             self.step += 1;
-            bar.inc(1);
+            if let Some(p) = progress {
+                p.step_done();
+            }
         }
         Ok(Some(loss_sum / self.n as f64))
     }
@@ -672,28 +676,18 @@ impl Trainer {
         let cfg = &self.config;
         let mut pass = Pass::new(cfg, trainer, n);
         let last_epoch = fixed.unwrap_or(cfg.epochs).min(cfg.epochs);
-        let bar = if cfg.progress {
-            let bar = ProgressBar::with_draw_target(
-                Some((pass.steps_per_epoch() * last_epoch) as u64),
-                ProgressDrawTarget::stderr(),
-            );
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix} [{bar:30}] {pos}/{len} steps, {elapsed} elapsed, eta {eta}  {msg}",
-                )
-                .expect("valid template")
-                .progress_chars("=> "),
-            );
-            bar
-        } else {
-            ProgressBar::hidden()
-        };
+        let progress = cfg.progress.as_deref();
+        if let Some(p) = progress {
+            p.run_started(last_epoch, pass.steps_per_epoch());
+        }
 
         let mut best: Option<Chosen> = None;
         for epoch in 1..=last_epoch {
-            bar.set_prefix(format!("epoch {epoch}/{last_epoch}"));
+            if let Some(p) = progress {
+                p.epoch_started(epoch, last_epoch);
+            }
             let loss = pass
-                .epoch(trainer, epoch, &bar, &mut || false)?
+                .epoch(trainer, epoch, progress, &mut || false)?
                 .expect("an epoch that is never abandoned completes");
             // A trainer that solves for an optimum keeps its last epoch, and ends once there.
             let violation = trainer.end_epoch();
@@ -742,9 +736,8 @@ impl Trainer {
                     line += " (best so far)";
                 }
             }
-            bar.set_message(line.clone());
-            if cfg.progress {
-                bar.suspend(|| eprintln!("{line}"));
+            if let Some(p) = progress {
+                p.epoch_finished(epoch, &line);
             }
             let epochs_run = epoch;
             if let Some(b) = best.as_mut() {
@@ -772,11 +765,9 @@ impl Trainer {
                     model,
                 });
                 if at_optimum && epoch < last_epoch {
-                    if cfg.progress {
-                        bar.suspend(|| {
-                            eprintln!("at the optimum (within {OPTIMUM_TOLERANCE}): stopping")
-                        });
-                    }
+                    self.say(&format!(
+                        "at the optimum (within {OPTIMUM_TOLERANCE}): stopping"
+                    ));
                     break;
                 }
             } else if epoch < last_epoch
@@ -785,20 +776,18 @@ impl Trainer {
                     .is_some_and(|b| epoch - b.epoch >= cfg.patience)
             {
                 verdict(Verdict::Stop);
-                if cfg.progress {
-                    bar.suspend(|| {
-                        eprintln!(
-                            "no better validation macro-F1 for {} epochs: stopping",
-                            cfg.patience
-                        )
-                    });
-                }
+                self.say(&format!(
+                    "no better validation macro-F1 for {} epochs: stopping",
+                    cfg.patience
+                ));
                 break;
             } else {
                 verdict(Verdict::Next);
             }
         }
-        bar.finish_and_clear();
+        if let Some(p) = progress {
+            p.run_finished();
+        }
         Ok(best.expect("at least one epoch ran"))
     }
 
@@ -807,8 +796,8 @@ impl Trainer {
     }
 
     fn say(&self, line: &str) {
-        if self.config.progress {
-            eprintln!("{line}");
+        if let Some(p) = &self.config.progress {
+            p.message(line);
         }
     }
 }
@@ -824,7 +813,6 @@ fn refit_beside(
 ) -> Result<Option<Model>> {
     let trainer: &mut dyn Fit = beside.as_mut();
     let mut pass = Pass::new(cfg, trainer, n_all);
-    let hidden = ProgressBar::hidden();
     let mut kept = None;
     // Verdicts received for this epoch and later ones: once they hold a stop
     // and no epoch to keep, the rest of this epoch is not needed.
@@ -843,7 +831,7 @@ fn refit_beside(
             }
             pending.contains(&Verdict::Stop) && !pending.contains(&Verdict::Keep)
         };
-        if pass.epoch(trainer, epoch, &hidden, &mut abandon)?.is_none() {
+        if pass.epoch(trainer, epoch, None, &mut abandon)?.is_none() {
             break;
         }
         // A closed channel: the validation run failed and reports why.

@@ -4,17 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::OnceLock;
 
-use assert_cmd::Command;
+mod common;
 
-fn data(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data/news")
-        .join(file)
-}
-
-fn khabar() -> Command {
-    Command::cargo_bin("khabar").unwrap()
-}
+use common::{data, khabar, stderr, stdout, write};
 
 /// A model trained once per test run on data/news, for the tests that only read it.
 fn trained_model() -> &'static Path {
@@ -32,14 +24,6 @@ fn trained_model() -> &'static Path {
     })
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
 /// `khabar eval --json` of `model` on `data`.
 fn eval_json(model: &Path, data: &Path) -> Output {
     khabar()
@@ -49,12 +33,6 @@ fn eval_json(model: &Path, data: &Path) -> Output {
         .arg(data)
         .output()
         .unwrap()
-}
-
-fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, content).unwrap();
-    p
 }
 
 #[test]
@@ -527,7 +505,7 @@ fn train_on_mixed_formats_with_a_label_map_and_eval_with_the_same_map() {
     }
     let inputs = [
         write(dir.path(), "a.jsonl", &jsonl),
-        write(dir.path(), "b.csv", &format!("\u{feff}{csv}")),
+        write(dir.path(), "b.csv", format!("\u{feff}{csv}")),
         write(dir.path(), "c.tsv", &tsv),
         write(dir.path(), "d.txt", &ft),
         dir.path().join("folders"),

@@ -6,14 +6,9 @@ use std::path::{Path, PathBuf};
 
 use khabar::{BadRow, Corpus, Error, Example, ReadOptions};
 
-fn write(dir: &Path, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
-    let p = dir.join(name);
-    if let Some(parent) = p.parent() {
-        std::fs::create_dir_all(parent).unwrap();
-    }
-    std::fs::write(&p, content).unwrap();
-    p
-}
+mod common;
+
+use common::write;
 
 fn read(path: &Path, options: &ReadOptions) -> khabar::Result<Corpus> {
     Corpus::read(path, options)

@@ -2,8 +2,11 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
 use khabar::Classifier;
+
+mod common;
+
+use common::khabar;
 
 const LABELS: [&str; 11] = [
     "automobile",
@@ -64,8 +67,7 @@ fn war_talks_and_ceasefires_are_international_and_cricket_is_sports() {
 #[test]
 fn predict_and_info_work_from_an_empty_directory_without_a_model() {
     let empty = tempfile::tempdir().unwrap();
-    let o = Command::cargo_bin("khabar")
-        .unwrap()
+    let o = khabar()
         .current_dir(empty.path())
         .args([
             "predict",
@@ -81,8 +83,7 @@ fn predict_and_info_work_from_an_empty_directory_without_a_model() {
     assert_eq!(fields.len(), 22, "every label with its score: {out}");
     assert_eq!(fields[0], "international", "{out}");
 
-    let o = Command::cargo_bin("khabar")
-        .unwrap()
+    let o = khabar()
         .current_dir(empty.path())
         .arg("info")
         .output()

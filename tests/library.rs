@@ -3,26 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use khabar::{ArchConfig, Classifier, Corpus, Error, Loss, ReadOptions, TrainConfig, Trainer};
+use khabar::{ArchConfig, Classifier, Corpus, Error, Loss, TrainConfig, Trainer};
 
-fn data(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data/news")
-        .join(file)
-}
+mod common;
 
-fn corpus(file: &str) -> Corpus {
-    Corpus::read(data(file), &ReadOptions::default()).unwrap()
-}
-
-fn classifier() -> &'static Classifier {
-    static CLF: OnceLock<Classifier> = OnceLock::new();
-    CLF.get_or_init(|| {
-        Trainer::new(TrainConfig::default())
-            .train(&corpus("train.jsonl"))
-            .unwrap()
-    })
-}
+use common::{classifier, corpus, test_texts};
 
 /// A `bow` model with an embedding table (`dim` 64), as trained (not compacted), which
 /// compaction folds into the head.
@@ -39,14 +24,6 @@ fn factored_classifier() -> &'static Classifier {
         };
         Trainer::new(config).train(&corpus("train.jsonl")).unwrap()
     })
-}
-
-fn test_texts() -> Vec<String> {
-    corpus("test.jsonl")
-        .examples
-        .into_iter()
-        .map(|e| e.text)
-        .collect()
 }
 
 #[test]
@@ -144,6 +121,65 @@ fn the_model_learns_the_topics() {
     assert!(correct * 10 > test.len() * 7, "{correct}/{}", test.len());
 }
 
+/// `Classifier::evaluate` on a corpus whose predictions are known: a model trained on two
+/// clearly separate topics, evaluated on articles of those topics, some labeled wrongly and one
+/// with a label the model does not know.
+#[test]
+fn evaluate_counts_known_predictions() {
+    use khabar::Example;
+    let mut examples = Vec::new();
+    for i in 0..20 {
+        examples.push(Example::new(
+            format!("the striker scored a goal in match {i}"),
+            "sports",
+        ));
+        examples.push(Example::new(
+            format!("shares and markets rose in trading {i}"),
+            "business",
+        ));
+    }
+    let config = TrainConfig {
+        valid_fraction: 0.0,
+        ..TrainConfig::default()
+    };
+    let clf = Trainer::new(config)
+        .train(&Corpus::from_examples(examples))
+        .unwrap();
+    assert_eq!(clf.labels(), ["business", "sports"]);
+
+    let (sports, business) = (
+        "a late goal won the match for the striker",
+        "markets fell as shares slid in trading",
+    );
+    let corpus = Corpus::from_examples(vec![
+        Example::new(sports, "sports"),
+        Example::new(sports, "sports"),
+        Example::new(business, "sports"),
+        Example::new(business, "business"),
+        Example::new(business, "business"),
+        Example::new(sports, "weather"),
+    ]);
+    assert_eq!(clf.predict(sports).unwrap().label, "sports");
+    assert_eq!(clf.predict(business).unwrap().label, "business");
+
+    let eval = clf.evaluate(&corpus).unwrap();
+    // The model's labels, then the unknown one.
+    assert_eq!(eval.labels, ["business", "sports", "weather"]);
+    // Rows: true label; columns: predicted.
+    assert_eq!(eval.confusion, [[2, 0, 0], [1, 2, 0], [0, 1, 0]]);
+    assert_eq!(eval.n(), 6);
+    assert!((eval.accuracy() - 4.0 / 6.0).abs() < 1e-12);
+    let per = eval.per_class();
+    // business: 2 of the 3 predicted are right, both found; sports: 2 of 3, 2 of 3 found;
+    // weather: never predicted, its one example missed (F1 0, and it counts in the mean).
+    let f1 = [0.8, 2.0 / 3.0, 0.0];
+    for (m, f1) in per.iter().zip(f1) {
+        assert!((m.f1 - f1).abs() < 1e-12, "{m:?} {f1}");
+    }
+    assert_eq!(per.iter().map(|m| m.support).collect::<Vec<_>>(), [2, 3, 1]);
+    assert!((eval.macro_f1() - (0.8 + 2.0 / 3.0) / 3.0).abs() < 1e-12);
+}
+
 fn saved_copy() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let m = dir.path().join("m");
@@ -213,6 +249,42 @@ fn damaged_bundles_are_refused_with_the_file_named() {
     let (_d, m) = saved_copy();
     std::fs::remove_file(m.join("config.json")).unwrap();
     assert!(load_error(&m).contains("config.json"));
+}
+
+/// `bundle::check_out_dir` accepts what a save may write over (nothing, an empty directory, a
+/// bundle) and refuses the rest, and a save refuses the same.
+#[test]
+fn saving_refuses_what_is_not_a_bundle() {
+    use khabar::bundle::check_out_dir;
+    let (dir, bundle) = saved_copy();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), "keep me").unwrap();
+    let file = dir.path().join("file.txt");
+    std::fs::write(&file, "keep me").unwrap();
+
+    for ok in [dir.path().join("absent"), empty.clone(), bundle.clone()] {
+        check_out_dir(&ok).unwrap();
+    }
+    for refused in [&other, &file] {
+        match check_out_dir(refused) {
+            Err(e @ Error::Usage(_)) => {
+                assert!(e.to_string().contains("not a khabar model bundle"), "{e}");
+                assert_eq!(e.exit_code(), 2);
+            }
+            r => panic!("{}: expected a usage error, got {r:?}", refused.display()),
+        }
+        assert!(matches!(classifier().save(refused), Err(Error::Usage(_))));
+    }
+    assert_eq!(
+        std::fs::read_to_string(other.join("notes.txt")).unwrap(),
+        "keep me"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+    classifier().save(&empty).unwrap();
+    classifier().save(&bundle).unwrap();
 }
 
 #[test]
@@ -313,7 +385,13 @@ fn training_compacts_the_model_as_the_cli_does() {
         })
         .unwrap_err();
         assert!(
-            matches!(&e, Error::Usage(m) if m.contains("--keep-ngrams")),
+            matches!(
+                &e,
+                Error::Config {
+                    field: "keep_ngrams",
+                    ..
+                }
+            ),
             "{bad}: {e}"
         );
     }
@@ -420,4 +498,109 @@ fn texts_alternating_between_models_score_as_with_each_model_alone() {
             }
         }
     }
+}
+
+/// What training reports to a `TrainProgress`, in order: its lines, then each run of epochs
+/// with its steps (as many per epoch as announced) and epoch lines, then the result.
+#[test]
+fn training_reports_its_progress() {
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Debug, Clone, PartialEq)]
+    enum Event {
+        Message(String),
+        RunStarted(usize, usize),
+        EpochStarted(usize, usize),
+        Step,
+        EpochFinished(usize, String),
+        RunFinished,
+    }
+
+    #[derive(Default)]
+    struct Log(Mutex<Vec<Event>>);
+
+    impl khabar::TrainProgress for Log {
+        fn message(&self, line: &str) {
+            self.0.lock().unwrap().push(Event::Message(line.into()));
+        }
+        fn run_started(&self, epochs: usize, steps_per_epoch: usize) {
+            let event = Event::RunStarted(epochs, steps_per_epoch);
+            self.0.lock().unwrap().push(event);
+        }
+        fn epoch_started(&self, epoch: usize, epochs: usize) {
+            let event = Event::EpochStarted(epoch, epochs);
+            self.0.lock().unwrap().push(event);
+        }
+        fn step_done(&self) {
+            self.0.lock().unwrap().push(Event::Step);
+        }
+        fn epoch_finished(&self, epoch: usize, summary: &str) {
+            let event = Event::EpochFinished(epoch, summary.into());
+            self.0.lock().unwrap().push(event);
+        }
+        fn run_finished(&self) {
+            self.0.lock().unwrap().push(Event::RunFinished);
+        }
+    }
+
+    // Softmax on all the data, no validation: every one of the 3 epochs runs.
+    let log = Arc::new(Log::default());
+    let config = TrainConfig {
+        epochs: 3,
+        patience: 10,
+        valid_fraction: 0.0,
+        progress: Some(log.clone()),
+        ..TrainConfig::for_arch(ArchConfig::Bow(khabar::BowConfig {
+            loss: Loss::Softmax,
+            ..Default::default()
+        }))
+    };
+    // A config with a progress receiver is still Debug and Clone.
+    assert!(format!("{:?}", config.clone()).contains("progress: Some(TrainProgress)"));
+    Trainer::new(config).train(&corpus("train.jsonl")).unwrap();
+    let events = log.0.lock().unwrap().clone();
+
+    let start = events
+        .iter()
+        .position(|e| matches!(e, Event::RunStarted(..)))
+        .expect("a run of epochs");
+    let Event::RunStarted(3, steps) = events[start] else {
+        panic!("{:?}", events[start]);
+    };
+    // 300 examples in batches of 64.
+    assert_eq!(steps, 5);
+    let lines = |events: &[Event]| -> Vec<String> {
+        events
+            .iter()
+            .map(|e| match e {
+                Event::Message(m) => m.clone(),
+                e => panic!("only lines outside a run, got {e:?}"),
+            })
+            .collect()
+    };
+    let before = lines(&events[..start]);
+    assert!(before[0].starts_with("tokenizer: "), "{before:?}");
+    assert!(before[1].starts_with("training bow (--loss softmax) on 300 examples, 6 labels"));
+
+    let mut expected = vec![Event::RunStarted(3, 5)];
+    for epoch in 1..=3 {
+        expected.push(Event::EpochStarted(epoch, 3));
+        expected.extend(std::iter::repeat_n(Event::Step, steps));
+        let Event::EpochFinished(n, summary) = &events[start + expected.len()] else {
+            panic!("{:?}", &events[start + expected.len()]);
+        };
+        assert!(
+            summary.starts_with(&format!("epoch {epoch}/3: loss ")),
+            "{summary}"
+        );
+        expected.push(Event::EpochFinished(*n, summary.clone()));
+    }
+    expected.push(Event::RunFinished);
+    assert_eq!(events[start..start + expected.len()], expected[..]);
+
+    let after = lines(&events[start + expected.len()..]);
+    assert!(after[0].starts_with("done in "), "{after:?}");
+    assert!(after[0].ends_with(": 3 epochs"), "{after:?}");
+    assert!(after[1].starts_with("kept "), "{after:?}");
+    assert_eq!(after.len(), 2, "{after:?}");
 }

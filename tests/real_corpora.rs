@@ -5,8 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use assert_cmd::Command;
 use khabar::{BadRow, Corpus, ReadOptions};
+
+mod common;
+
+use common::stderr;
 
 /// A file or folder of ../shared/data, or `None` (with a message) when it is not there.
 fn shared(relative: &str) -> Option<PathBuf> {
@@ -26,16 +29,12 @@ fn shared(relative: &str) -> Option<PathBuf> {
 }
 
 fn khabar(args: &[&str], paths: &[(&str, &Path)]) -> Output {
-    let mut cmd = Command::cargo_bin("khabar").unwrap();
+    let mut cmd = common::khabar();
     cmd.args(args);
     for (flag, path) in paths {
         cmd.arg(flag).arg(path);
     }
     cmd.output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn labels(bundle: &Path) -> serde_json::Value {

@@ -6,25 +6,15 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use khabar::{Classifier, Corpus, ReadOptions, TrainConfig, Trainer};
+use khabar::{Classifier, Corpus, ReadOptions};
 use proptest::prelude::*;
 
-fn data(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data/news")
-        .join(file)
-}
+mod common;
+
+use common::{classifier, data};
 
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_khabar"))
-}
-
-fn classifier() -> &'static Classifier {
-    static CLF: OnceLock<Classifier> = OnceLock::new();
-    CLF.get_or_init(|| {
-        let corpus = Corpus::read(data("train.jsonl"), &ReadOptions::default()).unwrap();
-        Trainer::new(TrainConfig::default()).train(&corpus).unwrap()
-    })
 }
 
 fn model_dir() -> &'static Path {

@@ -1,24 +1,15 @@
 //! The transformer architecture end to end: library training, bundle round trip, long
 //! documents, and the command line. Tiny models, so that the suite stays fast.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::sync::OnceLock;
 
-use assert_cmd::Command;
-use khabar::{
-    ArchConfig, Classifier, Corpus, ReadOptions, TrainConfig, Trainer, TransformerConfig,
-};
+use khabar::{ArchConfig, Classifier, Error, TrainConfig, Trainer, TransformerConfig};
 
-fn data(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data/news")
-        .join(file)
-}
+mod common;
 
-fn corpus(file: &str) -> Corpus {
-    Corpus::read(data(file), &ReadOptions::default()).unwrap()
-}
+use common::{corpus, data, khabar, stderr, test_texts};
 
 fn tiny() -> TransformerConfig {
     TransformerConfig {
@@ -58,20 +49,12 @@ fn classifier() -> &'static Classifier {
     })
 }
 
-fn test_texts() -> Vec<String> {
-    corpus("test.jsonl")
-        .examples
-        .into_iter()
-        .map(|e| e.text)
-        .collect()
-}
-
 #[test]
 fn the_transformer_learns_the_topics() {
     let clf = classifier();
     assert_eq!(clf.config().architecture.name(), "transformer");
     let test = corpus("test.jsonl");
-    let eval = khabar::cli::evaluate(clf, &test).unwrap();
+    let eval = clf.evaluate(&test).unwrap();
     // Six labels: chance is about 0.17.
     assert!(eval.accuracy() > 0.5, "accuracy {}", eval.accuracy());
 }
@@ -139,39 +122,61 @@ fn any_text_is_classified_including_long_and_empty_ones() {
 
 #[test]
 fn bad_hyperparameters_are_refused() {
-    for (config, needle) in [
+    for (config, field, needle) in [
         (
             TransformerConfig { heads: 3, ..tiny() },
-            "multiple of --heads",
+            "d_model",
+            "multiple of heads",
         ),
         (
             TransformerConfig {
                 stride: 33,
                 ..tiny()
             },
-            "--stride",
+            "stride",
+            "between 1 and 32",
         ),
         (
             TransformerConfig {
                 dropout: 1.0,
                 ..tiny()
             },
-            "--dropout",
+            "dropout",
+            "below 1",
         ),
     ] {
         let err = Trainer::new(TrainConfig::for_arch(ArchConfig::Transformer(config)))
             .train(&corpus("train.jsonl"))
             .unwrap_err();
-        assert!(err.to_string().contains(needle), "{err}");
+        assert!(
+            matches!(&err, Error::Config { field: f, reason } if *f == field && reason.contains(needle)),
+            "{err}"
+        );
     }
-}
-
-fn khabar() -> Command {
-    Command::cargo_bin("khabar").unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    // The command line names the options.
+    let dir = tempfile::tempdir().unwrap();
+    let o = khabar()
+        .args([
+            "train",
+            "--arch",
+            "transformer",
+            "--d-model",
+            "32",
+            "--heads",
+            "3",
+        ])
+        .arg("--data")
+        .arg(data("train.jsonl"))
+        .arg("--out")
+        .arg(dir.path().join("m"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--d-model (32) must be a multiple of --heads (3)"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 fn train_cli(out: &Path, extra: &[&str]) -> Output {

@@ -1,0 +1,358 @@
+//! The command line's arguments: clap definitions of every subcommand and its options.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use khabar::{
+    BowConfig, Error, Format, LabelMap, ReadOptions, Result, TrainConfig, TransformerConfig,
+};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "khabar",
+    version,
+    about = "Classify news articles into topics: train, predict, evaluate",
+    long_about = "Classify news articles into topics (Hindi, English and more).\n\n\
+                  Train a model on your labeled articles with `khabar train`, classify new ones \
+                  with `khabar predict`, measure a model with `khabar eval`."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a classifier on labeled articles and save it as a model bundle directory.
+    Train(Box<TrainArgs>),
+    /// Classify articles (arguments, a file, or stdin: one article per line).
+    Predict(PredictArgs),
+    /// Measure a model on labeled articles: accuracy, macro-F1, per-class scores, confusion.
+    Eval(EvalArgs),
+    /// Describe a model bundle: labels, architecture, sizes, training metadata.
+    Info(InfoArgs),
+    /// Shrink a model: fold the head into the table, half precision, fewer n-gram rows.
+    Compact(CompactArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DataArgs {
+    /// Input format: auto, jsonl, csv, tsv, fasttext or dir. auto decides per input: a folder
+    /// is folder-per-class (DIR/<label>/*.txt); .jsonl, .ndjson, .json are JSON lines; .csv is
+    /// CSV; .tsv, .tab are TSV; .txt, .ft, .fasttext are fastText (__label__X text).
+    #[arg(long, default_value = "auto", value_parser = parse_format)]
+    pub format: Format,
+    /// Field holding the text: a name, or for CSV/TSV a header name or 1-based column number;
+    /// repeat to join several fields (title + body).
+    #[arg(long = "text-field", value_name = "NAME", default_value = "text")]
+    pub text_fields: Vec<String>,
+    /// Field holding the label: a name, or for CSV/TSV a header name or column number.
+    #[arg(long, value_name = "NAME", default_value = "label")]
+    pub label_field: String,
+    /// CSV/TSV: the first row is data, not a header (name fields by column number). Without
+    /// it, the first row is a header when it holds the named fields.
+    #[arg(long)]
+    pub no_header: bool,
+    /// Replace invalid UTF-8 with U+FFFD instead of failing (and count the documents affected).
+    #[arg(long)]
+    pub lossy: bool,
+    /// Skip bad rows (empty text, empty or missing label, wrong number of columns, ...) instead
+    /// of failing on the first, and report how many per reason.
+    #[arg(long)]
+    pub skip_bad: bool,
+    /// Rename, merge or drop labels as the data is read: a JSON object {"from": "to"}, where
+    /// null drops that label's examples and labels not named stay as they are. Give eval the
+    /// same map as train.
+    #[arg(long, value_name = "FILE")]
+    pub label_map: Option<PathBuf>,
+}
+
+impl DataArgs {
+    pub fn read_options(&self) -> Result<ReadOptions> {
+        Ok(ReadOptions {
+            format: self.format,
+            text_fields: self.text_fields.clone(),
+            label_field: self.label_field.clone(),
+            no_header: self.no_header,
+            lossy: self.lossy,
+            skip_bad: self.skip_bad,
+            label_map: self.label_map.as_ref().map(LabelMap::load).transpose()?,
+        })
+    }
+}
+
+fn parse_format(s: &str) -> std::result::Result<Format, String> {
+    s.parse().map_err(|e: Error| e.to_string())
+}
+
+fn parse_range(s: &str) -> std::result::Result<[usize; 2], String> {
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| format!("expected MIN-MAX, such as 2-5 (got '{s}')"))?;
+    let parse = |x: &str| {
+        x.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("expected MIN-MAX, such as 2-5 (got '{s}')"))
+    };
+    Ok([parse(a)?, parse(b)?])
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Arch {
+    Bow,
+    Transformer,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum OptimizerArg {
+    #[value(name = "adagrad-row")]
+    AdagradRow,
+    Adagrad,
+    Adam,
+    Sgd,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LossArg {
+    Softmax,
+    Svm,
+    #[value(name = "nb-svm")]
+    NbSvm,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum WeightingArg {
+    Tfidf,
+    Mean,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Training data: a file, or a folder per class (repeat for several; formats may differ).
+    #[arg(long, required = true, value_name = "PATH")]
+    pub data: Vec<PathBuf>,
+    /// Validation data for choosing the best epoch; without it, a stratified
+    /// --valid-fraction of the training data is held out.
+    #[arg(long, value_name = "PATH")]
+    pub valid: Option<PathBuf>,
+    /// Where to save the model bundle (a directory; an existing bundle there is replaced
+    /// only once the new one is complete).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Model architecture.
+    #[arg(long, value_enum, default_value = "bow")]
+    pub arch: Arch,
+    #[command(flatten)]
+    pub data_args: DataArgs,
+    /// Share of each label held out for validation when --valid is not given (0 trains on
+    /// everything and keeps the last epoch).
+    #[arg(long, default_value_t = TrainConfig::default().valid_fraction)]
+    pub valid_fraction: f64,
+    /// Keep the model trained on the data without the validation cut, instead of training again
+    /// on all of it for the best number of epochs (bow; the transformer never trains again).
+    #[arg(long)]
+    pub no_refit: bool,
+    /// Most epochs; the best by validation macro-F1 is kept, or, for the SVMs (bow, --loss
+    /// svm or nb-svm), the last, once at the optimum [default: 20 for the SVMs, 10 for bow
+    /// --loss softmax, 6 for transformer].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Stop after this many epochs without improvement.
+    #[arg(long, default_value_t = TrainConfig::default().patience)]
+    pub patience: usize,
+    /// Peak learning rate; decays linearly to zero over --epochs, after the transformer's
+    /// --warmup [default: 0.15 for bow, 0.01 for bow with --dim N, 0.001 for transformer].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Examples per optimizer step [default: 64 for bow, 32 for transformer].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Random seed: the same data, seed and threads give the same model.
+    #[arg(long, default_value_t = TrainConfig::default().seed)]
+    pub seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Largest subword vocabulary [default: 10000 for bow, 8000 for transformer].
+    #[arg(long)]
+    pub vocab_size: Option<usize>,
+    /// Embedding width (bow); 0 trains a linear model, one column per label.
+    #[arg(long, default_value_t = BowConfig::default().dim)]
+    pub dim: usize,
+    /// Longest word n-gram (bow; 1 turns n-grams off).
+    #[arg(long, default_value_t = BowConfig::default().ngram_order)]
+    pub ngrams: usize,
+    /// Character n-grams of each word, MIN-MAX characters (bow; 0-0 for none).
+    #[arg(long, default_value = "3-4", value_parser = parse_range)]
+    pub char_ngrams: [usize; 2],
+    /// Minimum number of training documents for a word n-gram to get a row (bow).
+    #[arg(long, default_value_t = BowConfig::default().min_count)]
+    pub min_count: usize,
+    /// Minimum number of training documents for a whole word or character n-gram to get a row
+    /// (bow).
+    #[arg(long, default_value_t = BowConfig::default().min_count_words)]
+    pub min_count_words: usize,
+    /// Most n-gram rows (bow).
+    #[arg(long, default_value_t = BowConfig::default().max_ngrams)]
+    pub max_ngrams: usize,
+    /// Fraction of the n-gram rows kept when the model is compacted after training, those that
+    /// move the scores most (bow; 1 keeps them all).
+    #[arg(long, default_value_t = TrainConfig::default().keep_ngrams)]
+    pub keep_ngrams: f64,
+    /// Feature weighting before pooling (bow).
+    #[arg(long, value_enum, default_value = "tfidf")]
+    pub weighting: WeightingArg,
+    /// Do not add whole words as features beside their subwords (bow).
+    #[arg(long)]
+    pub no_word_unigrams: bool,
+    /// How the table's rows are trained (bow): Adagrad with one step size per row (adagrad-row)
+    /// or per weight (adagrad), Adam, or plain SGD.
+    #[arg(long, value_enum, default_value = "adagrad-row")]
+    pub table_optimizer: OptimizerArg,
+    /// Learning rate of the embedding rows relative to --lr (bow).
+    #[arg(long, default_value_t = BowConfig::default().table_lr_scale)]
+    pub table_lr_scale: f32,
+    /// Margin by which training pushes the true label's logit ahead (bow, --loss softmax).
+    #[arg(long, default_value_t = BowConfig::default().margin)]
+    pub margin: f32,
+    /// What training minimizes (bow): one linear SVM per label on features scaled by their
+    /// naive Bayes log-count ratios (nb-svm), or on the features as they are (svm), solved to
+    /// the optimum by dual coordinate descent on all the data (an epoch is one pass; no
+    /// learning rate, no validation cut); or softmax cross-entropy with a margin, learned
+    /// online at --lr, the epoch count chosen on validation [default: nb-svm; softmax with
+    /// --dim N, the only loss of a model with an embedding width].
+    #[arg(long, value_enum)]
+    pub loss: Option<LossArg>,
+    /// Inverse regularization strength of the SVMs (bow, --loss svm or nb-svm), relative to
+    /// the documents' mean squared length under each label's scaling.
+    #[arg(long, default_value_t = BowConfig::default().svm_c)]
+    pub svm_c: f32,
+    /// Encoder blocks (transformer).
+    #[arg(long, default_value_t = TransformerConfig::default().layers)]
+    pub layers: usize,
+    /// Width of the token vectors (transformer).
+    #[arg(long, default_value_t = TransformerConfig::default().d_model)]
+    pub d_model: usize,
+    /// Attention heads; --d-model must be a multiple (transformer).
+    #[arg(long, default_value_t = TransformerConfig::default().heads)]
+    pub heads: usize,
+    /// Width of the feed-forward layers (transformer).
+    #[arg(long, default_value_t = TransformerConfig::default().ff)]
+    pub ff: usize,
+    /// Tokens read at once; longer articles are read in windows whose logits are averaged
+    /// (transformer).
+    #[arg(long, default_value_t = TransformerConfig::default().max_len)]
+    pub max_len: usize,
+    /// Tokens between the starts of consecutive windows, at most --max-len [default: half of
+    /// --max-len] (transformer).
+    #[arg(long)]
+    pub stride: Option<usize>,
+    /// Dropout rate in training (transformer).
+    #[arg(long, default_value_t = TransformerConfig::default().dropout)]
+    pub dropout: f32,
+    /// Share of the steps over which the learning rate warms up (transformer).
+    #[arg(long, default_value_t = TransformerConfig::default().warmup)]
+    pub warmup: f32,
+    /// AdamW weight decay (transformer).
+    #[arg(long, default_value_t = TransformerConfig::default().weight_decay)]
+    pub weight_decay: f32,
+    /// Largest global gradient norm; larger gradients are scaled down, 0 for none
+    /// (transformer).
+    #[arg(long, default_value_t = TransformerConfig::default().clip_norm)]
+    pub clip_norm: f32,
+    /// Save the model as trained: every n-gram row (no --keep-ngrams), single precision, and
+    /// an embedding table apart from its head, instead of the table folded into the head in
+    /// half precision (same predictions up to rounding, several times smaller).
+    #[arg(long)]
+    pub no_compact: bool,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum OutputFormat {
+    Text,
+    Jsonl,
+}
+
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// Model bundle directory (default: the built-in news model).
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+    /// How many labels to show per article, most probable first.
+    #[arg(long, default_value_t = 3)]
+    pub top_k: usize,
+    /// text: label<TAB>score pairs per line; jsonl: one JSON object per line.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+    /// Read articles from FILE ('-' for stdin): one per line, or JSONL with a text field when
+    /// FILE ends in .jsonl.
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// JSON field holding the text, for JSONL input.
+    #[arg(long, value_name = "NAME", default_value = "text")]
+    pub text_field: String,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Replace invalid UTF-8 in the input with U+FFFD instead of failing (and count the lines
+    /// affected).
+    #[arg(long)]
+    pub lossy: bool,
+    /// Report model load time and throughput on stderr.
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// Articles to classify (none: read stdin).
+    #[arg(value_name = "TEXT")]
+    pub texts: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Model bundle directory (default: the built-in news model).
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+    /// Labeled data: a file, or a folder per class (repeat for several; formats may differ).
+    #[arg(long, required = true, value_name = "PATH")]
+    pub data: Vec<PathBuf>,
+    #[command(flatten)]
+    pub data_args: DataArgs,
+    /// Print one JSON object instead of the readable report.
+    #[arg(long)]
+    pub json: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct CompactArgs {
+    /// The model bundle to shrink.
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// Where to write the smaller bundle.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Multiply the table by the linear head (same predictions; the table gets one column per
+    /// label).
+    #[arg(long)]
+    pub fold: bool,
+    /// Store the weights in half precision.
+    #[arg(long)]
+    pub half: bool,
+    /// Keep only this many n-gram rows, those that move the scores most.
+    #[arg(long, value_name = "N")]
+    pub max_ngrams: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct InfoArgs {
+    /// Model bundle directory (default: the built-in news model).
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,33 @@
+//! `khabar compact`: a bow model made smaller.
+
+use khabar::model::Model;
+use khabar::{Classifier, CompactOptions, Error, Result};
+
+use super::args::CompactArgs;
+use super::{bundle_bytes, check_out_dir};
+
+pub fn compact(a: CompactArgs) -> Result<()> {
+    let clf = Classifier::load(&a.model)?;
+    if !matches!(clf.model(), Model::Bow(_)) {
+        return Err(Error::Usage(format!(
+            "{}: compact applies to bow models; this one is a {}",
+            a.model.display(),
+            clf.config().architecture.name()
+        )));
+    }
+    check_out_dir(&a.out)?;
+    let small = clf.compact(CompactOptions {
+        fold: a.fold,
+        half: a.half,
+        max_ngrams: a.max_ngrams,
+    });
+    small.save(&a.out)?;
+    eprintln!(
+        "{} -> {}: {:.1} MB -> {:.1} MB",
+        a.model.display(),
+        a.out.display(),
+        bundle_bytes(&a.model) as f64 / 1e6,
+        bundle_bytes(&a.out) as f64 / 1e6
+    );
+    Ok(())
+}

@@ -1,0 +1,161 @@
+//! The `khabar` command line: the glue between clap's arguments and the library, one file per
+//! subcommand. Errors are mapped to exit codes in one place ([`main`]): 0 success, 2 bad usage
+//! or bad input, 1 other.
+
+use std::path::{Path, PathBuf};
+
+use khabar::{Classifier, Corpus, Error, ReadOptions, Result};
+
+use args::{Cli, Command};
+
+mod args;
+mod compact;
+mod eval;
+mod info;
+mod predict;
+mod progress;
+mod train;
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> i32 {
+    // Output piped into a reader that stops early (`khabar info | head`) makes `println!`
+    // panic: that ends the command quietly, as a closed pipe does for `predict`.
+    static CLOSED_STDOUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            CLOSED_STDOUT.store(true, std::sync::atomic::Ordering::SeqCst);
+            return;
+        }
+        eprintln!("error: internal error ({msg}); please report this as a bug");
+    }));
+    let cli = match <Cli as clap::Parser>::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match std::panic::catch_unwind(|| run(cli)) {
+        Ok(Ok(())) => 0,
+        Ok(Err(Error::Io { source, .. })) if source.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Ok(Err(e)) => {
+            eprintln!("error: {}", message(&e));
+            e.exit_code()
+        }
+        Err(_) if CLOSED_STDOUT.load(std::sync::atomic::Ordering::SeqCst) => 0,
+        Err(_) => 1,
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(a) => train::train(*a),
+        Command::Predict(a) => predict::predict(a),
+        Command::Eval(a) => eval::eval(a),
+        Command::Info(a) => info::info(a),
+        Command::Compact(a) => compact::compact(a),
+    }
+}
+
+/// The settings that the library names in its errors ([`Error::Config`]) whose option is not
+/// the setting's name with dashes.
+const OPTION_NAMES: [(&str, &str); 2] = [("ngram_order", "ngrams"), ("learning_rate", "lr")];
+
+/// The settings a [`Error::Config`] reason may name besides its own field.
+const SETTINGS: [&str; 6] = ["dim", "loss", "heads", "d_model", "max_len", "stride"];
+
+/// The command-line option of a library setting: `ngram_order` is `--ngrams`.
+fn option(field: &str) -> String {
+    let name = OPTION_NAMES
+        .iter()
+        .find(|(f, _)| *f == field)
+        .map(|(_, o)| o.to_string())
+        .unwrap_or_else(|| field.replace('_', "-"));
+    format!("--{name}")
+}
+
+/// The error as the command line says it: settings named by their options.
+fn message(e: &Error) -> String {
+    match e {
+        Error::Config { field, reason } => {
+            let reason = reason
+                .split(' ')
+                .map(|word| {
+                    if SETTINGS.contains(&word) {
+                        option(word)
+                    } else {
+                        word.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            format!("{} {reason}", option(field))
+        }
+        e => e.to_string(),
+    }
+}
+
+/// `--threads`, checked: the library's own pools take it as given.
+pub fn check_threads(threads: Option<usize>) -> Result<()> {
+    if threads == Some(0) {
+        return Err(Error::Usage("--threads must be at least 1".into()));
+    }
+    Ok(())
+}
+
+/// The model in `--model DIR`, or the built-in one, on `--threads` threads.
+pub fn load_model(model: &Option<PathBuf>, threads: Option<usize>) -> Result<Classifier> {
+    check_threads(threads)?;
+    let clf = match model {
+        Some(dir) => Classifier::load(dir),
+        None => Classifier::default_model(),
+    }?;
+    Ok(clf.with_threads(threads))
+}
+
+/// Reads labeled data and prints on stderr what reading noticed (skipped rows, ...).
+pub fn read_corpus(paths: &[PathBuf], options: &ReadOptions) -> Result<Corpus> {
+    let corpus = Corpus::read_all(paths, options)?;
+    for note in &corpus.report.notes {
+        eprintln!("note: {note}");
+    }
+    for warning in corpus.report.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    Ok(corpus)
+}
+
+/// [`khabar::bundle::check_out_dir`], its error naming the option.
+pub fn check_out_dir(out: &Path) -> Result<()> {
+    khabar::bundle::check_out_dir(out).map_err(|e| match e {
+        Error::Usage(message) => Error::Usage(format!("--out {message}")),
+        e => e,
+    })
+}
+
+/// Bytes of a bundle's three files on disk.
+pub fn bundle_bytes(dir: &Path) -> u64 {
+    [
+        khabar::bundle::CONFIG_FILE,
+        khabar::bundle::TOKENIZER_FILE,
+        khabar::bundle::WEIGHTS_FILE,
+    ]
+    .iter()
+    .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
+    .map(|m| m.len())
+    .sum()
+}
+
+/// An I/O error on `path` (reading the input, writing the output).
+pub fn io_error(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}

@@ -1,0 +1,157 @@
+//! `khabar train`: the options made into a [`TrainConfig`], the data read, the model trained
+//! and saved; progress on stderr, and Ctrl-C stops training without writing anything.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use khabar::model::SparseOptimizer;
+use khabar::{
+    ArchConfig, BowConfig, Error, Loss, Result, TokenizerOptions, TrainConfig, TrainProgress,
+    Trainer, TransformerConfig, Weighting,
+};
+
+use super::args::{Arch, LossArg, OptimizerArg, TrainArgs, WeightingArg};
+use super::progress::Bar;
+use super::{check_out_dir, check_threads, read_corpus};
+
+pub fn train(a: TrainArgs) -> Result<()> {
+    if matches!(a.arch, Arch::Transformer) {
+        tune_allocator();
+    }
+    check_threads(a.threads)?;
+    let arch = match a.arch {
+        Arch::Bow => ArchConfig::Bow(BowConfig {
+            dim: a.dim,
+            ngram_order: a.ngrams,
+            word_unigrams: !a.no_word_unigrams,
+            min_count: a.min_count,
+            min_count_words: a.min_count_words,
+            max_ngrams: a.max_ngrams,
+            weighting: match a.weighting {
+                WeightingArg::Tfidf => Weighting::Tfidf,
+                WeightingArg::Mean => Weighting::Mean,
+            },
+            char_ngrams: a.char_ngrams,
+            optimizer: match a.table_optimizer {
+                OptimizerArg::AdagradRow => SparseOptimizer::AdagradRow,
+                OptimizerArg::Adagrad => SparseOptimizer::Adagrad,
+                OptimizerArg::Adam => SparseOptimizer::Adam,
+                OptimizerArg::Sgd => SparseOptimizer::Sgd,
+            },
+            table_lr_scale: a.table_lr_scale,
+            margin: a.margin,
+            loss: match a.loss {
+                None if a.dim > 0 => Loss::Softmax,
+                None => BowConfig::default().loss,
+                Some(LossArg::Softmax) => Loss::Softmax,
+                Some(LossArg::Svm) => Loss::Svm,
+                Some(LossArg::NbSvm) => Loss::NbSvm,
+            },
+            svm_c: a.svm_c,
+            ..BowConfig::default()
+        }),
+        Arch::Transformer => ArchConfig::Transformer(TransformerConfig {
+            layers: a.layers,
+            d_model: a.d_model,
+            heads: a.heads,
+            ff: a.ff,
+            max_len: a.max_len,
+            stride: a.stride.unwrap_or((a.max_len / 2).max(1)),
+            dropout: a.dropout,
+            warmup: a.warmup,
+            weight_decay: a.weight_decay,
+            clip_norm: a.clip_norm,
+        }),
+    };
+    let defaults = TrainConfig::for_arch(arch);
+    let config = TrainConfig {
+        tokenizer: TokenizerOptions {
+            vocab_size: a.vocab_size.unwrap_or(defaults.tokenizer.vocab_size),
+            ..defaults.tokenizer.clone()
+        },
+        epochs: a.epochs.unwrap_or(defaults.epochs),
+        patience: a.patience,
+        learning_rate: a.lr.unwrap_or(defaults.learning_rate),
+        batch_size: a.batch_size.unwrap_or(defaults.batch_size),
+        seed: a.seed,
+        valid_fraction: a.valid_fraction,
+        refit: defaults.refit && !a.no_refit,
+        compact: !a.no_compact,
+        keep_ngrams: a.keep_ngrams,
+        threads: a.threads,
+        progress: (!a.quiet).then(|| Arc::new(Bar::default()) as Arc<dyn TrainProgress>),
+        cancel: Some(cancel_on_ctrl_c()),
+        ..defaults
+    };
+    // Bad settings fail before the data is read.
+    config.validate()?;
+    if config.trains_to_optimum() {
+        for (given, option) in [
+            (a.lr.is_some(), "--lr"),
+            (a.batch_size.is_some(), "--batch-size"),
+        ] {
+            if given {
+                eprintln!("note: {option} has no effect on the SVMs (--loss svm or nb-svm)");
+            }
+        }
+    }
+    let trainer = Trainer::new(config);
+    let options = a.data_args.read_options()?;
+    // Check the destination before spending time on training.
+    check_out_dir(&a.out)?;
+    let corpus = read_corpus(&a.data, &options)?;
+    let clf = match &a.valid {
+        Some(v) => {
+            let valid = read_corpus(std::slice::from_ref(v), &options)?;
+            trainer.train_with_valid(&corpus, &valid)?
+        }
+        None => trainer.train(&corpus)?,
+    };
+    // A Ctrl-C that came after the last step (while the model was compacted) still keeps the
+    // old one.
+    if config_cancelled(&trainer) {
+        return Err(Error::Interrupted);
+    }
+    clf.save(&a.out)?;
+    if !a.quiet {
+        eprintln!("saved the model to {}", a.out.display());
+    }
+    Ok(())
+}
+
+/// A flag that the first Ctrl-C (SIGINT) sets: training stops at its next step and nothing is
+/// written, so an existing model stays as it was. A second Ctrl-C exits at once.
+fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let seen = flag.clone();
+    // Failing to install the handler (one is already installed) leaves the default behaviour.
+    let _ = ctrlc::set_handler(move || {
+        if seen.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: stopping (Ctrl-C again quits at once)");
+    });
+    flag
+}
+
+fn config_cancelled(trainer: &Trainer) -> bool {
+    trainer
+        .config()
+        .cancel
+        .as_ref()
+        .is_some_and(|f| f.load(Ordering::SeqCst))
+}
+
+/// The transformer allocates and frees many tensors of a few hundred kilobytes per step. glibc
+/// serves those with mmap and gives them back with munmap each time, so every step pays page
+/// faults for fresh zeroed pages; keeping them in the heap
+/// avoids it.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator thresholds; it is called before training starts
+    // any thread of its own.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+    }
+}
