@@ -5,10 +5,11 @@
 //! core. A host program's own pools are left as it built them.
 //!
 //! candle's CPU kernels are the one part sized elsewhere: candle 0.11 offers no call to size
-//! them, and reads the environment instead (`RAYON_NUM_THREADS` on every matrix product, for
-//! how many ways to split it, and `CANDLE_NUM_THREADS` once, for its elementwise pool). khabar
-//! leaves both to the user. Only the transformer and `bow` with an embedding width use
-//! candle's kernels; the default `bow` model does not.
+//! them, and reads the environment instead (`CANDLE_NUM_THREADS` once, for its elementwise
+//! kernels; `RAYON_NUM_THREADS`, then `/proc/cpuinfo`, on every matrix product). khabar leaves
+//! the environment to the user and runs its matrix products itself (`model::ops::matmul`), on
+//! the calling thread. Only the transformer and `bow` with an embedding width use candle's
+//! kernels; the default `bow` model does not.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};

@@ -95,6 +95,17 @@ pub fn train(a: TrainArgs) -> Result<()> {
             }
         }
     }
+    if matches!(a.arch, Arch::Transformer)
+        && !a.quiet
+        && std::env::var_os("CANDLE_NUM_THREADS").is_none()
+    {
+        // candle sizes its elementwise kernels' threads from the environment only, and those
+        // threads compete with training's own.
+        eprintln!(
+            "note: CANDLE_NUM_THREADS is not set: candle's own threads compete with training's; \
+             CANDLE_NUM_THREADS=1 trains the same model faster"
+        );
+    }
     let trainer = Trainer::new(config);
     let options = a.data_args.read_options()?;
     // Check the destination before spending time on training.

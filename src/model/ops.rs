@@ -469,6 +469,130 @@ impl CustomOp2 for AddBias {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Matrix product.
+
+struct MatMul;
+
+/// `a b` over the last two dimensions (`[.., m, k]` by `[.., k, n]`, the same leading
+/// dimensions; either may be a transposed view), on the calling thread. candle's own matmul
+/// asks how many threads to split over on every call, which in candle 0.11 reads the
+/// environment and then `/proc/cpuinfo`, and splits over threads that khabar's parallel tasks
+/// already keep busy. The product itself is the same `gemm` call candle makes, unsplit.
+pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    a.apply_op2(b, MatMul)
+}
+
+/// Checks that every element a layout reaches lies in a buffer of `len` values.
+fn reaches_within(l: &Layout, len: usize) -> Result<()> {
+    let last = l
+        .dims()
+        .iter()
+        .zip(l.stride())
+        .map(|(&d, &s)| d.saturating_sub(1) * s)
+        .sum::<usize>()
+        + l.start_offset();
+    if l.dims().iter().any(|&d| d == 0) || last < len {
+        Ok(())
+    } else {
+        candle_core::bail!("matmul: a layout reaches past its storage")
+    }
+}
+
+fn matmul_fwd<T: Real + 'static>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Result<Vec<T>> {
+    let (da, db) = (la.dims(), lb.dims());
+    let r = da.len();
+    let (m, k, n) = (da[r - 2], da[r - 1], db[r - 1]);
+    let batch_dims = &da[..r - 2];
+    let batch: usize = batch_dims.iter().product();
+    reaches_within(la, a.len())?;
+    reaches_within(lb, b.len())?;
+    let mut out = vec![T::zero(); batch * m * n];
+    if m * n == 0 || k == 0 {
+        return Ok(out);
+    }
+    let (sa, sb) = (la.stride(), lb.stride());
+    for i in 0..batch {
+        // The offsets of batch element i (row-major over the leading dimensions).
+        let (mut oa, mut ob, mut rest) = (la.start_offset(), lb.start_offset(), i);
+        for d in (0..r - 2).rev() {
+            let at = rest % batch_dims[d];
+            rest /= batch_dims[d];
+            oa += at * sa[d];
+            ob += at * sb[d];
+        }
+        // SAFETY: every element read lies in `a` and `b` (checked above: the largest offset
+        // each layout reaches is inside its buffer), and the destination is batch element
+        // i's `m x n` block of `out`, row-major.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                out.as_mut_ptr().add(i * m * n),
+                1,
+                n as isize,
+                false,
+                a.as_ptr().add(oa),
+                sa[r - 1] as isize,
+                sa[r - 2] as isize,
+                b.as_ptr().add(ob),
+                sb[r - 1] as isize,
+                sb[r - 2] as isize,
+                T::zero(),
+                T::one(),
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    }
+    Ok(out)
+}
+
+impl CustomOp2 for MatMul {
+    fn name(&self) -> &'static str {
+        "khabar-matmul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (da, db) = (l1.dims(), l2.dims());
+        let r = da.len();
+        if r < 2 || db.len() != r || da[..r - 2] != db[..r - 2] || da[r - 1] != db[r - 2] {
+            candle_core::bail!("matmul: shapes {da:?} and {db:?} do not multiply");
+        }
+        let y = match (s1, s2) {
+            (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(matmul_fwd(a, l1, b, l2)?),
+            (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(matmul_fwd(a, l1, b, l2)?),
+            _ => return Err(unsupported(s1.dtype())),
+        };
+        let mut shape = da[..r - 2].to_vec();
+        shape.extend([da[r - 2], db[r - 1]]);
+        Ok((y, Shape::from(shape)))
+    }
+
+    /// `d a = d c b^T`, `d b = a^T d c`.
+    fn bwd(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let r = a.rank();
+        let da = matmul(grad, &b.transpose(r - 2, r - 1)?)?;
+        let db = matmul(&a.transpose(r - 2, r - 1)?, grad)?;
+        Ok((Some(da), Some(db)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,6 +640,49 @@ mod tests {
             let b = g2.get(v.as_tensor()).expect("reference gradient");
             assert_close(a, b, &format!("{what} gradient of input {i}"));
         }
+    }
+
+    /// The product and its gradients are candle's, for plain, transposed and batched operands;
+    /// in single precision, the same bits as candle's one-threaded product.
+    #[test]
+    fn matmul_matches_candle() {
+        let (a, b) = (var(&[5, 7], 1), var(&[4, 7], 2));
+        check(
+            &[&a, &b],
+            |t| matmul(&t[0], &t[1].t().unwrap()).unwrap(),
+            |t| t[0].matmul(&t[1].t().unwrap()).unwrap(),
+            "x w^T",
+        );
+        let (q, k) = (var(&[2, 3, 5, 4], 3), var(&[2, 3, 6, 4], 4));
+        check(
+            &[&q, &k],
+            |t| matmul(&t[0], &t[1].t().unwrap()).unwrap(),
+            |t| t[0].matmul(&t[1].t().unwrap()).unwrap(),
+            "q k^T",
+        );
+        let (p, v) = (var(&[2, 5, 3, 6], 5), var(&[2, 3, 6, 4], 6));
+        // A transposed batch layout, as attention's probabilities can have.
+        check(
+            &[&p, &v],
+            |t| matmul(&t[0].transpose(1, 2).unwrap(), &t[1]).unwrap(),
+            |t| {
+                t[0].transpose(1, 2)
+                    .unwrap()
+                    .contiguous()
+                    .unwrap()
+                    .matmul(&t[1])
+                    .unwrap()
+            },
+            "p v",
+        );
+        let bad = matmul(p.as_tensor(), v.as_tensor());
+        assert!(bad.is_err());
+        let a32 = a.as_tensor().to_dtype(DType::F32).unwrap();
+        let b32 = b.as_tensor().to_dtype(DType::F32).unwrap().t().unwrap();
+        let ours: Vec<f32> = vec(&matmul(&a32, &b32).unwrap()).unwrap();
+        let want: Vec<f32> = vec(&a32.matmul(&b32).unwrap()).unwrap();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&ours), bits(&want));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::packed::{advise_huge_pages, pool};
 use super::prepare::Prepared;
 use crate::error::{Error, Result};
 use crate::model::adam::AdamStep;
-use crate::model::{argmax, Fit, Model};
+use crate::model::{argmax, ops, Fit, Model};
 use crate::rng::SplitMix64;
 
 /// Trains a `bow` model with the softmax loss on the prepared documents.
@@ -146,10 +146,8 @@ impl SoftmaxTrainer {
         let h = Var::from_vec(pooled, (b, dim), &dev)?;
         let w = Var::from_slice(&self.bow.head_w, (classes, dim), &dev)?;
         let bias = Var::from_slice(&self.bow.head_b, classes, &dev)?;
-        let mut logits = h
-            .as_tensor()
-            .matmul(&w.as_tensor().t()?)?
-            .broadcast_add(bias.as_tensor())?;
+        let mut logits =
+            ops::matmul(h.as_tensor(), &w.as_tensor().t()?)?.broadcast_add(bias.as_tensor())?;
         let margin = p.config.margin;
         if margin > 0.0 {
             let mut shift = vec![0f32; b * classes];

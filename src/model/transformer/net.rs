@@ -33,7 +33,7 @@ impl Linear {
 
     /// `x`: `[n, in]` -> `[n, out]`.
     fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        ops::add_bias(&x.matmul(&self.w.t()?)?, &self.b)
+        ops::add_bias(&ops::matmul(x, &self.w.t()?)?, &self.b)
     }
 }
 
@@ -113,11 +113,11 @@ impl Attention {
             .permute((2, 0, 3, 1, 4))? // [3, b, h, l, dh]
             .contiguous()?;
         let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
-        let scores = q.matmul(&k.t()?)?; // [b, h, l, l]
+        let scores = ops::matmul(&q, &k.t()?)?; // [b, h, l, l]
 
         // Not softmax_last_dim: it records no gradient. Padded keys get probability 0.
         let p = ops::attention_softmax(&scores, lens, 1.0 / (dh as f64).sqrt())?;
-        let ctx = p.matmul(&v)?.transpose(1, 2)?.reshape((b * l, d))?;
+        let ctx = ops::matmul(&p, &v)?.transpose(1, 2)?.reshape((b * l, d))?;
         self.output.forward(&ctx)
     }
 }
