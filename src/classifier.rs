@@ -201,16 +201,47 @@ impl Classifier {
     /// Classifies many texts in parallel (see [`Classifier::with_threads`]); results come back
     /// in input order.
     pub fn predict_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Prediction>> {
+        self.map_batch(texts, |ws, logits, text| {
+            self.probabilities_into(text, ws, logits)?;
+            Ok(self.to_prediction(logits))
+        })
+    }
+
+    /// Class probabilities (in label order) of many texts, in parallel, in input order: what
+    /// [`Classifier::predict_batch`] computes, without building a [`Prediction`] for each.
+    pub fn probabilities_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
+        self.map_batch(texts, |ws, probs, text| {
+            self.probabilities_into(text, ws, probs)?;
+            Ok(probs.clone())
+        })
+    }
+
+    /// The index of the most probable label of each text, in parallel, in input order.
+    pub fn predict_indices<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<usize>> {
+        self.map_batch(texts, |ws, logits, text| {
+            self.model.logits_into(&self.tokenizer, text, ws, logits)?;
+            Ok(argmax(logits))
+        })
+    }
+
+    /// `f` of each text, on this classifier's threads, in input order; each thread reuses its
+    /// workspace and logits buffer from one text to the next.
+    fn map_batch<S, T>(
+        &self,
+        texts: &[S],
+        f: impl Fn(&mut Workspace, &mut Vec<f32>, &str) -> Result<T> + Sync,
+    ) -> Result<Vec<T>>
+    where
+        S: AsRef<str> + Sync,
+        T: Send,
+    {
         threads::install(self.threads, || {
             texts
                 .par_iter()
                 .with_min_len(self.min_len())
                 .map_init(
                     || (Workspace::default(), Vec::new()),
-                    |(ws, probs), t| {
-                        self.probabilities_into(t.as_ref(), ws, probs)?;
-                        Ok(self.to_prediction(probs))
-                    },
+                    |(ws, logits), t| f(ws, logits, t.as_ref()),
                 )
                 .collect()
         })?
@@ -223,40 +254,6 @@ impl Classifier {
             Model::Bow(_) => 64,
             Model::Transformer(_) => 4,
         }
-    }
-
-    /// Class probabilities (in label order) of many texts, in parallel, in input order: what
-    /// [`Classifier::predict_batch`] computes, without building a [`Prediction`] for each.
-    pub fn probabilities_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
-        threads::install(self.threads, || {
-            texts
-                .par_iter()
-                .with_min_len(self.min_len())
-                .map_init(Workspace::default, |ws, t| {
-                    let mut probs = Vec::with_capacity(self.config.labels.len());
-                    self.probabilities_into(t.as_ref(), ws, &mut probs)?;
-                    Ok(probs)
-                })
-                .collect()
-        })?
-    }
-
-    /// The index of the most probable label of each text, in parallel, in input order.
-    pub fn predict_indices<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<usize>> {
-        threads::install(self.threads, || {
-            texts
-                .par_iter()
-                .with_min_len(self.min_len())
-                .map_init(
-                    || (Workspace::default(), Vec::new()),
-                    |(ws, probs), t| {
-                        self.model
-                            .logits_into(&self.tokenizer, t.as_ref(), ws, probs)?;
-                        Ok(argmax(probs))
-                    },
-                )
-                .collect()
-        })?
     }
 
     /// Measures the classifier on a labeled corpus (in parallel, see
