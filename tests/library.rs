@@ -240,6 +240,22 @@ fn damaged_bundles_are_refused_with_the_file_named() {
         "{e}"
     );
 
+    // A hyperparameter out of range: the fault is the config file's, not the weights'.
+    let (_d, m) = saved_copy();
+    let c = m.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&c).unwrap()).unwrap();
+    config["architecture"]["ngram_order"] = 0.into();
+    std::fs::write(&c, serde_json::to_vec(&config).unwrap()).unwrap();
+    let e = load_error(&m);
+    assert!(
+        e.contains("config.json")
+            && e.contains("architecture.ngram_order")
+            && e.contains("between 1 and 6")
+            && !e.contains("safetensors"),
+        "{e}"
+    );
+
     // A tokenizer that does not parse.
     let (_d, m) = saved_copy();
     std::fs::write(m.join("tokenizer.json"), "{ broken").unwrap();
@@ -603,4 +619,56 @@ fn training_reports_its_progress() {
     assert!(after[0].ends_with(": 3 epochs"), "{after:?}");
     assert!(after[1].starts_with("kept "), "{after:?}");
     assert_eq!(after.len(), 2, "{after:?}");
+}
+
+/// Training and batch prediction run on the threads asked for, in khabar's own pools, and
+/// leave the process environment as they found it (candle's variables included). A thread
+/// count of zero is a setting error.
+#[test]
+fn threads_are_the_callers_setting_and_the_environment_is_left_alone() {
+    let before: Vec<Option<std::ffi::OsString>> = ["RAYON_NUM_THREADS", "CANDLE_NUM_THREADS"]
+        .iter()
+        .map(std::env::var_os)
+        .collect();
+    let clf = Trainer::new(TrainConfig {
+        threads: Some(1),
+        ..TrainConfig::default()
+    })
+    .train(&corpus("train.jsonl"))
+    .unwrap();
+    assert_eq!(clf.config().training.as_ref().unwrap().threads, 1);
+    assert_eq!(clf.threads(), 1);
+    let texts = test_texts();
+    let one = clf.predict_batch(&texts).unwrap();
+    let three = clf.clone().with_threads(Some(3));
+    assert_eq!(three.threads(), 3);
+    assert_eq!(three.predict_batch(&texts).unwrap(), one);
+    let after: Vec<Option<std::ffi::OsString>> = ["RAYON_NUM_THREADS", "CANDLE_NUM_THREADS"]
+        .iter()
+        .map(std::env::var_os)
+        .collect();
+    assert_eq!(before, after);
+    let e = Trainer::new(TrainConfig {
+        threads: Some(0),
+        ..TrainConfig::default()
+    })
+    .train(&corpus("train.jsonl"))
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Config {
+                field: "threads",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(matches!(
+        clf.with_threads(Some(0)).predict_batch(&texts),
+        Err(Error::Config {
+            field: "threads",
+            ..
+        })
+    ));
 }
