@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Location, Result};
 
-/// What becomes of labels as a corpus is read. See the [module docs](self).
+/// What becomes of labels as a corpus is read. See the module docs of `corpus::label_map`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LabelMap {
     entries: BTreeMap<String, Option<String>>,

@@ -55,7 +55,7 @@ pub enum Loss {
 pub struct BowConfig {
     /// Width of the embedding table. 0 (the default) trains a linear model: the table gets one
     /// column per label and the head stays the identity, as in a model folded by
-    /// [`Bow::compact`] (the saved config then holds the number of labels and `folded`).
+    /// [`Bow::compact`](super::Bow::compact) (the saved config then holds the number of labels and `folded`).
     pub dim: usize,
     /// Longest word n-gram (2 = bigrams). 1 turns n-grams off.
     pub ngram_order: usize,
@@ -119,7 +119,7 @@ fn two() -> usize {
     2
 }
 
-/// How [`Bow::compact`] shrinks a trained model.
+/// How [`Bow::compact`](super::Bow::compact) shrinks a trained model.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CompactOptions {
     /// Multiply the table by the head: the table gets one column per label and the head becomes

@@ -2,14 +2,14 @@
 //!
 //! A document becomes a sparse vector over the rows of one table: its WordPiece subword ids,
 //! then its word n-grams, whole words and character n-grams that were seen often enough in
-//! training ([`features`]). Each feature is weighted by sublinear TF-IDF (`(1 + ln tf) * idf`),
-//! L2-normalized, or by plain averaging as fastText does ([`weights`]). A linear layer turns the
+//! training (`features`). Each feature is weighted by sublinear TF-IDF (`(1 + ln tf) * idf`),
+//! L2-normalized, or by plain averaging as fastText does (`weights`). A linear layer turns the
 //! pooled vector into one logit per label; prediction pools rows already multiplied by it
-//! ([`packed`]).
+//! (`packed`).
 //!
-//! Training prepares the documents once ([`prepare`]); then one of two trainers learns the
-//! weights: one SVM per label, solved to its optimum ([`svm`], the default), or a softmax
-//! learned by gradient steps ([`softmax`]).
+//! Training prepares the documents once (`prepare`); then one of two trainers learns the
+//! weights: one SVM per label, solved to its optimum (`svm`, the default), or a softmax
+//! learned by gradient steps (`softmax`).
 //!
 //! The data flows one way: `config` → `features` → `prepare` → `svm` / `softmax` → `model`
 //! (which `packed`, `index`, `counts` and `weights` serve).
