@@ -149,21 +149,31 @@ impl Evaluation {
             s,
             "\nconfusion matrix (rows: true label, columns: predicted)"
         );
+        // Row names "[i] label", and columns wide enough for the counts and the "[j]" headers,
+        // so that every header sits right above its column (with 10 labels or more too).
+        let names: Vec<String> = self
+            .labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| format!("[{i}] {l}"))
+            .collect();
+        let name_width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
         let col = self
             .confusion
             .iter()
             .flatten()
-            .max()
             .map(|m| m.to_string().len())
-            .unwrap_or(1)
-            .max(3);
-        let _ = write!(s, "{:<width$}", "");
+            .chain(std::iter::once(format!("[{}]", self.labels.len().saturating_sub(1)).len()))
+            .max()
+            .unwrap_or(3);
+        let _ = write!(s, "{:<name_width$}", "");
         for i in 0..self.labels.len() {
             let _ = write!(s, " {:>col$}", format!("[{i}]"));
         }
         let _ = writeln!(s);
-        for (i, (l, row)) in self.labels.iter().zip(&self.confusion).enumerate() {
-            let _ = write!(s, "{:<width$}", format!("[{i}] {l}"), width = width + 4);
+        for (name, row) in names.iter().zip(&self.confusion) {
+            let pad = name_width - name.chars().count();
+            let _ = write!(s, "{name}{:pad$}", "");
             for &c in row {
                 let _ = write!(s, " {c:>col$}");
             }
@@ -176,6 +186,39 @@ impl Evaluation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each column header of the confusion matrix ends where the numbers of its column end,
+    /// with few labels and with eleven (two-digit indices), ASCII and Devanagari names.
+    #[test]
+    fn confusion_headers_sit_above_their_columns() {
+        for n in [3usize, 11] {
+            let labels: Vec<String> = (0..n)
+                .map(|i| if i % 2 == 0 { format!("label{i}") } else { format!("खेल{i}") })
+                .collect();
+            let pairs = (0..n).flat_map(|t| (0..n).map(move |p| (t, p)));
+            let pairs: Vec<(usize, usize)> = pairs.chain((0..1234).map(|_| (0, 1))).collect();
+            let e = Evaluation::from_pairs(labels, pairs);
+            let report = e.report();
+            let lines: Vec<&str> = report
+                .lines()
+                .skip_while(|l| !l.starts_with("confusion matrix"))
+                .skip(1)
+                .collect();
+            let ends = |line: &str| -> Vec<usize> {
+                // Character positions where a run of non-blanks ends.
+                let chars: Vec<char> = line.chars().collect();
+                (0..chars.len())
+                    .filter(|&i| chars[i] != ' ' && chars.get(i + 1).is_none_or(|c| *c == ' '))
+                    .collect()
+            };
+            let header = ends(lines[0]);
+            assert_eq!(header.len(), n, "{report}");
+            for row in &lines[1..=n] {
+                let cells = ends(row);
+                assert_eq!(&cells[cells.len() - n..], &header[..], "{report}");
+            }
+        }
+    }
 
     #[test]
     fn metrics_match_hand_computation() {
