@@ -163,7 +163,9 @@ impl Evaluation {
             .iter()
             .flatten()
             .map(|m| m.to_string().len())
-            .chain(std::iter::once(format!("[{}]", self.labels.len().saturating_sub(1)).len()))
+            .chain(std::iter::once(
+                format!("[{}]", self.labels.len().saturating_sub(1)).len(),
+            ))
             .max()
             .unwrap_or(3);
         let _ = write!(s, "{:<name_width$}", "");
@@ -193,7 +195,13 @@ mod tests {
     fn confusion_headers_sit_above_their_columns() {
         for n in [3usize, 11] {
             let labels: Vec<String> = (0..n)
-                .map(|i| if i % 2 == 0 { format!("label{i}") } else { format!("खेल{i}") })
+                .map(|i| {
+                    if i % 2 == 0 {
+                        format!("label{i}")
+                    } else {
+                        format!("खेल{i}")
+                    }
+                })
                 .collect();
             let pairs = (0..n).flat_map(|t| (0..n).map(move |p| (t, p)));
             let pairs: Vec<(usize, usize)> = pairs.chain((0..1234).map(|_| (0, 1))).collect();

@@ -681,3 +681,56 @@ fn bad_label_maps_name_the_file() {
         assert!(err.to_string().contains(want), "{json}: {err}");
     }
 }
+
+/// JSON lines whose fields have other names: the error names the keys the rows have and the
+/// option to read the likely one (not `--skip-bad`, which would skip every row), and so does
+/// a file whose every row was skipped. Following the advice reads the file.
+#[test]
+fn a_missing_json_field_points_to_the_field_the_rows_have() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "news.jsonl",
+        "{\"body\": \"markets rose\", \"topic\": \"business\", \"id\": 7}\n\
+         {\"body\": \"a late goal\", \"topic\": \"sports\", \"id\": 8}\n",
+    );
+    let err = input_error(read(&f, &ReadOptions::default()));
+    assert!(
+        err.ends_with(
+            "news.jsonl:1: field 'label': missing; the row's keys are body, id, topic: \
+             to read 'topic', pass --label-field topic"
+        ),
+        "{err}"
+    );
+    let err = input_error(read(&f, &skipping()));
+    assert!(
+        err.contains("no examples in this file (2 bad rows skipped)")
+            && err.contains("pass --label-field topic"),
+        "{err}"
+    );
+    let labelled = ReadOptions {
+        label_field: "topic".into(),
+        ..ReadOptions::default()
+    };
+    let err = input_error(read(&f, &labelled));
+    assert!(
+        err.ends_with("to read 'body', pass --text-field body"),
+        "{err}"
+    );
+    let both = ReadOptions {
+        text_fields: vec!["body".into()],
+        ..labelled
+    };
+    let c = read(&f, &both).unwrap();
+    assert_eq!(
+        pairs(&c),
+        [("markets rose", "business"), ("a late goal", "sports")]
+    );
+    // No key with a usual name: the option is named, with the keys to choose from.
+    let g = write(dir.path(), "odd.jsonl", "{\"a\": \"x\", \"b\": 1}\n");
+    let err = input_error(read(&g, &ReadOptions::default()));
+    assert!(
+        err.ends_with("the row's keys are a, b: name the field with --label-field NAME"),
+        "{err}"
+    );
+}

@@ -39,7 +39,13 @@ fn row(
         Some(Value::Number(n)) => n.to_string(),
         Some(Value::Bool(b)) => b.to_string(),
         Some(Value::Null) | None => {
-            sink.bad(at().field(label_field), BadRow::MissingLabel, "missing")?;
+            let hint = field_hint(object, Role::Label);
+            sink.bad_with_hint(
+                at().field(label_field),
+                BadRow::MissingLabel,
+                "missing",
+                Some(hint),
+            )?;
             return Ok(None);
         }
         Some(_) => {
@@ -58,7 +64,13 @@ fn row(
         match object.get(field) {
             Some(Value::String(s)) => parts.push(s.as_str()),
             Some(Value::Null) | None => {
-                sink.bad(at().field(field), BadRow::MissingText, "missing")?;
+                let hint = field_hint(object, Role::Text);
+                sink.bad_with_hint(
+                    at().field(field),
+                    BadRow::MissingText,
+                    "missing",
+                    Some(hint),
+                )?;
                 return Ok(None);
             }
             Some(_) => {
@@ -74,4 +86,59 @@ fn row(
         return Ok(None);
     }
     Ok(Some((text, label)))
+}
+
+/// What a field holds: the label or the text.
+#[derive(Clone, Copy)]
+enum Role {
+    Label,
+    Text,
+}
+
+/// Names that usually hold a label, or a text, most likely first.
+const LABEL_NAMES: [&str; 10] = [
+    "label", "labels", "category", "topic", "class", "section", "tag", "target", "genre", "y",
+];
+const TEXT_NAMES: [&str; 11] = [
+    "text",
+    "body",
+    "content",
+    "article",
+    "story",
+    "document",
+    "description",
+    "summary",
+    "headline",
+    "title",
+    "sentence",
+];
+
+/// What to do about a row without the field for its label or text: the keys the row has, and
+/// the option that names one of them (the likeliest, when a key has a usual name).
+fn field_hint(object: &Map<String, Value>, role: Role) -> String {
+    let fits = |v: &Value| match role {
+        Role::Label => matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_)),
+        Role::Text => matches!(v, Value::String(_)),
+    };
+    let (option, names) = match role {
+        Role::Label => ("--label-field", &LABEL_NAMES[..]),
+        Role::Text => ("--text-field", &TEXT_NAMES[..]),
+    };
+    let mut keys: Vec<&str> = object.keys().map(|k| k.as_str()).collect();
+    keys.sort_unstable();
+    let shown = match keys.len() {
+        0 => "the row has no keys".to_string(),
+        n if n <= 12 => format!("the row's keys are {}", keys.join(", ")),
+        n => format!("the row has {n} keys: {}, ...", keys[..12].join(", ")),
+    };
+    let likely = names.iter().find_map(|name| {
+        object
+            .iter()
+            .find(|(k, v)| k.eq_ignore_ascii_case(name) && fits(v))
+            .map(|(k, _)| k.as_str())
+    });
+    match likely {
+        Some(k) => format!("{shown}: to read '{k}', pass {option} {k}"),
+        None => format!("{shown}: name the field with {option} NAME"),
+    }
 }

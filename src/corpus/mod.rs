@@ -213,9 +213,12 @@ impl Corpus {
                 Format::Auto => unreachable!("resolved above"),
             }
             if sink.rows_in_file == 0 {
-                let message = match sink.skipped_in_file {
-                    0 => "no examples in this file".to_string(),
-                    n => format!("no examples in this file ({n} bad rows skipped)"),
+                let message = match (sink.skipped_in_file, &sink.hint_in_file) {
+                    (0, _) => "no examples in this file".to_string(),
+                    (n, None) => format!("no examples in this file ({n} bad rows skipped)"),
+                    (n, Some(hint)) => {
+                        format!("no examples in this file ({n} bad rows skipped); {hint}")
+                    }
                 };
                 return Err(Error::input(Location::new(path, 0), message));
             }
@@ -463,6 +466,8 @@ pub(crate) struct Sink<'a> {
     row_lossy: bool,
     rows_in_file: usize,
     skipped_in_file: usize,
+    /// The fix suggested by the first skipped row of the file that had one (a field to name).
+    hint_in_file: Option<String>,
     /// The labels the label map matched.
     mapped: std::collections::BTreeSet<String>,
 }
@@ -477,6 +482,7 @@ impl<'a> Sink<'a> {
             row_lossy: false,
             rows_in_file: 0,
             skipped_in_file: 0,
+            hint_in_file: None,
             mapped: Default::default(),
         }
     }
@@ -484,6 +490,7 @@ impl<'a> Sink<'a> {
     fn start_file(&mut self) {
         self.rows_in_file = 0;
         self.skipped_in_file = 0;
+        self.hint_in_file = None;
     }
 
     /// The options being read with.
@@ -515,12 +522,32 @@ impl<'a> Sink<'a> {
         why: BadRow,
         message: impl Into<String>,
     ) -> Result<()> {
+        self.bad_with_hint(at, why, message, None)
+    }
+
+    /// [`Sink::bad`] for a row whose likely fix is not to skip it but something else (`hint`:
+    /// another field to name, say): the error suggests that instead of `--skip-bad`, and a file
+    /// whose every row is skipped says it too.
+    pub(crate) fn bad_with_hint(
+        &mut self,
+        at: Location,
+        why: BadRow,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) -> Result<()> {
         self.row_lossy = false;
         if !self.options.skip_bad {
+            let message = message.into();
             return Err(Error::input(
                 at,
-                format!("{} (--skip-bad skips bad rows)", message.into()),
+                match hint {
+                    Some(hint) => format!("{message}; {hint}"),
+                    None => format!("{message} (--skip-bad skips bad rows)"),
+                },
             ));
+        }
+        if self.hint_in_file.is_none() {
+            self.hint_in_file = hint;
         }
         self.skipped_in_file += 1;
         self.report
