@@ -102,6 +102,10 @@ pub struct BundleConfig {
     /// Training metadata (absent in hand-made bundles).
     #[serde(default)]
     pub training: Option<TrainingInfo>,
+    /// The label map the training data's labels went through (`khabar train --label-map`):
+    /// evaluation applies it to gold labels, so that they are named as the model names them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_map: Option<crate::corpus::LabelMap>,
     /// SHA-256 (hex) of `tokenizer.json` and `model.safetensors`, checked on load.
     #[serde(default)]
     pub checksums: BTreeMap<String, String>,

@@ -580,6 +580,7 @@ impl Trainer {
                 labels,
                 normalization: Normalization::default(),
                 training: Some(info),
+                label_map: corpus.label_map.clone(),
                 checksums: Default::default(),
             },
             tokenizer,

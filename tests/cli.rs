@@ -560,8 +560,32 @@ fn train_on_mixed_formats_with_a_label_map_and_eval_with_the_same_map() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["n"], 80);
     assert!(v["accuracy"].as_f64().unwrap() > 0.7, "{v}");
-    // Without the map, the original labels are unknown to the model.
-    let o = eval_json(&out, &data("test.jsonl"));
+    // The model records its map, and eval applies it without being given it: the same scores.
+    assert_eq!(
+        config["label_map"],
+        serde_json::json!({"entertainment": null, "science-technology": "scitech"})
+    );
+    let recorded = eval_json(&out, &data("test.jsonl"));
+    assert!(recorded.status.success(), "{}", stderr(&recorded));
+    assert!(
+        stderr(&recorded).contains("the model's label map")
+            && !stderr(&recorded).contains("unknown to the model"),
+        "{}",
+        stderr(&recorded)
+    );
+    assert_eq!(recorded.stdout, o.stdout);
+    // A map given on the command line is used instead: an empty one leaves the original
+    // labels, unknown to the model.
+    let empty = write(dir.path(), "empty.json", "{}");
+    let o = khabar()
+        .args(["eval", "--json", "--label-map"])
+        .arg(&empty)
+        .arg("--model")
+        .arg(&out)
+        .arg("--data")
+        .arg(data("test.jsonl"))
+        .output()
+        .unwrap();
     assert!(
         stderr(&o).contains("unknown to the model"),
         "{}",

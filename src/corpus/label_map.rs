@@ -13,7 +13,11 @@ use serde_json::Value;
 use crate::error::{Error, Location, Result};
 
 /// What becomes of labels as a corpus is read. See the module docs of `corpus::label_map`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(
+    try_from = "BTreeMap<String, Option<String>>",
+    into = "BTreeMap<String, Option<String>>"
+)]
 pub struct LabelMap {
     entries: BTreeMap<String, Option<String>>,
 }
@@ -95,5 +99,18 @@ impl LabelMap {
     /// Whether the map is empty.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+impl TryFrom<BTreeMap<String, Option<String>>> for LabelMap {
+    type Error = String;
+    fn try_from(entries: BTreeMap<String, Option<String>>) -> std::result::Result<Self, String> {
+        LabelMap::new(entries)
+    }
+}
+
+impl From<LabelMap> for BTreeMap<String, Option<String>> {
+    fn from(map: LabelMap) -> Self {
+        map.entries
     }
 }

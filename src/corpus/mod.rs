@@ -181,6 +181,9 @@ pub struct Corpus {
     /// What reading noticed: skipped bad rows, lossy decoding, conflicting duplicates, ...
     /// (empty for a corpus built in memory or split off another).
     pub report: ReadReport,
+    /// The label map the labels went through as the corpus was read, if any: a model trained
+    /// on the corpus records it, and evaluation applies it to gold labels.
+    pub label_map: Option<LabelMap>,
 }
 
 impl Corpus {
@@ -234,6 +237,7 @@ impl Corpus {
             examples,
             sources: paths.to_vec(),
             report,
+            label_map: options.label_map.clone(),
         })
     }
 
@@ -292,11 +296,13 @@ impl Corpus {
                 examples: train,
                 sources: self.sources.clone(),
                 report: ReadReport::default(),
+                label_map: self.label_map.clone(),
             },
             Corpus {
                 examples: valid,
                 sources: self.sources.clone(),
                 report: ReadReport::default(),
+                label_map: self.label_map.clone(),
             },
         )
     }
