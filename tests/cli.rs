@@ -811,3 +811,115 @@ fn a_closed_stdout_is_not_an_internal_error() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
     }
 }
+
+/// Options that do not apply to what is trained, or that conflict, are refused with one line
+/// that says why (exit 2, nothing written), instead of being ignored.
+#[test]
+fn options_that_do_not_apply_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m");
+    let train = data("train.jsonl");
+    let test = data("test.jsonl");
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["--arch", "transformer", "--ngrams", "3"],
+            "--ngrams applies to bow; --arch transformer does not use it",
+        ),
+        (
+            &["--heads", "3"],
+            "--heads applies to --arch transformer; bow does not use it",
+        ),
+        (
+            &["--margin", "3"],
+            "--margin applies to bow --loss softmax; the SVMs",
+        ),
+        (
+            &["--arch", "transformer", "--no-refit"],
+            "--no-refit applies to bow",
+        ),
+        (
+            &["--valid-fraction", "0.2", "--valid", test.to_str().unwrap()],
+            "give --valid FILE or --valid-fraction, not both",
+        ),
+        (
+            &["--arch", "transformer", "--no-compact"],
+            "--no-compact applies to bow",
+        ),
+    ];
+    for (extra, message) in cases {
+        let o = khabar()
+            .args(["train", "--quiet", "--data"])
+            .arg(&train)
+            .arg("--out")
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+        assert!(stderr(&o).contains(message), "{extra:?}: {}", stderr(&o));
+        assert!(!out.exists());
+    }
+    // Given where they apply, the same options train.
+    let o = khabar()
+        .args([
+            "train", "--quiet", "--loss", "softmax", "--margin", "3", "--epochs", "2",
+        ])
+        .arg("--data")
+        .arg(&train)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // predict: --text-field names a JSON field: refused for plain text, and on stdin it reads
+    // JSON lines.
+    let o = khabar()
+        .args(["predict", "--text-field", "headline", "plain text"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--text-field names a field of JSON lines input"));
+    let txt = write(dir.path(), "a.txt", "a late goal won the match\n");
+    let o = khabar()
+        .args(["predict", "--text-field", "headline", "--input"])
+        .arg(&txt)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("is read as plain text"),
+        "{}",
+        stderr(&o)
+    );
+    let o = khabar()
+        .args(["predict", "--model"])
+        .arg(&out)
+        .args(["--text-field", "headline", "--top-k", "1"])
+        .write_stdin("{\"headline\": \"a late goal won the match\", \"id\": 1}\n")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plain = khabar()
+        .args(["predict", "--model"])
+        .arg(&out)
+        .args(["--top-k", "1", "a late goal won the match"])
+        .output()
+        .unwrap();
+    assert_eq!(o.stdout, plain.stdout);
+    // .ndjson is JSON lines, as train reads it.
+    let nd = write(
+        dir.path(),
+        "b.ndjson",
+        "{\"text\": \"a late goal won the match\"}\n",
+    );
+    let o = khabar()
+        .args(["predict", "--top-k", "1", "--model"])
+        .arg(&out)
+        .arg("--input")
+        .arg(&nd)
+        .output()
+        .unwrap();
+    assert_eq!(o.stdout, plain.stdout, "{}", stderr(&o));
+}

@@ -61,8 +61,8 @@ pub struct DataArgs {
     #[arg(long)]
     pub skip_bad: bool,
     /// Rename, merge or drop labels as the data is read: a JSON object {"from": "to"}, where
-    /// null drops that label's examples and labels not named stay as they are. Give eval the
-    /// same map as train.
+    /// null drops that label's examples and labels not named stay as they are. A model records
+    /// the map it was trained with, and eval applies it unless given another.
     #[arg(long, value_name = "FILE")]
     pub label_map: Option<PathBuf>,
 }
@@ -129,91 +129,103 @@ pub enum WeightingArg {
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// Training data: a file, or a folder per class (repeat for several; formats may differ).
-    #[arg(long, required = true, value_name = "PATH")]
+    #[arg(help_heading = "Data", long, required = true, value_name = "PATH")]
     pub data: Vec<PathBuf>,
-    /// Validation data for choosing the best epoch; without it, a stratified
-    /// --valid-fraction of the training data is held out.
-    #[arg(long, value_name = "PATH")]
+    /// Validation data for choosing the best epoch (bow --loss softmax, transformer; the SVMs
+    /// of the default bow train to their optimum and hold out nothing). Without it, those hold
+    /// out a stratified --valid-fraction of the training data.
+    #[arg(help_heading = "Data", long, value_name = "PATH")]
     pub valid: Option<PathBuf>,
     /// Where to save the model bundle (a directory; an existing bundle there is replaced
     /// only once the new one is complete).
-    #[arg(long, value_name = "DIR")]
+    #[arg(help_heading = "Output", long, value_name = "DIR")]
     pub out: PathBuf,
     /// Model architecture.
-    #[arg(long, value_enum, default_value = "bow")]
+    #[arg(help_heading = "Training", long, value_enum, default_value = "bow")]
     pub arch: Arch,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Data")]
     pub data_args: DataArgs,
-    /// Share of each label held out for validation when --valid is not given (0 trains on
-    /// everything and keeps the last epoch).
-    #[arg(long, default_value_t = TrainConfig::default().valid_fraction)]
+    /// Share of each label held out for validation when --valid is not given, by bow --loss
+    /// softmax and the transformer (0 trains on everything and keeps the last epoch).
+    #[arg(help_heading = "Data", long, default_value_t = TrainConfig::default().valid_fraction)]
     pub valid_fraction: f64,
     /// Keep the model trained on the data without the validation cut, instead of training again
     /// on all of it for the best number of epochs (bow; the transformer never trains again).
-    #[arg(long)]
+    #[arg(long, help_heading = "Training")]
     pub no_refit: bool,
     /// Most epochs; the best by validation macro-F1 is kept, or, for the SVMs (bow, --loss
     /// svm or nb-svm), the last, once at the optimum [default: 20 for the SVMs, 10 for bow
     /// --loss softmax, 6 for transformer].
-    #[arg(long)]
+    #[arg(long, help_heading = "Training")]
     pub epochs: Option<usize>,
     /// Stop after this many epochs without improvement.
-    #[arg(long, default_value_t = TrainConfig::default().patience)]
+    #[arg(help_heading = "Training", long, default_value_t = TrainConfig::default().patience)]
     pub patience: usize,
     /// Peak learning rate; decays linearly to zero over --epochs, after the transformer's
-    /// --warmup [default: 0.15 for bow, 0.01 for bow with --dim N, 0.001 for transformer].
-    #[arg(long)]
+    /// --warmup [default: 0.15 for bow --loss softmax, 0.01 for bow with --dim N, 0.001 for
+    /// transformer; the SVMs of the default bow have none].
+    #[arg(long, help_heading = "Training")]
     pub lr: Option<f64>,
     /// Examples per optimizer step [default: 64 for bow, 32 for transformer].
-    #[arg(long)]
+    #[arg(long, help_heading = "Training")]
     pub batch_size: Option<usize>,
     /// Random seed: the same data, seed and threads give the same model.
-    #[arg(long, default_value_t = TrainConfig::default().seed)]
+    #[arg(help_heading = "Training", long, default_value_t = TrainConfig::default().seed)]
     pub seed: u64,
     /// Worker threads (default: all cores).
-    #[arg(long)]
+    #[arg(long, help_heading = "Training")]
     pub threads: Option<usize>,
     /// Largest subword vocabulary [default: 10000 for bow, 8000 for transformer].
-    #[arg(long)]
+    #[arg(long, help_heading = "Training")]
     pub vocab_size: Option<usize>,
     /// Embedding width (bow); 0 trains a linear model, one column per label.
-    #[arg(long, default_value_t = BowConfig::default().dim)]
+    #[arg(help_heading = "bow (the default --arch)", long, default_value_t = BowConfig::default().dim)]
     pub dim: usize,
     /// Longest word n-gram (bow; 1 turns n-grams off).
-    #[arg(long, default_value_t = BowConfig::default().ngram_order)]
+    #[arg(help_heading = "bow (the default --arch)", long, default_value_t = BowConfig::default().ngram_order)]
     pub ngrams: usize,
     /// Character n-grams of each word, MIN-MAX characters (bow; 0-0 for none).
-    #[arg(long, default_value = "3-4", value_parser = parse_range)]
+    #[arg(help_heading = "bow (the default --arch)", long, default_value = "3-4", value_parser = parse_range)]
     pub char_ngrams: [usize; 2],
     /// Minimum number of training documents for a word n-gram to get a row (bow).
-    #[arg(long, default_value_t = BowConfig::default().min_count)]
+    #[arg(help_heading = "bow (the default --arch)", long, default_value_t = BowConfig::default().min_count)]
     pub min_count: usize,
     /// Minimum number of training documents for a whole word or character n-gram to get a row
     /// (bow).
-    #[arg(long, default_value_t = BowConfig::default().min_count_words)]
+    #[arg(help_heading = "bow (the default --arch)", long, default_value_t = BowConfig::default().min_count_words)]
     pub min_count_words: usize,
     /// Most n-gram rows (bow).
-    #[arg(long, default_value_t = BowConfig::default().max_ngrams)]
+    #[arg(help_heading = "bow (the default --arch)", long, default_value_t = BowConfig::default().max_ngrams)]
     pub max_ngrams: usize,
     /// Fraction of the n-gram rows kept when the model is compacted after training, those that
     /// move the scores most (bow; 1 keeps them all).
-    #[arg(long, default_value_t = TrainConfig::default().keep_ngrams)]
+    #[arg(help_heading = "bow (the default --arch)", long, default_value_t = TrainConfig::default().keep_ngrams)]
     pub keep_ngrams: f64,
     /// Feature weighting before pooling (bow).
-    #[arg(long, value_enum, default_value = "tfidf")]
+    #[arg(
+        help_heading = "bow (the default --arch)",
+        long,
+        value_enum,
+        default_value = "tfidf"
+    )]
     pub weighting: WeightingArg,
     /// Do not add whole words as features beside their subwords (bow).
-    #[arg(long)]
+    #[arg(long, help_heading = "bow (the default --arch)")]
     pub no_word_unigrams: bool,
     /// How the table's rows are trained (bow): Adagrad with one step size per row (adagrad-row)
     /// or per weight (adagrad), Adam, or plain SGD.
-    #[arg(long, value_enum, default_value = "adagrad-row")]
+    #[arg(
+        help_heading = "bow (the default --arch)",
+        long,
+        value_enum,
+        default_value = "adagrad-row"
+    )]
     pub table_optimizer: OptimizerArg,
     /// Learning rate of the embedding rows relative to --lr (bow).
-    #[arg(long, default_value_t = BowConfig::default().table_lr_scale)]
+    #[arg(help_heading = "bow (the default --arch)", long, default_value_t = BowConfig::default().table_lr_scale)]
     pub table_lr_scale: f32,
     /// Margin by which training pushes the true label's logit ahead (bow, --loss softmax).
-    #[arg(long, default_value_t = BowConfig::default().margin)]
+    #[arg(help_heading = "bow (the default --arch)", long, default_value_t = BowConfig::default().margin)]
     pub margin: f32,
     /// What training minimizes (bow): one linear SVM per label on features scaled by their
     /// naive Bayes log-count ratios (nb-svm), or on the features as they are (svm), solved to
@@ -221,52 +233,52 @@ pub struct TrainArgs {
     /// learning rate, no validation cut); or softmax cross-entropy with a margin, learned
     /// online at --lr, the epoch count chosen on validation [default: nb-svm; softmax with
     /// --dim N, the only loss of a model with an embedding width].
-    #[arg(long, value_enum)]
+    #[arg(help_heading = "bow (the default --arch)", long, value_enum)]
     pub loss: Option<LossArg>,
     /// Inverse regularization strength of the SVMs (bow, --loss svm or nb-svm), relative to
     /// the documents' mean squared length under each label's scaling.
-    #[arg(long, default_value_t = BowConfig::default().svm_c)]
+    #[arg(help_heading = "bow (the default --arch)", long, default_value_t = BowConfig::default().svm_c)]
     pub svm_c: f32,
     /// Encoder blocks (transformer).
-    #[arg(long, default_value_t = TransformerConfig::default().layers)]
+    #[arg(help_heading = "transformer (--arch transformer)", long, default_value_t = TransformerConfig::default().layers)]
     pub layers: usize,
     /// Width of the token vectors (transformer).
-    #[arg(long, default_value_t = TransformerConfig::default().d_model)]
+    #[arg(help_heading = "transformer (--arch transformer)", long, default_value_t = TransformerConfig::default().d_model)]
     pub d_model: usize,
     /// Attention heads; --d-model must be a multiple (transformer).
-    #[arg(long, default_value_t = TransformerConfig::default().heads)]
+    #[arg(help_heading = "transformer (--arch transformer)", long, default_value_t = TransformerConfig::default().heads)]
     pub heads: usize,
     /// Width of the feed-forward layers (transformer).
-    #[arg(long, default_value_t = TransformerConfig::default().ff)]
+    #[arg(help_heading = "transformer (--arch transformer)", long, default_value_t = TransformerConfig::default().ff)]
     pub ff: usize,
     /// Tokens read at once; longer articles are read in windows whose logits are averaged
     /// (transformer).
-    #[arg(long, default_value_t = TransformerConfig::default().max_len)]
+    #[arg(help_heading = "transformer (--arch transformer)", long, default_value_t = TransformerConfig::default().max_len)]
     pub max_len: usize,
     /// Tokens between the starts of consecutive windows, at most --max-len [default: half of
     /// --max-len] (transformer).
-    #[arg(long)]
+    #[arg(long, help_heading = "transformer (--arch transformer)")]
     pub stride: Option<usize>,
     /// Dropout rate in training (transformer).
-    #[arg(long, default_value_t = TransformerConfig::default().dropout)]
+    #[arg(help_heading = "transformer (--arch transformer)", long, default_value_t = TransformerConfig::default().dropout)]
     pub dropout: f32,
     /// Share of the steps over which the learning rate warms up (transformer).
-    #[arg(long, default_value_t = TransformerConfig::default().warmup)]
+    #[arg(help_heading = "transformer (--arch transformer)", long, default_value_t = TransformerConfig::default().warmup)]
     pub warmup: f32,
     /// AdamW weight decay (transformer).
-    #[arg(long, default_value_t = TransformerConfig::default().weight_decay)]
+    #[arg(help_heading = "transformer (--arch transformer)", long, default_value_t = TransformerConfig::default().weight_decay)]
     pub weight_decay: f32,
     /// Largest global gradient norm; larger gradients are scaled down, 0 for none
     /// (transformer).
-    #[arg(long, default_value_t = TransformerConfig::default().clip_norm)]
+    #[arg(help_heading = "transformer (--arch transformer)", long, default_value_t = TransformerConfig::default().clip_norm)]
     pub clip_norm: f32,
     /// Save the model as trained: every n-gram row (no --keep-ngrams), single precision, and
     /// an embedding table apart from its head, instead of the table folded into the head in
     /// half precision (same predictions up to rounding, several times smaller).
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub no_compact: bool,
     /// No progress output.
-    #[arg(long, short)]
+    #[arg(help_heading = "Output", long, short)]
     pub quiet: bool,
 }
 
@@ -287,11 +299,12 @@ pub struct PredictArgs {
     /// text: label<TAB>score pairs per line; jsonl: one JSON object per line.
     #[arg(long, value_enum, default_value = "text")]
     pub output: OutputFormat,
-    /// Read articles from FILE ('-' for stdin): one per line, or JSONL with a text field when
-    /// FILE ends in .jsonl.
+    /// Read articles from FILE ('-' for stdin): one per line, or JSON lines with a text field
+    /// when FILE ends in .jsonl, .ndjson or .json.
     #[arg(long, value_name = "FILE")]
     pub input: Option<PathBuf>,
-    /// JSON field holding the text, for JSONL input.
+    /// JSON field holding the text, for JSON lines input; given with stdin, it says that stdin
+    /// holds JSON lines.
     #[arg(long, value_name = "NAME", default_value = "text")]
     pub text_field: String,
     /// Worker threads (default: all cores).

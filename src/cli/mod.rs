@@ -34,14 +34,17 @@ pub fn main() -> i32 {
         }
         eprintln!("error: internal error ({msg}); please report this as a bug");
     }));
-    let cli = match <Cli as clap::Parser>::try_parse() {
-        Ok(cli) => cli,
+    let parsed = <Cli as clap::CommandFactory>::command()
+        .try_get_matches()
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m).map(|cli| (cli, m)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
-    match std::panic::catch_unwind(|| run(cli)) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli, &matches))) {
         Ok(Ok(())) => 0,
         Ok(Err(Error::Io { source, .. })) if source.kind() == std::io::ErrorKind::BrokenPipe => 0,
         Ok(Err(e)) => {
@@ -53,10 +56,11 @@ pub fn main() -> i32 {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
+    let (_, sub) = matches.subcommand().expect("clap requires a subcommand");
     match cli.command {
-        Command::Train(a) => train::train(*a),
-        Command::Predict(a) => predict::predict(a),
+        Command::Train(a) => train::train(*a, sub),
+        Command::Predict(a) => predict::predict(a, sub),
         Command::Eval(a) => eval::eval(a),
         Command::Info(a) => info::info(a),
         Command::Compact(a) => compact::compact(a),
@@ -99,6 +103,12 @@ fn message(e: &Error) -> String {
         }
         e => e.to_string(),
     }
+}
+
+/// Whether the user gave option `id` (a clap argument id: the field's name) on the command
+/// line, rather than leaving its default.
+pub fn given(matches: &clap::ArgMatches, id: &str) -> bool {
+    matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
 }
 
 /// `--threads`, checked: the library's own pools take it as given.

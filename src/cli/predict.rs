@@ -7,9 +7,37 @@ use std::path::{Path, PathBuf};
 use khabar::{Error, Location, Result};
 
 use super::args::{OutputFormat, PredictArgs};
-use super::{io_error, load_model};
+use super::{given, io_error, load_model};
 
-pub fn predict(a: PredictArgs) -> Result<()> {
+/// Whether a file's name says it holds JSON lines (as `train`'s automatic format decides).
+fn is_json_lines(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+        ["jsonl", "ndjson", "json"]
+            .iter()
+            .any(|j| e.eq_ignore_ascii_case(j))
+    })
+}
+
+pub fn predict(a: PredictArgs, matches: &clap::ArgMatches) -> Result<()> {
+    // --text-field names a field of JSON lines: on stdin it says the input is JSON lines; for
+    // articles given as arguments or a plain text file it would be ignored, so it is refused.
+    let field_given = given(matches, "text_field");
+    if field_given && !a.texts.is_empty() {
+        return Err(Error::Usage(
+            "--text-field names a field of JSON lines input; articles given as arguments are \
+             plain text"
+                .into(),
+        ));
+    }
+    if let Some(p) = a.input.as_ref().filter(|p| p.as_os_str() != "-") {
+        if field_given && !is_json_lines(p) {
+            return Err(Error::Usage(format!(
+                "--text-field names a field of JSON lines input; {} is read as plain text, one \
+                 article per line (JSON lines files end in .jsonl, .ndjson or .json)",
+                p.display()
+            )));
+        }
+    }
     if a.top_k == 0 {
         return Err(Error::Usage("--top-k must be at least 1".into()));
     }
@@ -69,9 +97,10 @@ pub fn predict(a: PredictArgs) -> Result<()> {
             Box::new(std::io::BufReader::with_capacity(1 << 16, std::io::stdin())),
         ),
     };
-    let jsonl = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("jsonl"));
+    let jsonl = match &a.input {
+        Some(p) if p.as_os_str() != "-" => is_json_lines(p),
+        _ => field_given,
+    };
     let mut lines = LineReader::new(reader, path, jsonl, a.text_field.clone(), a.lossy);
     // The texts of one batch; their buffers are reused from one batch to the next.
     let mut chunk = vec![String::new(); CHUNK];

@@ -4,6 +4,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use clap::ArgMatches;
+
 use khabar::model::SparseOptimizer;
 use khabar::{
     ArchConfig, BowConfig, Error, Loss, Result, TokenizerOptions, TrainConfig, TrainProgress,
@@ -12,9 +14,95 @@ use khabar::{
 
 use super::args::{Arch, LossArg, OptimizerArg, TrainArgs, WeightingArg};
 use super::progress::Bar;
-use super::{check_out_dir, check_threads, read_corpus};
+use super::{check_out_dir, check_threads, given, read_corpus};
 
-pub fn train(a: TrainArgs) -> Result<()> {
+/// Options of bow alone, and of the transformer alone: given for the other architecture, they
+/// would be ignored, so they are refused.
+const BOW_OPTIONS: [&str; 15] = [
+    "dim",
+    "ngrams",
+    "char_ngrams",
+    "min_count",
+    "min_count_words",
+    "max_ngrams",
+    "keep_ngrams",
+    "weighting",
+    "no_word_unigrams",
+    "table_optimizer",
+    "table_lr_scale",
+    "margin",
+    "loss",
+    "svm_c",
+    "no_compact",
+];
+const TRANSFORMER_OPTIONS: [&str; 10] = [
+    "layers",
+    "d_model",
+    "heads",
+    "ff",
+    "max_len",
+    "stride",
+    "dropout",
+    "warmup",
+    "weight_decay",
+    "clip_norm",
+];
+/// Options of bow's softmax loss, which the SVMs do not use.
+const SOFTMAX_OPTIONS: [&str; 3] = ["margin", "table_optimizer", "table_lr_scale"];
+
+/// The option of a clap argument id.
+fn flag(id: &str) -> String {
+    format!("--{}", id.replace('_', "-"))
+}
+
+/// Refuses options that do not apply to what is trained, or that conflict, instead of
+/// ignoring them.
+fn refuse_inapplicable(a: &TrainArgs, m: &ArgMatches) -> Result<()> {
+    let refuse = |message: String| Err(Error::Usage(message));
+    match a.arch {
+        Arch::Transformer => {
+            if let Some(id) = BOW_OPTIONS.iter().find(|id| given(m, id)) {
+                return refuse(format!(
+                    "{} applies to bow; --arch transformer does not use it",
+                    flag(id)
+                ));
+            }
+            if given(m, "no_refit") {
+                return refuse(
+                    "--no-refit applies to bow; the transformer never trains again".into(),
+                );
+            }
+        }
+        Arch::Bow => {
+            if let Some(id) = TRANSFORMER_OPTIONS.iter().find(|id| given(m, id)) {
+                return refuse(format!(
+                    "{} applies to --arch transformer; bow does not use it",
+                    flag(id)
+                ));
+            }
+            let svm = matches!(a.loss, Some(LossArg::Svm | LossArg::NbSvm))
+                || (a.loss.is_none() && a.dim == 0);
+            if svm {
+                if let Some(id) = SOFTMAX_OPTIONS.iter().find(|id| given(m, id)) {
+                    return refuse(format!(
+                        "{} applies to bow --loss softmax; the SVMs (--loss svm, nb-svm, the \
+                         default) do not use it",
+                        flag(id)
+                    ));
+                }
+            }
+        }
+    }
+    if a.valid.is_some() && given(m, "valid_fraction") {
+        return refuse(
+            "give --valid FILE or --valid-fraction, not both: --valid replaces the cut".into(),
+        );
+    }
+    Ok(())
+}
+
+pub fn train(a: TrainArgs, matches: &ArgMatches) -> Result<()> {
+    refuse_inapplicable(&a, matches)?;
     if matches!(a.arch, Arch::Transformer) {
         tune_allocator();
     }
