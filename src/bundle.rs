@@ -84,6 +84,14 @@ pub struct TrainingInfo {
     /// those of the first run.
     #[serde(default)]
     pub refit: bool,
+    /// Examples of each label the kept model was trained on (empty in bundles written before
+    /// the field existed).
+    #[serde(default)]
+    pub label_counts: BTreeMap<String, usize>,
+    /// The command that asked for the training ([`TrainConfig::command`](crate::TrainConfig)),
+    /// when it was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
 }
 
 /// The contents of `config.json`.

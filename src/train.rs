@@ -63,6 +63,9 @@ pub struct TrainConfig {
     /// Where training reports what it is doing (the lines `khabar train` prints, epochs and
     /// steps for a progress bar); `None` trains silently.
     pub progress: Option<Arc<dyn TrainProgress>>,
+    /// The command that asked for this training, recorded in the bundle for `khabar info`
+    /// (`khabar train` gives its own command line).
+    pub command: Option<String>,
     /// When set (for example by a Ctrl-C handler), training stops at the next step and returns
     /// [`Error::Interrupted`].
     pub cancel: Option<Arc<AtomicBool>>,
@@ -85,6 +88,7 @@ impl Default for TrainConfig {
             keep_ngrams: KEEP_NGRAMS,
             threads: None,
             progress: None,
+            command: None,
             cancel: None,
         }
     }
@@ -563,6 +567,15 @@ impl Trainer {
             valid_accuracy: if acc.is_nan() { 0.0 } else { acc },
             valid_macro_f1: if valid_pairs.is_empty() { 0.0 } else { f1 },
             refit,
+            label_counts: {
+                let trained_on = if refit { corpus.len() } else { n_train };
+                let mut counts = std::collections::BTreeMap::new();
+                for e in &corpus.examples[..trained_on] {
+                    *counts.entry(e.label.clone()).or_insert(0) += 1;
+                }
+                counts
+            },
+            command: cfg.command.clone(),
         };
         if !valid_pairs.is_empty() {
             self.say(&format!(

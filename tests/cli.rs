@@ -227,10 +227,34 @@ fn info_describes_the_model() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(out.contains("architecture: bow"), "{out}");
-    assert!(out.contains("labels (6)"), "{out}");
-    assert!(out.contains("trained as --loss nb-svm (C 0.3)"), "{out}");
-    assert!(out.contains("300 training examples, 0 validation"), "{out}");
+    // In words: what the model is, its labels with their training counts, how it was trained,
+    // what was held out, and its size.
+    assert!(
+        out.contains("what it is: bag of words (bow): one linear SVM per label"),
+        "{out}"
+    );
+    assert!(
+        out.contains("labels (6, with their training examples): business (50), entertainment (50)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("trained with: khabar train --quiet --data ")
+            && out.contains("train.jsonl (300 examples)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("held out: none: the SVMs train to their optimum"),
+        "{out}"
+    );
+    assert!(
+        out.contains("size: ") && out.contains("parameters"),
+        "{out}"
+    );
+    // Internals (raw settings) are for --json.
+    assert!(
+        !out.contains("adagrad-row") && !out.contains("margin"),
+        "{out}"
+    );
     let o = khabar()
         .args(["info", "--json", "--model"])
         .arg(trained_model())
@@ -239,6 +263,7 @@ fn info_describes_the_model() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(v["sizes"]["parameters"].as_u64().unwrap() > 0);
     assert_eq!(v["config"]["labels"].as_array().unwrap().len(), 6);
+    assert_eq!(v["config"]["training"]["label_counts"]["sports"], 50);
 }
 
 #[test]

@@ -38,70 +38,147 @@ pub fn info(a: InfoArgs) -> Result<()> {
         Some(dir) => println!("model: {}", dir.display()),
         None => println!("model: the built-in news model (see models/news/README.md)"),
     }
-    println!("architecture: {}", c.architecture.name());
-    println!(
-        "hyperparameters: {}",
-        serde_json::to_string(&c.architecture).expect("plain values")
-    );
-    println!("labels ({}): {}", c.labels.len(), c.labels.join(", "));
-    // The model's own settings (those of config.json, as the model was built from them).
-    let shape = match clf.model().config() {
-        ArchConfig::Bow(b) => {
-            let storage = match (b.folded, b.half) {
-                (true, true) => ", linear (one weight per feature and label), half precision",
-                (true, false) => ", linear (one weight per feature and label)",
-                (false, true) => ", half precision",
-                (false, false) => "",
-            };
-            let trained = match b.loss {
-                Loss::Softmax => String::new(),
-                loss => format!(", trained as --loss {} (C {})", loss.name(), b.svm_c),
-            };
-            format!("{} n-gram rows, dim {}{storage}{trained}", ngrams, b.dim)
-        }
-        ArchConfig::Transformer(c) => {
-            println!(
-                "transformer: {} layers, d_model {}, {} heads, ff {}, max_len {}, stride {}, dropout {}",
-                c.layers, c.d_model, c.heads, c.ff, c.max_len, c.stride, c.dropout
-            );
-            println!(
-                "  trained with warmup {}, weight decay {}, gradient clipping at norm {}",
-                c.warmup, c.weight_decay, c.clip_norm
-            );
-            format!("d_model {}", c.d_model)
-        }
+    println!("what it is: {}", describe(&clf, ngrams));
+    let counts = c.training.as_ref().map(|t| &t.label_counts);
+    let labels: Vec<String> = c
+        .labels
+        .iter()
+        .map(|l| match counts.and_then(|m| m.get(l)) {
+            Some(n) => format!("{l} ({})", thousands(*n)),
+            None => l.clone(),
+        })
+        .collect();
+    let counted = if counts.is_some_and(|m| !m.is_empty()) {
+        ", with their training examples"
+    } else {
+        ""
     };
     println!(
-        "sizes: {} subwords, {}, {} parameters, {:.1} MB",
-        clf.tokenizer().vocab_size(),
-        shape,
-        clf.model().num_parameters(),
-        disk as f64 / 1e6
+        "labels ({}{counted}): {}",
+        c.labels.len(),
+        labels.join(", ")
+    );
+    if let Some(map) = &c.label_map {
+        println!(
+            "label map: the training data's labels went through a map of {} label(s); eval \
+             applies it to gold labels",
+            map.len()
+        );
+    }
+    if let Some(t) = &c.training {
+        if let Some(command) = &t.command {
+            println!("trained with: {command}");
+        }
+        println!(
+            "trained on: {} ({} examples)",
+            files_once(&t.data),
+            thousands(t.train_examples)
+        );
+        if t.valid_examples > 0 {
+            let then = if t.refit {
+                "; then trained again on everything for that many epochs"
+            } else {
+                ""
+            };
+            println!(
+                "held out: {} examples ({}): accuracy {:.4}, macro-F1 {:.4} at the best epoch, {} of {}{then}",
+                thousands(t.valid_examples),
+                t.valid,
+                t.valid_accuracy,
+                t.valid_macro_f1,
+                t.best_epoch,
+                t.epochs
+            );
+        } else {
+            println!("held out: {}", t.valid);
+        }
+        println!(
+            "training: {} epochs in {:.1} s on {} threads, seed {}, {}",
+            t.epochs, t.seconds, t.threads, t.seed, t.started_at
+        );
+    }
+    println!(
+        "size: {:.1} MB on disk; {} parameters, {} subwords{}",
+        disk as f64 / 1e6,
+        thousands(clf.model().num_parameters()),
+        thousands(clf.tokenizer().vocab_size()),
+        if ngrams > 0 {
+            format!(", {} n-gram rows", thousands(ngrams))
+        } else {
+            String::new()
+        }
     );
     println!(
-        "bundle: format {}, written by khabar {}",
+        "bundle: format {}, written by khabar {} (--json for every setting)",
         c.format_version, c.khabar_version
     );
-    if let Some(t) = &c.training {
-        println!("trained: {} on {}", t.started_at, t.data.join(", "));
-        println!(
-            "  {} training examples, {} validation ({}), seed {}, {} threads",
-            t.train_examples, t.valid_examples, t.valid, t.seed, t.threads
-        );
-        if t.valid_examples == 0 {
-            println!("  {} epochs, {:.1} s", t.epochs, t.seconds);
-        } else {
-            println!(
-                "  best epoch {} of {}, {:.1} s; validation accuracy {:.4}, macro-F1 {:.4}",
-                t.best_epoch, t.epochs, t.seconds, t.valid_accuracy, t.valid_macro_f1
-            );
+    Ok(())
+}
+
+/// What the model is, in words.
+fn describe(clf: &Classifier, ngrams: usize) -> String {
+    match clf.model().config() {
+        ArchConfig::Bow(b) => {
+            let how = match b.loss {
+                Loss::NbSvm => "one linear SVM per label on naive-Bayes-scaled features (NBSVM)",
+                Loss::Svm => "one linear SVM per label",
+                Loss::Softmax if b.folded => "a linear softmax classifier",
+                Loss::Softmax => "a softmax classifier over learned feature vectors",
+            };
+            let words = if ngrams > 0 {
+                format!(
+                    "subwords, whole words, character {}-{}-grams and word n-grams up to {}",
+                    b.char_ngrams[0], b.char_ngrams[1], b.ngram_order
+                )
+            } else {
+                "subwords".to_string()
+            };
+            let precision = if b.half {
+                ", stored in half precision"
+            } else {
+                ""
+            };
+            format!("bag of words (bow): {how}, over {words}{precision}")
         }
-        if t.refit {
-            println!(
-                "  then trained again on all {} examples (validation cut included) for {} epochs",
-                t.train_examples, t.best_epoch
-            );
+        ArchConfig::Transformer(t) => format!(
+            "transformer trained from scratch: {} layer{} of width {}, {} heads, reading {} \
+             tokens at a time",
+            t.layers,
+            if t.layers == 1 { "" } else { "s" },
+            t.d_model,
+            t.heads,
+            t.max_len
+        ),
+    }
+}
+
+/// Files listed once each, a file given several times (to weigh it more) with its count.
+fn files_once(files: &[String]) -> String {
+    let mut seen: Vec<(&str, usize)> = Vec::new();
+    for f in files {
+        match seen.iter_mut().find(|(g, _)| g == f) {
+            Some((_, n)) => *n += 1,
+            None => seen.push((f, 1)),
         }
     }
-    Ok(())
+    seen.iter()
+        .map(|(f, n)| match n {
+            1 => f.to_string(),
+            n => format!("{f} (x{n})"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `n` with thousands separated by commas.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
 }

@@ -167,6 +167,7 @@ pub fn train(a: TrainArgs, matches: &ArgMatches) -> Result<()> {
         compact: !a.no_compact,
         keep_ngrams: a.keep_ngrams,
         threads: a.threads,
+        command: Some(command_line()),
         progress: (!a.quiet).then(|| Arc::new(Bar::default()) as Arc<dyn TrainProgress>),
         cancel: Some(cancel_on_ctrl_c()),
         ..defaults
@@ -253,4 +254,23 @@ fn tune_allocator() {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
     }
+}
+
+/// This process's command line, as a shell would take it back (arguments with spaces or quotes
+/// quoted), with the program's own path shortened to `khabar`.
+fn command_line() -> String {
+    let quote = |a: String| {
+        if !a.is_empty()
+            && a.chars()
+                .all(|c| c.is_alphanumeric() || "-_./=:,+@%".contains(c))
+        {
+            a
+        } else {
+            format!("'{}'", a.replace('\'', "'\\''"))
+        }
+    };
+    std::iter::once("khabar".to_string())
+        .chain(std::env::args().skip(1).map(quote))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
