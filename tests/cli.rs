@@ -948,3 +948,114 @@ fn options_that_do_not_apply_are_refused() {
         .unwrap();
     assert_eq!(o.stdout, plain.stdout, "{}", stderr(&o));
 }
+
+/// JSON lines input: every line gets one output line in order, a bad line an error object
+/// (jsonl output) with its line number and id; text output writes the lines before a bad one,
+/// then stops with an error naming it; --skip-bad reports bad lines and skips them.
+#[test]
+fn every_input_line_gets_one_output_line_or_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(
+        dir.path(),
+        "in.jsonl",
+        "{\"text\": \"a late goal won the match\", \"id\": \"a1\"}\n\
+         \n\
+         {\"body\": \"no text field\", \"id\": 3}\n\
+         not json\n\
+         {\"text\": \"shares fell as markets slid\", \"id\": 5}\n",
+    );
+    let run = |extra: &[&str]| {
+        khabar()
+            .args(["predict", "--top-k", "1", "--id-field", "id", "--input"])
+            .arg(&input)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = run(&["--output", "jsonl"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5, "{}", stdout(&o));
+    assert_eq!(lines[0]["id"], "a1");
+    assert!(lines[0]["label"].is_string());
+    assert_eq!(lines[1]["line"], 2);
+    assert!(lines[1]["error"].as_str().unwrap().contains("blank line"));
+    assert_eq!(lines[2]["id"], 3);
+    assert!(lines[2]["error"]
+        .as_str()
+        .unwrap()
+        .contains("field 'text': missing"));
+    assert!(lines[3]["error"]
+        .as_str()
+        .unwrap()
+        .contains("not valid JSON"));
+    assert_eq!(lines[4]["id"], 5);
+    assert!(stderr(&o).contains("3 line(s) could not be classified"));
+
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stdout(&o).starts_with("a1\t"), "{}", stdout(&o));
+    assert_eq!(stdout(&o).lines().count(), 1);
+    assert!(
+        stderr(&o).contains("in.jsonl:2: blank line"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = run(&["--skip-bad"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let ids: Vec<&str> = text
+        .lines()
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    assert_eq!(ids, ["a1", "5"]);
+    assert!(stderr(&o).contains("skipped "), "{}", stderr(&o));
+
+    // --id-field reads JSON lines only.
+    let o = khabar()
+        .args(["predict", "--id-field", "id", "a text"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
+/// Input that comes slowly is answered line by line: the answer to a line arrives while stdin
+/// is still open (as fastText's `predict model -` co-process users expect).
+#[test]
+fn a_line_on_stdin_is_answered_before_the_next_arrives() {
+    use std::io::{BufRead, Write};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_khabar"))
+        .args(["predict", "--top-k", "1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let wait = std::time::Duration::from_secs(60);
+    writeln!(stdin, "the striker scored a late goal").unwrap();
+    stdin.flush().unwrap();
+    let first = rx
+        .recv_timeout(wait)
+        .expect("an answer while stdin is open");
+    assert!(first.starts_with("sports\t"), "{first}");
+    writeln!(stdin, "parliament passed the budget").unwrap();
+    stdin.flush().unwrap();
+    let second = rx.recv_timeout(wait).expect("an answer to the second line");
+    assert!(!second.is_empty());
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    reader.join().unwrap();
+}

@@ -314,6 +314,15 @@ pub struct PredictArgs {
     /// affected).
     #[arg(long)]
     pub lossy: bool,
+    /// JSON lines input: copy this field of each line (an id) into its output line (jsonl: an
+    /// "id" member; text: the first column).
+    #[arg(long, value_name = "NAME")]
+    pub id_field: Option<String>,
+    /// Report lines that cannot be classified (not JSON, no text field, ...) on stderr and give
+    /// them no output line, instead of stopping at the first (text output) or writing an error
+    /// object for each (jsonl output).
+    #[arg(long)]
+    pub skip_bad: bool,
     /// Report model load time and throughput on stderr.
     #[arg(long, short)]
     pub verbose: bool,

@@ -1,7 +1,7 @@
 //! `khabar predict`: articles from the arguments, a file or stdin, classified in batches and
 //! written as text or JSON lines.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use khabar::{Error, Location, Result};
@@ -37,6 +37,13 @@ pub fn predict(a: PredictArgs, matches: &clap::ArgMatches) -> Result<()> {
                 p.display()
             )));
         }
+    }
+    if a.id_field.is_some() && !a.texts.is_empty() {
+        return Err(Error::Usage(
+            "--id-field names a field of JSON lines input; articles given as arguments are \
+             plain text"
+                .into(),
+        ));
     }
     if a.top_k == 0 {
         return Err(Error::Usage("--top-k must be at least 1".into()));
@@ -74,7 +81,7 @@ pub fn predict(a: PredictArgs, matches: &clap::ArgMatches) -> Result<()> {
     let mut emit = |probs: &[Vec<f32>]| -> Result<()> {
         for p in probs {
             top_k(p, a.top_k, &mut top);
-            write_prediction(&mut out, labels, p, &top, a.output)
+            write_prediction(&mut out, labels, p, &top, a.output, None)
                 .map_err(|e| io_error(stdout_path, e))?;
         }
         out.flush().map_err(|e| io_error(stdout_path, e))
@@ -84,57 +91,153 @@ pub fn predict(a: PredictArgs, matches: &clap::ArgMatches) -> Result<()> {
         report(a.texts.len());
         return Ok(());
     }
-    let (path, reader): (PathBuf, Box<dyn BufRead>) = match &a.input {
+    let (path, reader): (PathBuf, Box<dyn Read>) = match &a.input {
         Some(p) if p.as_os_str() != "-" => {
             let f = std::fs::File::open(p).map_err(|e| io_error(p, e))?;
-            (
-                p.clone(),
-                Box::new(std::io::BufReader::with_capacity(1 << 16, f)),
-            )
+            (p.clone(), Box::new(f))
         }
-        _ => (
-            PathBuf::from("<stdin>"),
-            Box::new(std::io::BufReader::with_capacity(1 << 16, std::io::stdin())),
-        ),
+        _ => (PathBuf::from("<stdin>"), Box::new(std::io::stdin())),
     };
     let jsonl = match &a.input {
         Some(p) if p.as_os_str() != "-" => is_json_lines(p),
         _ => field_given,
     };
-    let mut lines = LineReader::new(reader, path, jsonl, a.text_field.clone(), a.lossy);
-    // The texts of one batch; their buffers are reused from one batch to the next.
-    let mut chunk = vec![String::new(); CHUNK];
-    loop {
-        let mut n = 0;
-        while n < CHUNK && lines.next_text_into(&mut chunk[n])? {
-            n += 1;
-        }
-        let chunk = &chunk[..n];
-        if chunk.is_empty() {
-            if lines.repaired > 0 {
-                eprintln!(
-                    "note: {} line(s) held invalid UTF-8, replaced with U+FFFD (--lossy)",
-                    lines.repaired
-                );
-            }
-            report(count);
-            return Ok(());
-        }
-        emit(&clf.probabilities_batch(chunk)?)?;
-        count += chunk.len();
+    if a.id_field.is_some() && !jsonl {
+        return Err(Error::Usage(format!(
+            "--id-field names a field of JSON lines input; {} is read as plain text",
+            path.display()
+        )));
     }
+    let streaming = !matches!(&a.input, Some(p) if p.as_os_str() != "-");
+    let mut lines = LineReader {
+        reader: BufReader::with_capacity(1 << 16, reader),
+        streaming,
+        path,
+        jsonl,
+        field: a.text_field.clone(),
+        id_field: a.id_field.clone(),
+        line: 0,
+        buf: Vec::new(),
+        lossy: a.lossy,
+        repaired: 0,
+    };
+    // The articles of one batch (their buffers reused from one batch to the next), and every
+    // line of the batch in order, bad ones included.
+    let mut texts = vec![String::new(); CHUNK];
+    let mut batch: Vec<Line> = Vec::with_capacity(CHUNK);
+    let (mut bad, mut end) = (0usize, false);
+    while !end {
+        batch.clear();
+        let mut n = 0;
+        // A batch ends when it is full, or when stdin's next line has not arrived yet: input
+        // that comes slowly (a co-process feeding stdin) is answered line by line.
+        while n < CHUNK {
+            match lines.next_into(&mut texts[n])? {
+                None => {
+                    end = true;
+                    break;
+                }
+                Some(line) => {
+                    n += usize::from(line.error.is_none());
+                    batch.push(line);
+                }
+            }
+            if !lines.has_more_now() {
+                break;
+            }
+        }
+        let probs = clf.probabilities_batch(&texts[..n])?;
+        let mut next = probs.iter();
+        for line in batch.drain(..) {
+            let Some(error) = line.error else {
+                let p = next.next().expect("a result for each article");
+                top_k(p, a.top_k, &mut top);
+                write_prediction(&mut out, labels, p, &top, a.output, line.id.as_ref())
+                    .map_err(|e| io_error(stdout_path, e))?;
+                count += 1;
+                continue;
+            };
+            bad += 1;
+            let at = Location::new(&lines.path, line.number);
+            let at = match &error.field {
+                Some(f) => at.field(f),
+                None => at,
+            };
+            if a.skip_bad {
+                if bad <= 10 {
+                    eprintln!("skipped {at}: {}", error.message);
+                }
+            } else if a.output == OutputFormat::Jsonl {
+                let mut v = serde_json::json!({
+                    "line": line.number,
+                    "error": format!("{at}: {}", error.message),
+                });
+                if let Some(id) = line.id {
+                    v["id"] = id;
+                }
+                writeln!(out, "{v}").map_err(|e| io_error(stdout_path, e))?;
+            } else {
+                // Everything before the bad line has been written.
+                out.flush().map_err(|e| io_error(stdout_path, e))?;
+                return Err(input_error(
+                    at,
+                    format!(
+                        "{} (--skip-bad skips such lines; --output jsonl writes an error \
+                         object for each)",
+                        error.message
+                    ),
+                ));
+            }
+        }
+        out.flush().map_err(|e| io_error(stdout_path, e))?;
+    }
+    if lines.repaired > 0 {
+        eprintln!(
+            "note: {} line(s) held invalid UTF-8, replaced with U+FFFD (--lossy)",
+            lines.repaired
+        );
+    }
+    if bad > 0 {
+        let what = if a.skip_bad {
+            "skipped"
+        } else {
+            "answered with an error object"
+        };
+        eprintln!("warning: {bad} line(s) could not be classified and were {what}");
+    }
+    report(count);
+    Ok(())
 }
 
-/// Articles classified per batch when streaming: large enough to use every core, small enough to
-/// print results as they come and keep memory flat.
+/// Articles classified per batch when input comes fast: large enough to use every core, small
+/// enough to keep memory flat.
 const CHUNK: usize = 1024;
+
+/// One line of the input: an article (its text is in the batch's buffers) or a line that
+/// cannot be classified.
+struct Line {
+    /// 1-based line number.
+    number: usize,
+    /// The `--id-field` value, when the line has one.
+    id: Option<serde_json::Value>,
+    error: Option<LineError>,
+}
+
+/// What is wrong with a line.
+struct LineError {
+    field: Option<String>,
+    message: String,
+}
 
 /// Reads articles one per line (plain text, or a JSON object with a text field).
 struct LineReader {
-    reader: Box<dyn BufRead>,
+    reader: BufReader<Box<dyn Read>>,
+    /// stdin, where the next line may be a while coming (a file's never is).
+    streaming: bool,
     path: PathBuf,
     jsonl: bool,
     field: String,
+    id_field: Option<String>,
     line: usize,
     buf: Vec<u8>,
     /// Replace invalid UTF-8 instead of failing; lines so repaired.
@@ -143,78 +246,94 @@ struct LineReader {
 }
 
 impl LineReader {
-    fn new(
-        reader: Box<dyn BufRead>,
-        path: PathBuf,
-        jsonl: bool,
-        field: String,
-        lossy: bool,
-    ) -> Self {
-        LineReader {
-            reader,
-            path,
-            jsonl,
-            field,
-            line: 0,
-            buf: Vec::new(),
-            lossy,
-            repaired: 0,
-        }
+    /// Whether reading the next line will not wait for input to arrive: a file's next line,
+    /// or stdin's when it is already read and waiting.
+    fn has_more_now(&self) -> bool {
+        !self.streaming || !self.reader.buffer().is_empty()
     }
 
-    /// Reads the next article into `out`; false at the end of the input.
-    fn next_text_into(&mut self, out: &mut String) -> Result<bool> {
+    /// Reads the next line: its article's text goes to `out`. `None` at the end of the input.
+    fn next_into(&mut self, out: &mut String) -> Result<Option<Line>> {
         out.clear();
-        loop {
-            self.buf.clear();
-            let n = self
-                .reader
-                .read_until(b'\n', &mut self.buf)
-                .map_err(|e| io_error(&self.path, e))?;
-            if n == 0 {
-                return Ok(false);
-            }
-            self.line += 1;
-            let at = || Location::new(&self.path, self.line);
-            let mut bytes = self.buf.as_slice();
-            if self.line == 1 {
-                bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-            }
-            let text = match std::str::from_utf8(bytes) {
-                Ok(t) => std::borrow::Cow::Borrowed(t),
-                Err(_) if self.lossy => {
-                    self.repaired += 1;
-                    String::from_utf8_lossy(bytes)
-                }
-                Err(e) => {
-                    return Err(input_error(
-                        at(),
-                        format!(
-                            "invalid UTF-8 at byte {} of the line (--lossy replaces it)",
-                            e.valid_up_to()
-                        ),
-                    ))
-                }
-            };
-            let text = text.trim_end_matches(['\n', '\r']);
-            if !self.jsonl {
-                out.push_str(text);
-                return Ok(true);
-            }
-            if text.trim().is_empty() {
-                continue;
-            }
-            let v: serde_json::Value = serde_json::from_str(text)
-                .map_err(|e| input_error(at(), format!("not valid JSON: {e}")))?;
-            return match v.get(&self.field) {
-                Some(serde_json::Value::String(s)) => {
-                    out.push_str(s);
-                    Ok(true)
-                }
-                Some(_) => Err(input_error(at().field(&self.field), "expected a string")),
-                None => Err(input_error(at().field(&self.field), "missing")),
-            };
+        self.buf.clear();
+        let n = self
+            .reader
+            .read_until(b'\n', &mut self.buf)
+            .map_err(|e| io_error(&self.path, e))?;
+        if n == 0 {
+            return Ok(None);
         }
+        self.line += 1;
+        let mut line = Line {
+            number: self.line,
+            id: None,
+            error: None,
+        };
+        let mut bytes = self.buf.as_slice();
+        if self.line == 1 {
+            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        }
+        let fail = |field: Option<&str>, message: String| LineError {
+            field: field.map(String::from),
+            message,
+        };
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => std::borrow::Cow::Borrowed(t),
+            Err(_) if self.lossy => {
+                self.repaired += 1;
+                String::from_utf8_lossy(bytes)
+            }
+            Err(e) => {
+                // Not a line-level fault the reader can step over: the input is not text.
+                return Err(input_error(
+                    Location::new(&self.path, self.line),
+                    format!(
+                        "invalid UTF-8 at byte {} of the line (--lossy replaces it)",
+                        e.valid_up_to()
+                    ),
+                ));
+            }
+        };
+        let text = text.trim_end_matches(['\n', '\r']);
+        if !self.jsonl {
+            out.push_str(text);
+            return Ok(Some(line));
+        }
+        if text.trim().is_empty() {
+            line.error = Some(fail(None, "blank line: expected a JSON object".into()));
+            return Ok(Some(line));
+        }
+        let object = match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(serde_json::Value::Object(o)) => o,
+            Ok(_) => {
+                line.error = Some(fail(None, "expected a JSON object".into()));
+                return Ok(Some(line));
+            }
+            Err(e) => {
+                line.error = Some(fail(None, format!("not valid JSON: {e}")));
+                return Ok(Some(line));
+            }
+        };
+        if let Some(id_field) = &self.id_field {
+            line.id = object.get(id_field).cloned();
+        }
+        match object.get(&self.field) {
+            Some(serde_json::Value::String(s)) => out.push_str(s),
+            Some(_) => line.error = Some(fail(Some(&self.field), "expected a string".into())),
+            None => {
+                let mut keys: Vec<&str> = object.keys().map(|k| k.as_str()).collect();
+                keys.sort_unstable();
+                line.error = Some(fail(
+                    Some(&self.field),
+                    format!(
+                        "missing; the line's keys are {}: name the text's field with \
+                         --text-field NAME",
+                        keys.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(Some(line))
     }
 }
 
@@ -271,9 +390,17 @@ fn write_prediction(
     probs: &[f32],
     top: &[usize],
     format: OutputFormat,
+    id: Option<&serde_json::Value>,
 ) -> std::io::Result<()> {
     match format {
         OutputFormat::Text => {
+            if let Some(id) = id {
+                match id {
+                    serde_json::Value::String(s) => out.write_all(s.as_bytes())?,
+                    v => write!(out, "{v}")?,
+                }
+                out.write_all(b"\t")?;
+            }
             for (n, &i) in top.iter().enumerate() {
                 if n > 0 {
                     out.write_all(b"\t")?;
@@ -285,7 +412,7 @@ fn write_prediction(
             out.write_all(b"\n")
         }
         OutputFormat::Jsonl => {
-            let v = serde_json::json!({
+            let mut v = serde_json::json!({
                 "label": labels[top[0]],
                 "score": probs[top[0]],
                 "top": top
@@ -293,6 +420,9 @@ fn write_prediction(
                     .map(|&i| serde_json::json!({"label": labels[i], "score": probs[i]}))
                     .collect::<Vec<_>>(),
             });
+            if let Some(id) = id {
+                v["id"] = id.clone();
+            }
             writeln!(out, "{v}")
         }
     }
