@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::bundle::{self, BundleConfig, Parts};
 use crate::corpus::Corpus;
 use crate::error::Result;
-use crate::metrics::Evaluation;
+use crate::metrics::{Evaluation, Scored};
 use crate::model::{argmax, softmax_in_place, CompactOptions, Model, Workspace};
 use crate::text::Tokenizer;
 use crate::threads;
@@ -274,12 +274,32 @@ impl Classifier {
         labels.extend(extra);
         let index = |l: &str| labels.iter().position(|m| m == l).expect("added above");
         let texts: Vec<&str> = corpus.examples.iter().map(|e| e.text.as_str()).collect();
-        let predicted = self.predict_indices(&texts)?;
-        let truth: Vec<usize> = corpus.examples.iter().map(|e| index(&e.label)).collect();
-        Ok(Evaluation::from_pairs(
-            labels,
-            truth.into_iter().zip(predicted),
-        ))
+        let probs = self.probabilities_batch(&texts)?;
+        let scored = corpus
+            .examples
+            .iter()
+            .zip(&probs)
+            .map(|(e, p)| {
+                let truth = index(&e.label);
+                let predicted = argmax(p);
+                // The true label's place in the ranking (ties: the earlier label first, as
+                // `Prediction::top` orders them); 0 for a label the model does not know.
+                let rank = p.get(truth).map_or(0, |&pt| {
+                    1 + p
+                        .iter()
+                        .enumerate()
+                        .filter(|&(i, &q)| q > pt || (q == pt && i < truth))
+                        .count()
+                });
+                Scored {
+                    truth,
+                    predicted,
+                    confidence: p[predicted],
+                    rank,
+                }
+            })
+            .collect();
+        Ok(Evaluation::from_scored(labels, scored))
     }
 }
 

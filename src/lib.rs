@@ -80,7 +80,7 @@ pub use bundle::BundleConfig;
 pub use classifier::{Classifier, LabelScore, Prediction};
 pub use corpus::{BadRow, Corpus, Example, Format, LabelMap, ReadOptions, ReadReport};
 pub use error::{Error, Location, Result};
-pub use metrics::Evaluation;
+pub use metrics::{Calibration, ConfidenceBin, Coverage, Evaluation, Scored};
 pub use model::{ArchConfig, BowConfig, CompactOptions, Loss, TransformerConfig, Weighting};
 pub use progress::TrainProgress;
 pub use text::TokenizerOptions;

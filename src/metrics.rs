@@ -1,6 +1,11 @@
-//! Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix.
+//! Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix; with the model's
+//! probabilities, also top-k accuracy, calibration (how often a stated confidence is right) and
+//! coverage at a confidence threshold.
 
 use serde::{Deserialize, Serialize};
+
+/// Bins of confidence in the calibration that reports show.
+pub const CALIBRATION_BINS: usize = 10;
 
 /// Precision, recall, F1 and support of one class.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -15,13 +20,68 @@ pub struct ClassMetrics {
     pub support: usize,
 }
 
-/// An evaluation: `confusion[true][predicted]` counts over `labels`.
+/// An evaluation: `confusion[true][predicted]` counts over `labels`, and, when built from the
+/// model's probabilities, what each example scored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
     /// The labels, indexing both axes of the confusion matrix.
     pub labels: Vec<String>,
     /// `confusion[true][predicted]` counts.
     pub confusion: Vec<Vec<usize>>,
+    /// Each example's outcome, in input order (empty when built from label pairs alone).
+    #[serde(skip)]
+    pub scored: Vec<Scored>,
+}
+
+/// One evaluated example.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scored {
+    /// The true label's index.
+    pub truth: usize,
+    /// The predicted label's index.
+    pub predicted: usize,
+    /// The probability the model gave its prediction.
+    pub confidence: f32,
+    /// Where the true label came in the model's ranking (1: first); 0 for a label the model
+    /// does not know.
+    pub rank: usize,
+}
+
+/// Calibration: the examples in bins of confidence, and how far confidence is from accuracy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Calibration {
+    /// The bins, `[lo, hi)` of confidence (the last one closed), with their examples.
+    pub bins: Vec<ConfidenceBin>,
+    /// Expected calibration error: the mean over examples of |accuracy - confidence| of their
+    /// bin (0 is perfect).
+    pub ece: f64,
+}
+
+/// The examples whose confidence falls in `[lo, hi)`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ConfidenceBin {
+    /// Lower bound of the bin's confidence.
+    pub lo: f64,
+    /// Upper bound.
+    pub hi: f64,
+    /// Examples in the bin.
+    pub count: usize,
+    /// Their mean confidence.
+    pub confidence: f64,
+    /// The share of them predicted right.
+    pub accuracy: f64,
+}
+
+/// What a confidence threshold leaves: the examples whose prediction is at least that
+/// confident, and how accurate those are.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Coverage {
+    /// The threshold.
+    pub threshold: f64,
+    /// The share of examples at or above it.
+    pub coverage: f64,
+    /// Accuracy on those examples (0 when there are none).
+    pub accuracy: f64,
 }
 
 impl Evaluation {
@@ -35,7 +95,92 @@ impl Evaluation {
         for (t, p) in pairs {
             confusion[t][p] += 1;
         }
-        Evaluation { labels, confusion }
+        Evaluation {
+            labels,
+            confusion,
+            scored: Vec::new(),
+        }
+    }
+
+    /// An evaluation from each example's outcome: the confusion matrix and everything the
+    /// probabilities tell besides (top-k accuracy, calibration, coverage).
+    pub fn from_scored(labels: Vec<String>, scored: Vec<Scored>) -> Self {
+        let mut e = Evaluation::from_pairs(labels, scored.iter().map(|s| (s.truth, s.predicted)));
+        e.scored = scored;
+        e
+    }
+
+    /// Share of examples whose true label is among the model's `k` most probable; `None`
+    /// without the examples' outcomes.
+    pub fn top_k_accuracy(&self, k: usize) -> Option<f64> {
+        if self.scored.is_empty() {
+            return None;
+        }
+        let hits = self
+            .scored
+            .iter()
+            .filter(|s| s.rank >= 1 && s.rank <= k)
+            .count();
+        Some(hits as f64 / self.scored.len() as f64)
+    }
+
+    /// Calibration over `bins` equal bins of confidence; `None` without the examples' outcomes.
+    pub fn calibration(&self, bins: usize) -> Option<Calibration> {
+        if self.scored.is_empty() || bins == 0 {
+            return None;
+        }
+        let mut sums = vec![(0usize, 0f64, 0usize); bins];
+        for s in &self.scored {
+            let b = ((s.confidence as f64 * bins as f64) as usize).min(bins - 1);
+            sums[b].0 += 1;
+            sums[b].1 += s.confidence as f64;
+            sums[b].2 += usize::from(s.truth == s.predicted);
+        }
+        let n = self.scored.len() as f64;
+        let mut ece = 0.0;
+        let bins: Vec<ConfidenceBin> = sums
+            .iter()
+            .enumerate()
+            .map(|(i, &(count, conf, right))| {
+                let (confidence, accuracy) = if count > 0 {
+                    (conf / count as f64, right as f64 / count as f64)
+                } else {
+                    (0.0, 0.0)
+                };
+                ece += count as f64 / n * (accuracy - confidence).abs();
+                ConfidenceBin {
+                    lo: i as f64 / sums.len() as f64,
+                    hi: (i + 1) as f64 / sums.len() as f64,
+                    count,
+                    confidence,
+                    accuracy,
+                }
+            })
+            .collect();
+        Some(Calibration { bins, ece })
+    }
+
+    /// Coverage and accuracy of the predictions at least `threshold` confident; `None` without
+    /// the examples' outcomes.
+    pub fn at_threshold(&self, threshold: f64) -> Option<Coverage> {
+        if self.scored.is_empty() {
+            return None;
+        }
+        let covered: Vec<&Scored> = self
+            .scored
+            .iter()
+            .filter(|s| s.confidence as f64 >= threshold)
+            .collect();
+        let right = covered.iter().filter(|s| s.truth == s.predicted).count();
+        Some(Coverage {
+            threshold,
+            coverage: covered.len() as f64 / self.scored.len() as f64,
+            accuracy: if covered.is_empty() {
+                0.0
+            } else {
+                right as f64 / covered.len() as f64
+            },
+        })
     }
 
     /// Number of examples.
@@ -109,14 +254,23 @@ impl Evaluation {
             .zip(self.per_class())
             .map(|(l, m)| (l.clone(), serde_json::to_value(m).expect("plain numbers")))
             .collect();
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "n": self.n(),
             "accuracy": self.accuracy(),
             "macro_f1": self.macro_f1(),
             "labels": self.labels,
             "per_class": per_class,
             "confusion": self.confusion,
-        })
+        });
+        if let Some(c) = self.calibration(CALIBRATION_BINS) {
+            let top: serde_json::Map<String, serde_json::Value> = (1..=self.labels.len().min(5))
+                .filter_map(|k| Some((k.to_string(), self.top_k_accuracy(k)?.into())))
+                .collect();
+            v["top_k_accuracy"] = top.into();
+            v["expected_calibration_error"] = c.ece.into();
+            v["reliability"] = serde_json::to_value(&c.bins).expect("plain numbers");
+        }
+        v
     }
 
     /// A readable report: totals, a per-class table and the confusion matrix.
@@ -144,6 +298,28 @@ impl Evaluation {
                 "{:<width$}  {:>9.4}  {:>6.4}  {:>6.4}  {:>7}",
                 l, m.precision, m.recall, m.f1, m.support
             );
+        }
+        if let Some(c) = self.calibration(CALIBRATION_BINS) {
+            let tops: Vec<String> = (2..=self.labels.len().min(5))
+                .filter_map(|k| Some(format!("top-{k} {:.4}", self.top_k_accuracy(k)?)))
+                .collect();
+            if !tops.is_empty() {
+                let _ = writeln!(s, "\ntop-k accuracy: {}", tops.join(", "));
+            }
+            let _ = writeln!(
+                s,
+                "\ncalibration: expected calibration error {:.4} (0 is perfect: a stated 0.9 is \
+                 right 9 times in 10)",
+                c.ece
+            );
+            let _ = writeln!(s, "confidence     count  mean confidence  accuracy");
+            for b in c.bins.iter().filter(|b| b.count > 0) {
+                let _ = writeln!(
+                    s,
+                    "{:.1}-{:.1}  {:>10}  {:>15.4}  {:>8.4}",
+                    b.lo, b.hi, b.count, b.confidence, b.accuracy
+                );
+            }
         }
         let _ = writeln!(
             s,
@@ -188,6 +364,47 @@ impl Evaluation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Top-k accuracy, calibration and coverage of a hand-made set of outcomes.
+    #[test]
+    fn probabilities_give_top_k_calibration_and_coverage() {
+        let labels = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+        let s = |truth, predicted, confidence, rank| Scored {
+            truth,
+            predicted,
+            confidence,
+            rank,
+        };
+        let e = Evaluation::from_scored(
+            labels,
+            vec![
+                s(0, 0, 0.95, 1),
+                s(1, 1, 0.92, 1),
+                s(2, 0, 0.91, 2),
+                s(1, 2, 0.45, 3),
+                s(0, 0, 0.40, 1),
+            ],
+        );
+        assert_eq!(e.accuracy(), 0.6);
+        assert_eq!(e.top_k_accuracy(1), Some(0.6));
+        assert_eq!(e.top_k_accuracy(2), Some(0.8));
+        assert_eq!(e.top_k_accuracy(3), Some(1.0));
+        let c = e.calibration(10).unwrap();
+        // Bin 0.9-1.0: three examples, mean confidence 0.9267, two right; bin 0.4-0.5: two,
+        // mean 0.425, one right.
+        assert_eq!(c.bins[9].count, 3);
+        assert!((c.bins[9].accuracy - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(c.bins[4].count, 2);
+        let want = 0.6 * ((0.95f32 + 0.92 + 0.91) as f64 / 3.0 - 2.0 / 3.0).abs()
+            + 0.4 * ((0.45f32 + 0.40) as f64 / 2.0 - 0.5).abs();
+        assert!((c.ece - want).abs() < 1e-6, "{} vs {want}", c.ece);
+        let at = e.at_threshold(0.9).unwrap();
+        assert!((at.coverage - 0.6).abs() < 1e-12 && (at.accuracy - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(e.at_threshold(0.99).unwrap().coverage, 0.0);
+        // Label pairs alone carry no probabilities.
+        let pairs = Evaluation::from_pairs(vec!["a".into(), "b".into()], [(0, 0)]);
+        assert!(pairs.calibration(10).is_none() && pairs.top_k_accuracy(1).is_none());
+    }
 
     /// Each column header of the confusion matrix ends where the numbers of its column end,
     /// with few labels and with eleven (two-digit indices), ASCII and Devanagari names.

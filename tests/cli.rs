@@ -1059,3 +1059,70 @@ fn a_line_on_stdin_is_answered_before_the_next_arrives() {
     assert!(child.wait().unwrap().success());
     reader.join().unwrap();
 }
+
+/// eval reports top-k accuracy and calibration (expected calibration error and a reliability
+/// table), coverage at --threshold, and writes the misclassified articles with --errors;
+/// predict --threshold answers "unsure" (or the --unsure-label) below it.
+#[test]
+fn eval_reports_calibration_and_predict_can_be_unsure() {
+    let dir = tempfile::tempdir().unwrap();
+    let errors = dir.path().join("errors.jsonl");
+    let o = khabar()
+        .args(["eval", "--json", "--threshold", "0.5", "--model"])
+        .arg(trained_model())
+        .arg("--data")
+        .arg(data("test.jsonl"))
+        .arg("--errors")
+        .arg(&errors)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let n = v["n"].as_u64().unwrap() as f64;
+    let acc = v["accuracy"].as_f64().unwrap();
+    assert_eq!(v["top_k_accuracy"]["1"].as_f64().unwrap(), acc);
+    assert!(v["top_k_accuracy"]["3"].as_f64().unwrap() >= acc);
+    let ece = v["expected_calibration_error"].as_f64().unwrap();
+    assert!((0.0..1.0).contains(&ece), "{v}");
+    let bins = v["reliability"].as_array().unwrap();
+    let counted: u64 = bins.iter().map(|b| b["count"].as_u64().unwrap()).sum();
+    assert_eq!(counted as f64, n);
+    let at = &v["at_threshold"];
+    assert!(at["coverage"].as_f64().unwrap() > 0.0 && at["coverage"].as_f64().unwrap() <= 1.0);
+    let wrong: Vec<serde_json::Value> = std::fs::read_to_string(&errors)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(wrong.len() as f64, (n * (1.0 - acc)).round(), "{v}");
+    for w in &wrong {
+        assert_ne!(w["gold"], w["predicted"]);
+        assert!(w["text"].is_string() && w["score"].is_number());
+    }
+    let o = khabar()
+        .args(["eval", "--model"])
+        .arg(trained_model())
+        .arg("--data")
+        .arg(data("test.jsonl"))
+        .output()
+        .unwrap();
+    assert!(stdout(&o).contains("expected calibration error"));
+
+    let predict = |extra: &[&str]| {
+        khabar()
+            .args(["predict", "--top-k", "2", "--model"])
+            .arg(trained_model())
+            .args(extra)
+            .arg("zzz")
+            .output()
+            .unwrap()
+    };
+    let plain = stdout(&predict(&[]));
+    let unsure = stdout(&predict(&["--threshold", "1.0", "--unsure-label", "?"]));
+    let (p, u): (Vec<&str>, Vec<&str>) =
+        (plain.split('\t').collect(), unsure.split('\t').collect());
+    assert_eq!(u[0], "?", "{unsure}");
+    assert_eq!(u[1..], p[1..], "the scores and the runner-up stay");
+    assert_eq!(stdout(&predict(&["--threshold", "0"])), plain);
+    assert_eq!(predict(&["--threshold", "1.5"]).status.code(), Some(2));
+}

@@ -310,6 +310,13 @@ pub struct PredictArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Answer --unsure-label instead of the best label when its probability is below P
+    /// (`eval --threshold P` says how many articles that leaves, and how accurately).
+    #[arg(long, value_name = "P")]
+    pub threshold: Option<f32>,
+    /// The answer below --threshold.
+    #[arg(long, value_name = "NAME", default_value = "unsure")]
+    pub unsure_label: String,
     /// Replace invalid UTF-8 in the input with U+FFFD instead of failing (and count the lines
     /// affected).
     #[arg(long)]
@@ -344,6 +351,14 @@ pub struct EvalArgs {
     /// Print one JSON object instead of the readable report.
     #[arg(long)]
     pub json: bool,
+    /// Also report the share of articles whose prediction is at least this probable
+    /// (coverage), and the accuracy on those (what `predict --threshold P` leaves).
+    #[arg(long, value_name = "P")]
+    pub threshold: Option<f64>,
+    /// Write the misclassified articles to FILE as JSON lines: text, gold label, predicted
+    /// label and its probability.
+    #[arg(long, value_name = "FILE")]
+    pub errors: Option<PathBuf>,
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,

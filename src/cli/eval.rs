@@ -1,11 +1,18 @@
 //! `khabar eval`: a model measured on labeled data, as a report or JSON.
 
-use khabar::Result;
+use khabar::{Error, Result};
 
 use super::args::EvalArgs;
-use super::{load_model, read_corpus};
+use super::{io_error, load_model, read_corpus};
 
 pub fn eval(a: EvalArgs) -> Result<()> {
+    if let Some(p) = a.threshold {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(Error::Usage(format!(
+                "--threshold must be a probability between 0 and 1 (got {p})"
+            )));
+        }
+    }
     let clf = load_model(&a.model, a.threads)?;
     let mut options = a.data_args.read_options()?;
     if options.label_map.is_none() {
@@ -32,10 +39,46 @@ pub fn eval(a: EvalArgs) -> Result<()> {
                 .join(", ")
         );
     }
+    let coverage = a.threshold.and_then(|p| eval.at_threshold(p));
     if a.json {
-        println!("{}", eval.to_json());
+        let mut v = eval.to_json();
+        if let Some(c) = coverage {
+            v["at_threshold"] = serde_json::to_value(c).expect("plain numbers");
+        }
+        println!("{v}");
     } else {
         print!("{}", eval.report());
+        if let Some(c) = coverage {
+            println!(
+                "\nat --threshold {}: {:.1}% of the articles are answered (the rest unsure), with \
+                 accuracy {:.4}",
+                c.threshold,
+                100.0 * c.coverage,
+                c.accuracy
+            );
+        }
+    }
+    if let Some(path) = &a.errors {
+        let mut out = String::new();
+        let mut n = 0;
+        for (e, s) in corpus.examples.iter().zip(&eval.scored) {
+            if s.truth != s.predicted {
+                let v = serde_json::json!({
+                    "text": e.text,
+                    "gold": eval.labels[s.truth],
+                    "predicted": eval.labels[s.predicted],
+                    "score": s.confidence,
+                });
+                out.push_str(&v.to_string());
+                out.push('\n');
+                n += 1;
+            }
+        }
+        std::fs::write(path, out).map_err(|e| io_error(path, e))?;
+        eprintln!(
+            "wrote the {n} misclassified article(s) to {}",
+            path.display()
+        );
     }
     Ok(())
 }

@@ -48,6 +48,17 @@ pub fn predict(a: PredictArgs, matches: &clap::ArgMatches) -> Result<()> {
     if a.top_k == 0 {
         return Err(Error::Usage("--top-k must be at least 1".into()));
     }
+    if let Some(p) = a.threshold {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(Error::Usage(format!(
+                "--threshold must be a probability between 0 and 1 (got {p})"
+            )));
+        }
+    }
+    let unsure = Unsure {
+        below: a.threshold,
+        label: a.unsure_label.as_str(),
+    };
     if !a.texts.is_empty() && a.input.is_some() {
         return Err(Error::Usage(
             "give articles either as arguments or with --input, not both".into(),
@@ -81,7 +92,7 @@ pub fn predict(a: PredictArgs, matches: &clap::ArgMatches) -> Result<()> {
     let mut emit = |probs: &[Vec<f32>]| -> Result<()> {
         for p in probs {
             top_k(p, a.top_k, &mut top);
-            write_prediction(&mut out, labels, p, &top, a.output, None)
+            write_prediction(&mut out, labels, p, &top, a.output, None, unsure)
                 .map_err(|e| io_error(stdout_path, e))?;
         }
         out.flush().map_err(|e| io_error(stdout_path, e))
@@ -152,8 +163,16 @@ pub fn predict(a: PredictArgs, matches: &clap::ArgMatches) -> Result<()> {
             let Some(error) = line.error else {
                 let p = next.next().expect("a result for each article");
                 top_k(p, a.top_k, &mut top);
-                write_prediction(&mut out, labels, p, &top, a.output, line.id.as_ref())
-                    .map_err(|e| io_error(stdout_path, e))?;
+                write_prediction(
+                    &mut out,
+                    labels,
+                    p,
+                    &top,
+                    a.output,
+                    line.id.as_ref(),
+                    unsure,
+                )
+                .map_err(|e| io_error(stdout_path, e))?;
                 count += 1;
                 continue;
             };
@@ -383,7 +402,15 @@ fn top_k(probs: &[f32], k: usize, out: &mut Vec<usize>) {
     }
 }
 
-/// One line of `predict` output: the labels of `top` with their probabilities.
+/// The answer when the best label is not probable enough (`--threshold`).
+#[derive(Clone, Copy)]
+struct Unsure<'a> {
+    below: Option<f32>,
+    label: &'a str,
+}
+
+/// One line of `predict` output: the labels of `top` with their probabilities; below the
+/// threshold, the first label is the unsure answer (with the best label's probability).
 fn write_prediction(
     out: &mut impl Write,
     labels: &[String],
@@ -391,7 +418,17 @@ fn write_prediction(
     top: &[usize],
     format: OutputFormat,
     id: Option<&serde_json::Value>,
+    unsure: Unsure,
 ) -> std::io::Result<()> {
+    let best = probs[top[0]];
+    let unsure = unsure
+        .below
+        .is_some_and(|p| best < p)
+        .then_some(unsure.label);
+    let label_of = |n: usize, i: usize| match unsure {
+        Some(u) if n == 0 => u,
+        _ => labels[i].as_str(),
+    };
     match format {
         OutputFormat::Text => {
             if let Some(id) = id {
@@ -405,7 +442,7 @@ fn write_prediction(
                 if n > 0 {
                     out.write_all(b"\t")?;
                 }
-                out.write_all(labels[i].as_bytes())?;
+                out.write_all(label_of(n, i).as_bytes())?;
                 out.write_all(b"\t")?;
                 write_score(out, probs[i])?;
             }
@@ -413,8 +450,8 @@ fn write_prediction(
         }
         OutputFormat::Jsonl => {
             let mut v = serde_json::json!({
-                "label": labels[top[0]],
-                "score": probs[top[0]],
+                "label": label_of(0, top[0]),
+                "score": best,
                 "top": top
                     .iter()
                     .map(|&i| serde_json::json!({"label": labels[i], "score": probs[i]}))
