@@ -199,6 +199,8 @@ fn cli_trains_describes_and_uses_a_transformer() {
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("training transformer"), "{err}");
+    // 300 examples: the transformer says bow is the better choice.
+    assert!(err.contains("is few for a transformer"), "{err}");
     assert!(err.contains("epoch 2/2"), "{err}");
 
     let o = khabar()
