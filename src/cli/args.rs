@@ -322,7 +322,8 @@ pub struct PredictArgs {
     #[arg(long)]
     pub lossy: bool,
     /// JSON lines input: copy this field of each line (an id) into its output line (jsonl: an
-    /// "id" member; text: the first column).
+    /// "id" member; text: the first column). Given with stdin, it says that stdin holds JSON
+    /// lines.
     #[arg(long, value_name = "NAME")]
     pub id_field: Option<String>,
     /// Report lines that cannot be classified (not JSON, no text field, ...) on stderr and give

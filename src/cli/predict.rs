@@ -109,9 +109,10 @@ pub fn predict(a: PredictArgs, matches: &clap::ArgMatches) -> Result<()> {
         }
         _ => (PathBuf::from("<stdin>"), Box::new(std::io::stdin())),
     };
+    // On stdin, naming a field (--text-field, --id-field) says the input is JSON lines.
     let jsonl = match &a.input {
         Some(p) if p.as_os_str() != "-" => is_json_lines(p),
-        _ => field_given,
+        _ => field_given || a.id_field.is_some(),
     };
     if a.id_field.is_some() && !jsonl {
         return Err(Error::Usage(format!(
