@@ -492,7 +492,7 @@ fn reaches_within(l: &Layout, len: usize) -> Result<()> {
         .map(|(&d, &s)| d.saturating_sub(1) * s)
         .sum::<usize>()
         + l.start_offset();
-    if l.dims().iter().any(|&d| d == 0) || last < len {
+    if l.dims().contains(&0) || last < len {
         Ok(())
     } else {
         candle_core::bail!("matmul: a layout reaches past its storage")
