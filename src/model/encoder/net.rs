@@ -4,12 +4,16 @@
 //! plus token type 0, then a layer norm. Each layer: `x = LN(x + attention(x))`, then
 //! `x = LN(x + W_down GELU(W_up x))`. The sentence vector is the mean of the last layer's
 //! states over the real tokens (`<s>` and `</s>` included, padding not), L2-normalized.
+//!
+//! Products, layer norms and bias adds are khabar's ops (`model::ops`); GELU and the attention
+//! softmax are the encoder's own inference kernels (`kernels.rs`), several times faster.
 
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
 
 use super::config::EncoderConfig;
+use super::kernels;
 use super::q4::{row_bytes, Q4Rows};
 use crate::model::ops;
 
@@ -74,12 +78,12 @@ impl Layer {
             .contiguous()?;
         let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
         let scores = ops::matmul(&q, &k.t()?)?; // [b, h, l, l]
-        let p = ops::attention_softmax(&scores, lens, 1.0 / (dh as f64).sqrt())?;
+        let p = kernels::attention_softmax(scores, lens, 1.0 / (dh as f32).sqrt())?;
         let ctx = ops::matmul(&p, &v)?.transpose(1, 2)?.reshape((b * l, d))?;
         let x = self
             .attention_norm
             .forward(&(x + self.output.forward(&ctx)?)?)?;
-        let h = ops::gelu(&self.up.forward(&x)?)?;
+        let h = kernels::gelu(self.up.forward(&x)?)?;
         self.output_norm.forward(&(&x + self.down.forward(&h)?)?)
     }
 }
