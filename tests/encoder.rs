@@ -137,3 +137,36 @@ fn a_missing_or_damaged_file_is_refused_naming_it() {
     set_up("", None);
     assert!(Encoder::load(&dir).is_ok());
 }
+
+/// With `KHABAR_FULL_ENCODER` set to a directory made by `models/encoder/build.sh --full DIR`:
+/// the full and the pruned vocabularies give the same vectors for texts whose pieces were all
+/// kept, and a text in a language the shared corpora lack takes more pieces when pruned.
+#[test]
+fn the_full_vocabulary_agrees_with_the_pruned_one() {
+    let Some(full) = std::env::var_os("KHABAR_FULL_ENCODER") else {
+        eprintln!("KHABAR_FULL_ENCODER is not set: the full vocabulary is not compared");
+        return;
+    };
+    let full = Encoder::load(full).unwrap();
+    let pruned = Encoder::load(original()).unwrap();
+    assert_eq!(full.vocab_size(), 250_002);
+    let texts = [
+        "The government announced new measures to support farmers after the floods.",
+        "सरकार ने बाढ़ के बाद किसानों की मदद के लिए नए उपायों की घोषणा की।",
+    ];
+    assert_eq!(
+        full.embed(&texts, 128).unwrap(),
+        pruned.embed(&texts, 128).unwrap()
+    );
+    let german = "Die Bundesregierung beschließt ein Entlastungspaket für Landwirte.";
+    let (f, p) = (
+        full.token_ids(german, 512).unwrap(),
+        pruned.token_ids(german, 512).unwrap(),
+    );
+    assert!(
+        f.len() < p.len(),
+        "{} pieces in full, {} pruned",
+        f.len(),
+        p.len()
+    );
+}
