@@ -40,7 +40,7 @@ mod q4;
 #[cfg(test)]
 mod tests;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rayon::prelude::*;
 
@@ -64,7 +64,6 @@ pub struct Encoder {
     config: EncoderConfig,
     pieces: Pieces,
     net: Net,
-    dir: PathBuf,
     threads: Option<usize>,
 }
 
@@ -91,8 +90,8 @@ impl Encoder {
         config.check().map_err(|(field, reason)| {
             Error::bundle(&config_path, format!("field '{field}' {reason}"))
         })?;
-        let mut files = Vec::new();
-        for file in [TOKENIZER_FILE, WEIGHTS_FILE] {
+        // A file's bytes, which must have the SHA-256 that config.json records.
+        let checked = |file: &str| -> Result<Vec<u8>> {
             let want = config.files.get(file).ok_or_else(|| {
                 Error::bundle(&config_path, format!("no checksum recorded for {file}"))
             })?;
@@ -105,10 +104,10 @@ impl Encoder {
                      models/encoder/build.sh",
                 ));
             }
-            files.push(bytes);
-        }
-        let weights = files.pop().unwrap_or_default();
-        let tokenizer = files.pop().unwrap_or_default();
+            Ok(bytes)
+        };
+        let tokenizer = checked(TOKENIZER_FILE)?;
+        let weights = checked(WEIGHTS_FILE)?;
         let pieces = Pieces::from_json(&tokenizer, config.vocab_size, &config.prefix)
             .map_err(|e| Error::bundle(&dir.join(TOKENIZER_FILE), e))?;
         drop(tokenizer);
@@ -121,7 +120,6 @@ impl Encoder {
             config,
             pieces,
             net,
-            dir: dir.to_path_buf(),
             threads: None,
         })
     }
@@ -136,11 +134,6 @@ impl Encoder {
     /// The model's name, as `config.json` gives it (`multilingual-e5-small`).
     pub fn name(&self) -> &str {
         &self.config.name
-    }
-
-    /// The directory it was loaded from.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// The length of the vectors (384).

@@ -4,6 +4,7 @@
 //! `tests/fixtures/encoder_reference.json` (written by `models/encoder/reference.py`).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use candle_core::{DType, Device};
@@ -192,6 +193,8 @@ fn the_same_text_gives_the_same_vector() {
         assert!(cosine(alone, &a[i]) > 0.99999, "{}", refs[i].key);
     }
     assert!(e.embed::<&str>(&[], 64).unwrap().is_empty());
+    fn shared<T: Send + Sync>(_: &T) {}
+    shared(e);
 }
 
 /// `max_tokens` counts `<s>` and `</s>`; a long text is cut to its first pieces, the same as
