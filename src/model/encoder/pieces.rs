@@ -107,10 +107,9 @@ fn cut_at_whitespace(text: &str, limit: usize) -> (&str, bool) {
     if text.len() <= limit {
         return (text, false);
     }
-    match text[..]
+    match text
         .char_indices()
-        .skip_while(|&(i, _)| i < limit)
-        .find(|(_, c)| c.is_whitespace())
+        .find(|&(i, c)| i >= limit && c.is_whitespace())
     {
         Some((i, _)) => (&text[..i], true),
         None => (text, false),
