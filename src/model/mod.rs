@@ -3,6 +3,7 @@
 
 pub(crate) mod adam;
 pub mod bow;
+pub mod encoder;
 mod ops;
 pub mod transformer;
 

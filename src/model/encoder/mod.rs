@@ -1,0 +1,237 @@
+//! A pretrained multilingual sentence encoder: multilingual-e5-small (BERT, 12 layers, hidden
+//! 384, about 100 languages), which turns a text into a unit-length vector of 384 numbers whose
+//! cosine with another text's says how close their meanings are, across languages.
+//!
+//! The model lives in a directory (`models/encoder/` in the repository, made by its
+//! `build.sh`): `config.json` (dimensions, the checksums of the other files),
+//! `tokenizer.json` (XLM-R SentencePiece) and `encoder.safetensors` (the weights, 4-bit Q4_0
+//! for the big matrices). [`Encoder::load`] reads and checks it;
+//! [`Encoder::embed`] encodes texts:
+//!
+//! - each text is prefixed with `"query: "` (as the model expects) and cut to its first
+//!   `max_tokens` pieces, `<s>` and `</s>` included;
+//! - texts of similar length are batched together (the longest first) and the batches run in
+//!   parallel on the encoder's threads ([`Encoder::with_threads`]);
+//! - the forward pass is BERT's, in f32 on the CPU, with khabar's candle ops (products on the
+//!   calling thread, layer norms, bias adds) and two inference kernels of its own (GELU and the
+//!   masked attention softmax, vectorized): the word table stays in Q4_0 in memory and only
+//!   the rows a batch uses are expanded; the linear layers are expanded to f32 once, at load
+//!   (f32 products are 2-3 times faster here than candle's Q4_0 ones);
+//! - the vector is the mean of the last layer over the real tokens, L2-normalized.
+//!
+//! ```no_run
+//! use khabar::model::encoder::Encoder;
+//!
+//! # fn main() -> khabar::Result<()> {
+//! let encoder = Encoder::load("models/encoder")?;
+//! let v = encoder.embed(&["Floods hit the farms", "बाढ़ से खेतों को नुकसान"], 128)?;
+//! let cosine: f32 = v[0].iter().zip(&v[1]).map(|(a, b)| a * b).sum();
+//! assert!(cosine > 0.8);
+//! # Ok(())
+//! # }
+//! ```
+
+mod config;
+mod kernels;
+mod net;
+mod pieces;
+mod q4;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use crate::bundle::sha256_hex;
+use crate::error::{Error, Result};
+use crate::threads;
+use config::{EncoderConfig, CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
+use net::Net;
+use pieces::{Pieces, MIN_TOKENS};
+
+/// Most texts in one batch.
+const BATCH_TEXTS: usize = 16;
+/// Most tokens (padding included) in one batch: long texts go fewer at a time, which bounds
+/// the attention scores' memory (8 texts of 256 pieces: a peak of 355 MB for the process on 2
+/// threads, against 580 MB with 16).
+const BATCH_TOKENS: usize = 2048;
+
+/// A loaded sentence encoder. `Send + Sync`: load it once and share it between threads.
+#[derive(Debug)]
+pub struct Encoder {
+    config: EncoderConfig,
+    pieces: Pieces,
+    net: Net,
+    threads: Option<usize>,
+}
+
+impl Encoder {
+    /// Reads the encoder directory `dir`: `config.json`, then `tokenizer.json` and
+    /// `encoder.safetensors`, whose SHA-256 must be those `config.json` records. A missing,
+    /// damaged or altered file is refused with [`Error::Bundle`] naming that file.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Encoder> {
+        let dir = dir.as_ref();
+        if !dir.is_dir() {
+            return Err(Error::bundle(
+                dir,
+                "not a directory (an encoder is a directory holding config.json, \
+                 tokenizer.json and encoder.safetensors)",
+            ));
+        }
+        let read = |file: &str| -> Result<Vec<u8>> {
+            let p = dir.join(file);
+            std::fs::read(&p).map_err(|e| Error::bundle(&p, format!("cannot read: {e}")))
+        };
+        let config_path = dir.join(CONFIG_FILE);
+        let config: EncoderConfig = serde_json::from_slice(&read(CONFIG_FILE)?)
+            .map_err(|e| Error::bundle(&config_path, format!("invalid: {e}")))?;
+        config.check().map_err(|(field, reason)| {
+            Error::bundle(&config_path, format!("field '{field}' {reason}"))
+        })?;
+        // A file's bytes, which must have the SHA-256 that config.json records.
+        let checked = |file: &str| -> Result<Vec<u8>> {
+            let want = config.files.get(file).ok_or_else(|| {
+                Error::bundle(&config_path, format!("no checksum recorded for {file}"))
+            })?;
+            let bytes = read(file)?;
+            if sha256_hex(&bytes) != *want {
+                return Err(Error::bundle(
+                    &dir.join(file),
+                    "checksum mismatch: the file is not the one config.json describes \
+                     (altered, truncated or from another build); rebuild the directory with \
+                     models/encoder/build.sh",
+                ));
+            }
+            Ok(bytes)
+        };
+        let tokenizer = checked(TOKENIZER_FILE)?;
+        let weights = checked(WEIGHTS_FILE)?;
+        let pieces = Pieces::from_json(&tokenizer, config.vocab_size, &config.prefix)
+            .map_err(|e| Error::bundle(&dir.join(TOKENIZER_FILE), e))?;
+        drop(tokenizer);
+        let w_path = dir.join(WEIGHTS_FILE);
+        let tensors = candle_core::safetensors::load_buffer(&weights, &candle_core::Device::Cpu)
+            .map_err(|e| Error::bundle(&w_path, format!("cannot read the weights: {e}")))?;
+        drop(weights);
+        let net = Net::from_tensors(&config, tensors).map_err(|e| Error::bundle(&w_path, e))?;
+        Ok(Encoder {
+            config,
+            pieces,
+            net,
+            threads: None,
+        })
+    }
+
+    /// The same encoder, running [`Encoder::embed`]'s batches on `threads` threads of its own
+    /// (`None`, the default: one per core). Each batch runs on one thread.
+    pub fn with_threads(mut self, threads: Option<usize>) -> Encoder {
+        self.threads = threads;
+        self
+    }
+
+    /// The model's name, as `config.json` gives it (`multilingual-e5-small`).
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// The length of the vectors (384).
+    pub fn dim(&self) -> usize {
+        self.config.hidden
+    }
+
+    /// The number of pieces of its vocabulary.
+    pub fn vocab_size(&self) -> usize {
+        self.config.vocab_size
+    }
+
+    /// The largest `max_tokens` (512): the rows of the position table.
+    pub fn max_positions(&self) -> usize {
+        self.config.max_positions
+    }
+
+    /// Bytes of weights held in memory (the tokenizer not included).
+    pub fn weights_size(&self) -> usize {
+        self.net.size_bytes()
+    }
+
+    /// The piece ids the model reads for `text`: `<s>`, the first `max_tokens - 2` pieces of
+    /// `"query: "` + `text`, `</s>`. `max_tokens` runs from 3 to [`Encoder::max_positions`]
+    /// ([`Error::Config`] otherwise).
+    pub fn token_ids(&self, text: &str, max_tokens: usize) -> Result<Vec<u32>> {
+        self.check_max_tokens(max_tokens)?;
+        self.pieces.ids(text, max_tokens)
+    }
+
+    /// The unit-length vector of each text, in input order, reading at most `max_tokens` pieces
+    /// of each (see [`Encoder::token_ids`]). The same text gives the same vector whatever the
+    /// thread count.
+    pub fn embed<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+        max_tokens: usize,
+    ) -> Result<Vec<Vec<f32>>> {
+        self.check_max_tokens(max_tokens)?;
+        threads::install(self.threads, || {
+            let ids: Vec<Vec<u32>> = texts
+                .par_iter()
+                .map(|t| self.pieces.ids(t.as_ref(), max_tokens))
+                .collect::<Result<_>>()?;
+            let batches = batches(&ids);
+            let vectors: Vec<Vec<Vec<f32>>> = batches
+                .par_iter()
+                .map(|batch| self.embed_batch(&ids, batch))
+                .collect::<Result<_>>()?;
+            let mut out = vec![Vec::new(); texts.len()];
+            for (batch, vs) in batches.iter().zip(vectors) {
+                for (&i, v) in batch.iter().zip(vs) {
+                    out[i] = v;
+                }
+            }
+            Ok(out)
+        })?
+    }
+
+    /// The vectors of the texts `batch` (indices into `ids`, the longest first).
+    fn embed_batch(&self, ids: &[Vec<u32>], batch: &[usize]) -> Result<Vec<Vec<f32>>> {
+        let lens: Vec<usize> = batch.iter().map(|&i| ids[i].len()).collect();
+        let width = lens.iter().copied().max().unwrap_or(0);
+        let mut flat = Vec::with_capacity(batch.len() * width);
+        for &i in batch {
+            flat.extend_from_slice(&ids[i]);
+            // Padding: any valid id; it is masked out and not pooled.
+            flat.resize(flat.len() + width - ids[i].len(), ids[i][0]);
+        }
+        Ok(self.net.forward(&flat, &lens, width)?)
+    }
+
+    fn check_max_tokens(&self, max_tokens: usize) -> Result<()> {
+        let max = self.config.max_positions;
+        if !(MIN_TOKENS..=max).contains(&max_tokens) {
+            return Err(Error::config(
+                "max_tokens",
+                format!("must be between {MIN_TOKENS} and {max}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Batches of texts of similar length: the indices sorted by length (longest first, then by
+/// index), cut into runs of at most [`BATCH_TEXTS`] texts and [`BATCH_TOKENS`] padded tokens.
+fn batches(ids: &[Vec<u32>]) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(ids[i].len()), i));
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    for i in order {
+        match out.last_mut() {
+            // The first text of a batch is its longest: it sets the width.
+            Some(b) if b.len() < BATCH_TEXTS && (b.len() + 1) * ids[b[0]].len() <= BATCH_TOKENS => {
+                b.push(i)
+            }
+            _ => out.push(vec![i]),
+        }
+    }
+    out
+}
