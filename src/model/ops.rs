@@ -474,6 +474,11 @@ impl CustomOp2 for AddBias {
 
 struct MatMul;
 
+/// A linear layer: `x W^T + b`, `x` of shape `[n, in]`, `W` `[out, in]`, `b` `[out]`.
+pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    add_bias(&matmul(x, &w.t()?)?, b)
+}
+
 /// `a b` over the last two dimensions (`[.., m, k]` by `[.., k, n]`, the same leading
 /// dimensions; either may be a transposed view), on the calling thread. candle's own matmul
 /// asks how many threads to split over on every call, which in candle 0.11 reads the

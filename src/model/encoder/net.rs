@@ -29,7 +29,7 @@ struct Linear {
 impl Linear {
     /// `x`: `[n, in]` -> `[n, out]`.
     fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        ops::add_bias(&ops::matmul(x, &self.w.t()?)?, &self.b)
+        ops::linear(x, &self.w, &self.b)
     }
 }
 

@@ -33,11 +33,11 @@ impl Linear {
 
     /// `x`: `[n, in]` -> `[n, out]`.
     fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        ops::add_bias(&ops::matmul(x, &self.w.t()?)?, &self.b)
+        ops::linear(x, &self.w, &self.b)
     }
 }
 
-/// Layer normalization over the last dimension, from differentiable tensor ops.
+/// Layer normalization over the last dimension (khabar's op, with its own backward).
 #[derive(Debug, Clone)]
 struct LayerNorm {
     g: Tensor,
