@@ -518,9 +518,9 @@ impl Trainer {
                 &tokenizer,
                 &texts,
                 targets,
-                labels.len(),
+                &labels,
                 cfg.seed,
-            ),
+            )?,
             ArchConfig::Transformer(c) => Box::new(TransformerTrainer::new(
                 c.clone().check()?,
                 &tokenizer,

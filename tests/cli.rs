@@ -1126,3 +1126,43 @@ fn eval_reports_calibration_and_predict_can_be_unsure() {
     assert_eq!(stdout(&predict(&["--threshold", "0"])), plain);
     assert_eq!(predict(&["--threshold", "1.5"]).status.code(), Some(2));
 }
+
+/// --class-weight: balanced trains; a file of weights naming a label the data lacks is refused
+/// naming it; the softmax loss refuses weights.
+#[test]
+fn class_weights_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = |extra: &[&str]| {
+        khabar()
+            .args(["train", "--quiet", "--data"])
+            .arg(data("train.jsonl"))
+            .arg("--out")
+            .arg(dir.path().join("m"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = train(&["--class-weight", "balanced"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let config = std::fs::read_to_string(dir.path().join("m/config.json")).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    assert_eq!(
+        config["architecture"]["class_weight"], "balanced",
+        "{config}"
+    );
+    let weights = write(dir.path(), "w.json", r#"{"sports": 2.0, "weather": 3.0}"#);
+    let o = train(&["--class-weight", weights.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--class-weight names the label 'weather'"),
+        "{}",
+        stderr(&o)
+    );
+    let o = train(&["--class-weight", "balanced", "--loss", "softmax"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--class-weight applies to the SVM losses"),
+        "{}",
+        stderr(&o)
+    );
+}

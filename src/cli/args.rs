@@ -239,6 +239,15 @@ pub struct TrainArgs {
     /// the documents' mean squared length under each label's scaling.
     #[arg(help_heading = "bow (the default --arch)", long, default_value_t = BowConfig::default().svm_c)]
     pub svm_c: f32,
+    /// Weights of the labels' documents, for corpora where some labels are rare (bow, the
+    /// SVMs): balanced (a label's documents weigh n / (labels x its count)), none, or a JSON
+    /// file of weights by label, {"Health": 4.0} (labels not named weigh 1).
+    #[arg(
+        help_heading = "bow (the default --arch)",
+        long,
+        value_name = "balanced|none|FILE"
+    )]
+    pub class_weight: Option<String>,
     /// Encoder blocks (transformer).
     #[arg(help_heading = "transformer (--arch transformer)", long, default_value_t = TransformerConfig::default().layers)]
     pub layers: usize,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::ArgMatches;
 
-use khabar::model::SparseOptimizer;
+use khabar::model::{ClassWeight, SparseOptimizer};
 use khabar::{
     ArchConfig, BowConfig, Error, Loss, Result, TokenizerOptions, TrainConfig, TrainProgress,
     Trainer, TransformerConfig, Weighting,
@@ -18,7 +18,7 @@ use super::{check_out_dir, check_threads, given, read_corpus};
 
 /// Options of bow alone, and of the transformer alone: given for the other architecture, they
 /// would be ignored, so they are refused.
-const BOW_OPTIONS: [&str; 15] = [
+const BOW_OPTIONS: [&str; 16] = [
     "dim",
     "ngrams",
     "char_ngrams",
@@ -33,6 +33,7 @@ const BOW_OPTIONS: [&str; 15] = [
     "margin",
     "loss",
     "svm_c",
+    "class_weight",
     "no_compact",
 ];
 const TRANSFORMER_OPTIONS: [&str; 10] = [
@@ -136,6 +137,7 @@ pub fn train(a: TrainArgs, matches: &ArgMatches) -> Result<()> {
                 Some(LossArg::NbSvm) => Loss::NbSvm,
             },
             svm_c: a.svm_c,
+            class_weight: class_weight(a.class_weight.as_deref())?,
             ..BowConfig::default()
         }),
         Arch::Transformer => ArchConfig::Transformer(TransformerConfig {
@@ -273,4 +275,25 @@ fn command_line() -> String {
         .chain(std::env::args().skip(1).map(quote))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `--class-weight`: balanced, none, or a JSON file of weights by label.
+fn class_weight(arg: Option<&str>) -> Result<ClassWeight> {
+    match arg {
+        None | Some("none") => Ok(ClassWeight::None),
+        Some("balanced") => Ok(ClassWeight::Balanced),
+        Some(file) => {
+            let path = std::path::Path::new(file);
+            let bytes = std::fs::read(path).map_err(|e| super::io_error(path, e))?;
+            let map: std::collections::BTreeMap<String, f32> = serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Input {
+                    at: khabar::Location::new(path, e.line()),
+                    message: format!(
+                        "--class-weight: expected a JSON object of weights by label, such as \
+                         {{\"Health\": 4.0}}: {e}"
+                    ),
+                })?;
+            Ok(ClassWeight::Given(map))
+        }
+    }
 }

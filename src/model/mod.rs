@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::rng::SplitMix64;
 use crate::text::Tokenizer;
-pub use bow::{Bow, BowConfig, CompactOptions, Loss, SparseOptimizer, Weighting};
+pub use bow::{Bow, BowConfig, ClassWeight, CompactOptions, Loss, SparseOptimizer, Weighting};
 pub use transformer::{Transformer, TransformerConfig};
 
 /// An architecture and its hyperparameters, as recorded in `config.json`.

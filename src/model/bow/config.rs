@@ -101,6 +101,64 @@ pub struct BowConfig {
     /// SVM gets `C = svm_c / mean |r x|^2`.
     #[serde(default = "default_svm_c")]
     pub svm_c: f32,
+    /// How much each label's documents weigh in training, for corpora where some labels are
+    /// rare ([`Loss::Svm`] and [`Loss::NbSvm`]): each label's SVM gives its own documents `C`
+    /// times the label's weight.
+    #[serde(default, skip_serializing_if = "ClassWeight::is_none")]
+    pub class_weight: ClassWeight,
+}
+
+/// Weights of the labels' documents in training (see [`BowConfig::class_weight`]).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassWeight {
+    /// Every document weighs the same.
+    #[default]
+    None,
+    /// A label's documents weigh `n / (labels * n_label)`: rare labels as much as common ones
+    /// in all.
+    Balanced,
+    /// These weights, by label (labels not named weigh 1).
+    Given(std::collections::BTreeMap<String, f32>),
+}
+
+impl ClassWeight {
+    /// Whether every document weighs the same.
+    pub fn is_none(&self) -> bool {
+        matches!(self, ClassWeight::None)
+    }
+
+    /// The weight of each of `labels`, given each label's number of training documents; empty
+    /// when every document weighs the same. A weight for a label the data does not have is an
+    /// error (a misspelled label would otherwise weigh nothing).
+    pub(crate) fn resolve(&self, labels: &[String], counts: &[usize]) -> Result<Vec<f32>> {
+        match self {
+            ClassWeight::None => Ok(Vec::new()),
+            ClassWeight::Balanced => {
+                let n: usize = counts.iter().sum();
+                Ok(counts
+                    .iter()
+                    .map(|&c| (n as f64 / (labels.len() as f64 * c.max(1) as f64)) as f32)
+                    .collect())
+            }
+            ClassWeight::Given(map) => {
+                if let Some(unknown) = map.keys().find(|l| !labels.contains(l)) {
+                    return Err(Error::config(
+                        "class_weight",
+                        format!(
+                            "names the label '{unknown}', which the training data does not have \
+                             (its labels: {})",
+                            labels.join(", ")
+                        ),
+                    ));
+                }
+                Ok(labels
+                    .iter()
+                    .map(|l| map.get(l).copied().unwrap_or(1.0))
+                    .collect())
+            }
+        }
+    }
 }
 
 fn softmax() -> Loss {
@@ -150,6 +208,7 @@ impl Default for BowConfig {
             half: false,
             loss: Loss::NbSvm,
             svm_c: default_svm_c(),
+            class_weight: ClassWeight::None,
         }
     }
 }
@@ -208,6 +267,20 @@ impl BowConfig {
         }
         if !(self.svm_c > 0.0 && self.svm_c.is_finite()) {
             return Err(field("svm_c", "must be a positive number".into()));
+        }
+        if let ClassWeight::Given(map) = &self.class_weight {
+            if let Some((label, w)) = map.iter().find(|(_, w)| !(**w > 0.0 && w.is_finite())) {
+                return Err(field(
+                    "class_weight",
+                    format!("must be positive numbers (got {w} for '{label}')"),
+                ));
+            }
+        }
+        if !self.class_weight.is_none() && self.loss == Loss::Softmax {
+            return Err(field(
+                "class_weight",
+                "applies to the SVM losses (svm, nb-svm); softmax does not use it".into(),
+            ));
         }
         if self.loss != Loss::Softmax && self.dim != 0 && !self.folded {
             return Err(field(

@@ -29,10 +29,11 @@ mod weights;
 
 use std::sync::Arc;
 
-pub use config::{BowConfig, CompactOptions, Loss, SparseOptimizer, Weighting};
+pub use config::{BowConfig, ClassWeight, CompactOptions, Loss, SparseOptimizer, Weighting};
 pub use model::Bow;
 pub(crate) use model::Scratch;
 
+use crate::error::Result;
 use crate::model::{Checked, Fit};
 use crate::text::Tokenizer;
 
@@ -43,15 +44,20 @@ pub(crate) fn trainer(
     tokenizer: &Tokenizer,
     texts: &[&str],
     targets: Vec<u32>,
-    classes: usize,
+    labels: &[String],
     seed: u64,
-) -> Box<dyn Fit> {
-    let prepared = Arc::new(prepare::Prepared::new(
-        config, tokenizer, texts, targets, classes,
-    ));
-    if prepared.trains_svms() {
+) -> Result<Box<dyn Fit>> {
+    let mut counts = vec![0usize; labels.len()];
+    for &t in &targets {
+        counts[t as usize] += 1;
+    }
+    let class_weights = config.class_weight.resolve(labels, &counts)?;
+    let mut prepared = prepare::Prepared::new(config, tokenizer, texts, targets, labels.len());
+    prepared.class_weights = class_weights;
+    let prepared = Arc::new(prepared);
+    Ok(if prepared.trains_svms() {
         Box::new(svm::SvmTrainer::new(prepared))
     } else {
         Box::new(softmax::SoftmaxTrainer::new(prepared, seed))
-    }
+    })
 }

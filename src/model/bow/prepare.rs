@@ -47,6 +47,8 @@ pub(crate) struct Prepared {
     /// A linear model (`dim` 0 asked): one column per label and the identity for a head, which
     /// is not trained.
     pub(super) linear: bool,
+    /// Each label's weight in the SVMs ([`BowConfig::class_weight`]); empty: all 1.
+    pub(super) class_weights: Vec<f32>,
 }
 
 impl Prepared {
@@ -162,6 +164,7 @@ impl Prepared {
             targets,
             classes,
             linear,
+            class_weights: Vec::new(),
         }
     }
 

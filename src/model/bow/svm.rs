@@ -45,11 +45,13 @@ impl SvmTrainer {
         self.svm = None; // the old weights go before the new ones come
         self.svm = Some(Svm::new(
             &p.docs,
+            &p.targets,
             n,
             &r2,
             rows,
             classes,
             p.config.svm_c,
+            &p.class_weights,
             parts,
         ));
     }
@@ -179,6 +181,8 @@ pub(super) struct SvmPart {
     bias: Vec<f32>,
     /// `1 / (2 C)` of each label's SVM.
     pub(super) inv_2c: Vec<f32>,
+    /// `1 / (2 C)` of each label's own documents (`inv_2c` over the label's class weight).
+    pub(super) inv_2c_own: Vec<f32>,
     /// Largest violation of the dual's optimality conditions (projected gradient) met since
     /// [`Svm::take_violation`] last asked.
     violation: f32,
@@ -188,13 +192,16 @@ impl Svm {
     /// The SVMs of `classes` labels on the first `n` documents, in `parts` parts: the ratios
     /// (`r2`, `rows x classes`, empty for a plain SVM) are split among them, and each label's
     /// `C` is `c` over the mean squared length of its (scaled) documents.
+    #[allow(clippy::too_many_arguments)]
     fn new(
         docs: &[SparseDoc],
+        targets: &[u32],
         n: usize,
         r2: &[f32],
         rows: usize,
         classes: usize,
         c: f32,
+        weights: &[f32],
         parts: usize,
     ) -> Svm {
         let parts = parts.clamp(1, classes);
@@ -209,7 +216,8 @@ impl Svm {
                 for (o, x) in part_r2.chunks_mut(k).zip(r2.chunks(classes)) {
                     o.copy_from_slice(&x[first..first + k]);
                 }
-                SvmPart::new(docs, n, part_r2, rows, first, k, c)
+                let w = weights.get(first..first + k).unwrap_or(&[]);
+                SvmPart::new(docs, targets, n, part_r2, rows, first, k, c, w)
             })
             .collect();
         Svm { parts, classes }
@@ -265,15 +273,19 @@ impl Svm {
 
 impl SvmPart {
     /// The SVMs of labels `first..first + k` on the first `n` documents, with their ratios
-    /// `r2` (`rows x k`, empty for a plain SVM), and `C` relative to `c`.
+    /// `r2` (`rows x k`, empty for a plain SVM), and `C` relative to `c`; a label's own
+    /// documents weigh `weights[j]` times more in its SVM (empty: all 1).
+    #[allow(clippy::too_many_arguments)]
     fn new(
         docs: &[SparseDoc],
+        targets: &[u32],
         n: usize,
         r2: Vec<f32>,
         rows: usize,
         first: usize,
         k: usize,
         c: f32,
+        weights: &[f32],
     ) -> SvmPart {
         let mut table = vec![0f32; rows * k];
         advise_huge_pages(&mut table);
@@ -299,8 +311,19 @@ impl SvmPart {
                 (0.5 * mean / c as f64) as f32
             })
             .collect();
-        for q in qd.chunks_mut(k).take(n) {
-            q.iter_mut().zip(&inv_2c).for_each(|(x, i)| *x += 1.0 + i);
+        // A label's own documents have C times their class weight (LIBLINEAR's -wi): 1 / (2 C)
+        // divided by it.
+        let inv_2c_own: Vec<f32> = (0..k)
+            .map(|j| match weights.get(j) {
+                Some(&w) => (inv_2c[j] as f64 / w as f64) as f32,
+                None => inv_2c[j],
+            })
+            .collect();
+        for (d, q) in qd.chunks_mut(k).take(n).enumerate() {
+            for (j, x) in q.iter_mut().enumerate() {
+                let own = targets[d] as usize == first + j;
+                *x += 1.0 + if own { inv_2c_own[j] } else { inv_2c[j] };
+            }
         }
         SvmPart {
             first,
@@ -311,6 +334,7 @@ impl SvmPart {
             qd,
             bias: vec![0.0; k],
             inv_2c,
+            inv_2c_own,
             violation: 0.0,
         }
     }
@@ -350,7 +374,12 @@ impl SvmPart {
                 let y = if self.first + c == t { 1.0 } else { -1.0 };
                 let margin = y * (s[c] + self.bias[c]);
                 loss += (1.0 - margin).max(0.0).powi(2);
-                let g = margin - 1.0 + self.inv_2c[c] * alpha[c];
+                let inv_2c = if y > 0.0 {
+                    self.inv_2c_own[c]
+                } else {
+                    self.inv_2c[c]
+                };
+                let g = margin - 1.0 + inv_2c * alpha[c];
                 let pg = if alpha[c] == 0.0 { g.min(0.0) } else { g };
                 if pg != 0.0 {
                     self.violation = self.violation.max(pg.abs());
