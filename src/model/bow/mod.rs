@@ -24,6 +24,8 @@ mod prepare;
 mod softmax;
 mod svm;
 #[cfg(test)]
+mod svm_tests;
+#[cfg(test)]
 mod tests;
 mod weights;
 
