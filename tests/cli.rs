@@ -567,15 +567,18 @@ fn train_on_mixed_formats_with_a_label_map_and_eval_with_the_same_map() {
     assert!(config["training"]["valid_examples"].as_u64().unwrap() > 0);
 
     // eval maps the gold labels the same way.
-    let o = khabar()
-        .args(["eval", "--json", "--label-map"])
-        .arg(&map)
-        .arg("--model")
-        .arg(&out)
-        .arg("--data")
-        .arg(data("test.jsonl"))
-        .output()
-        .unwrap();
+    let eval_with_map = |map: &Path| {
+        khabar()
+            .args(["eval", "--json", "--label-map"])
+            .arg(map)
+            .arg("--model")
+            .arg(&out)
+            .arg("--data")
+            .arg(data("test.jsonl"))
+            .output()
+            .unwrap()
+    };
+    let o = eval_with_map(&map);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         !stderr(&o).contains("unknown to the model"),
@@ -601,16 +604,7 @@ fn train_on_mixed_formats_with_a_label_map_and_eval_with_the_same_map() {
     assert_eq!(recorded.stdout, o.stdout);
     // A map given on the command line is used instead: an empty one leaves the original
     // labels, unknown to the model.
-    let empty = write(dir.path(), "empty.json", "{}");
-    let o = khabar()
-        .args(["eval", "--json", "--label-map"])
-        .arg(&empty)
-        .arg("--model")
-        .arg(&out)
-        .arg("--data")
-        .arg(data("test.jsonl"))
-        .output()
-        .unwrap();
+    let o = eval_with_map(&write(dir.path(), "empty.json", "{}"));
     assert!(
         stderr(&o).contains("unknown to the model"),
         "{}",
