@@ -5,16 +5,21 @@
 //! - `tokenizer.json`: the trained tokenizer (loadable by any Hugging Face tokenizers binding);
 //! - `model.safetensors`: the weights.
 //!
+//! A model that reads the pretrained encoder (`encoder`, `hybrid`) does not hold it: its
+//! `config.json` names it (name and checksum, [`EncoderId`]), and loading finds it (the
+//! built-in one, or one the caller gives) and refuses one of another identity.
+//!
 //! Saving writes a temporary sibling directory and renames it into place, so an interrupted save
 //! never leaves a half-written bundle where a good one was.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::{ArchConfig, Model};
+use crate::model::{ArchConfig, Encoder, EncoderId, Model};
 use crate::text::Tokenizer;
 
 /// The bundle format this build writes and the newest it reads.
@@ -114,6 +119,10 @@ pub struct BundleConfig {
     /// evaluation applies it to gold labels, so that they are named as the model names them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label_map: Option<crate::corpus::LabelMap>,
+    /// The pretrained encoder the model reads (`encoder` and `hybrid` models): loading
+    /// refuses an encoder of another identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoder: Option<EncoderId>,
     /// SHA-256 (hex) of `tokenizer.json` and `model.safetensors`, checked on load.
     #[serde(default)]
     pub checksums: BTreeMap<String, String>,
@@ -272,8 +281,9 @@ fn copy_extra_files(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Reads and checks a bundle directory.
-pub(crate) fn load(dir: &Path) -> Result<Parts> {
+/// Reads and checks a bundle directory; `encoder` is the encoder to give a model that reads
+/// one (`None`: the built-in encoder).
+pub(crate) fn load(dir: &Path, encoder: Option<Arc<Encoder>>) -> Result<Parts> {
     if !dir.is_dir() {
         return Err(Error::bundle(
             dir,
@@ -288,7 +298,38 @@ pub(crate) fn load(dir: &Path) -> Result<Parts> {
     let config = read(CONFIG_FILE)?;
     let tokenizer = read(TOKENIZER_FILE)?;
     let weights = read(WEIGHTS_FILE)?;
-    from_bytes(dir, &config, &tokenizer, weights.into())
+    from_bytes(dir, &config, &tokenizer, weights.into(), encoder)
+}
+
+/// The encoder a bundle's model needs: `given` (or the built-in one), if its identity is the
+/// one the bundle records.
+fn resolve_encoder(
+    config_path: &Path,
+    wanted: Option<&EncoderId>,
+    given: Option<Arc<Encoder>>,
+) -> Result<Arc<Encoder>> {
+    let Some(wanted) = wanted else {
+        return Err(Error::bundle(
+            config_path,
+            "the model reads a pretrained encoder but the bundle does not say which (no field 'encoder')",
+        ));
+    };
+    let (encoder, which) = match given {
+        Some(e) => (e, "the encoder given"),
+        None => (Encoder::builtin()?, "the built-in encoder"),
+    };
+    let have = encoder.id();
+    if have != *wanted {
+        return Err(Error::bundle(
+            config_path,
+            format!(
+                "the model was trained with the encoder {wanted}, but {which} is {have}: \
+                 load it with the encoder it was trained with (khabar's --encoder DIR, \
+                 Classifier::load_with_encoder)"
+            ),
+        ));
+    }
+    Ok(encoder)
 }
 
 /// Builds a classifier's parts from the three files' bytes; `origin` names them in errors.
@@ -297,6 +338,7 @@ pub(crate) fn from_bytes(
     config: &[u8],
     tokenizer: &[u8],
     weights: std::borrow::Cow<'_, [u8]>,
+    encoder: Option<Arc<Encoder>>,
 ) -> Result<Parts> {
     let config_path = origin.join(CONFIG_FILE);
     let version: serde_json::Value = serde_json::from_slice(config)
@@ -357,6 +399,11 @@ pub(crate) fn from_bytes(
             Some(_) => {}
         }
     }
+    let encoder = if architecture.uses_encoder() {
+        Some(resolve_encoder(&config_path, config.encoder.as_ref(), encoder)?)
+    } else {
+        None
+    };
     let tok_path = origin.join(TOKENIZER_FILE);
     let tokenizer = std::str::from_utf8(tokenizer)
         .map_err(|_| Error::bundle(&tok_path, "not UTF-8 text"))
@@ -369,7 +416,7 @@ pub(crate) fn from_bytes(
     // The file's bytes are copied into the tensors: free them before the model is built (peak
     // memory of a load).
     drop(weights);
-    let model = Model::from_tensors(architecture, &tokenizer, config.labels.len(), tensors)
+    let model = Model::from_tensors(architecture, &tokenizer, config.labels.len(), tensors, encoder)
         .map_err(|e| Error::bundle(&w_path, e))?;
     Ok(Parts {
         config,

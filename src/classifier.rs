@@ -1,6 +1,7 @@
 //! [`Classifier`]: a loaded model that classifies text.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -9,7 +10,7 @@ use crate::bundle::{self, BundleConfig, Parts};
 use crate::corpus::Corpus;
 use crate::error::Result;
 use crate::metrics::{Evaluation, Scored};
-use crate::model::{argmax, softmax_in_place, CompactOptions, Model, Workspace};
+use crate::model::{argmax, softmax_in_place, CompactOptions, Encoder, Model, Workspace};
 use crate::text::Tokenizer;
 use crate::threads;
 
@@ -76,6 +77,7 @@ impl Classifier {
             CONFIG,
             TOKENIZER,
             WEIGHTS.into(),
+            None,
         )
         .map(Self::from_parts)
     }
@@ -100,8 +102,17 @@ impl Classifier {
     }
 
     /// Loads a model bundle directory (as written by [`Classifier::save`] or `khabar train`).
+    /// A model that reads the pretrained encoder (`encoder`, `hybrid`) gets the built-in one;
+    /// see [`Classifier::load_with_encoder`] for another.
     pub fn load(dir: impl AsRef<Path>) -> Result<Classifier> {
-        bundle::load(dir.as_ref()).map(Self::from_parts)
+        bundle::load(dir.as_ref(), None).map(Self::from_parts)
+    }
+
+    /// Loads a model bundle directory whose model reads `encoder` (one loaded with
+    /// [`Encoder::load`]): the bundle must name that encoder's identity, else
+    /// [`Error::Bundle`](crate::Error::Bundle) says which it needs. Other models ignore it.
+    pub fn load_with_encoder(dir: impl AsRef<Path>, encoder: Arc<Encoder>) -> Result<Classifier> {
+        bundle::load(dir.as_ref(), Some(encoder)).map(Self::from_parts)
     }
 
     /// Saves the model as a bundle directory. The save is atomic: an existing bundle at `dir`
@@ -144,12 +155,13 @@ impl Classifier {
     }
 
     /// A smaller classifier that predicts (nearly) the same; see [`CompactOptions`]. Applies to
-    /// `bow` models; a transformer comes back unchanged.
+    /// `bow` models and the bow part of `hybrid` ones; the others come back unchanged.
     pub fn compact(&self, options: CompactOptions) -> Classifier {
         let model = match &self.model {
             Model::Bow(b) => Model::Bow(b.compact(options)),
-            // Nothing to fold; the transformer is small already.
-            Model::Transformer(t) => Model::Transformer(t.clone()),
+            Model::Hybrid(h) => Model::Hybrid(h.compact(options)),
+            // Nothing to fold; these are small already.
+            m @ (Model::Transformer(_) | Model::Encoder(_)) => m.clone(),
         };
         let mut config = self.config.clone();
         config.architecture = model.config();
@@ -171,6 +183,20 @@ impl Classifier {
 
     fn probabilities_into(&self, text: &str, ws: &mut Workspace, out: &mut Vec<f32>) -> Result<()> {
         self.model.logits_into(&self.tokenizer, text, ws, out)?;
+        softmax_in_place(out);
+        Ok(())
+    }
+
+    /// [`Classifier::probabilities_into`] with the text's encoder vector computed already.
+    fn probabilities_with(
+        &self,
+        text: &str,
+        vector: Option<&[f32]>,
+        ws: &mut Workspace,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        self.model
+            .logits_with(&self.tokenizer, text, vector, ws, out)?;
         softmax_in_place(out);
         Ok(())
     }
@@ -201,8 +227,8 @@ impl Classifier {
     /// Classifies many texts in parallel (see [`Classifier::with_threads`]); results come back
     /// in input order.
     pub fn predict_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Prediction>> {
-        self.map_batch(texts, |ws, logits, text| {
-            self.probabilities_into(text, ws, logits)?;
+        self.map_batch(texts, |ws, logits, text, vector| {
+            self.probabilities_with(text, vector, ws, logits)?;
             Ok(self.to_prediction(logits))
         })
     }
@@ -210,48 +236,62 @@ impl Classifier {
     /// Class probabilities (in label order) of many texts, in parallel, in input order: what
     /// [`Classifier::predict_batch`] computes, without building a [`Prediction`] for each.
     pub fn probabilities_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
-        self.map_batch(texts, |ws, probs, text| {
-            self.probabilities_into(text, ws, probs)?;
+        self.map_batch(texts, |ws, probs, text, vector| {
+            self.probabilities_with(text, vector, ws, probs)?;
             Ok(probs.clone())
         })
     }
 
     /// The index of the most probable label of each text, in parallel, in input order.
     pub fn predict_indices<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<usize>> {
-        self.map_batch(texts, |ws, logits, text| {
-            self.model.logits_into(&self.tokenizer, text, ws, logits)?;
+        self.map_batch(texts, |ws, logits, text, vector| {
+            self.model
+                .logits_with(&self.tokenizer, text, vector, ws, logits)?;
             Ok(argmax(logits))
         })
     }
 
     /// `f` of each text, on this classifier's threads, in input order; each thread reuses its
-    /// workspace and logits buffer from one text to the next.
+    /// workspace and logits buffer from one text to the next. A model that reads the encoder
+    /// gets the texts' vectors first, encoded together (texts of similar length batched).
     fn map_batch<S, T>(
         &self,
         texts: &[S],
-        f: impl Fn(&mut Workspace, &mut Vec<f32>, &str) -> Result<T> + Sync,
+        f: impl Fn(&mut Workspace, &mut Vec<f32>, &str, Option<&[f32]>) -> Result<T> + Sync,
     ) -> Result<Vec<T>>
     where
         S: AsRef<str> + Sync,
         T: Send,
     {
+        let vectors = match self.model.encoder() {
+            Some((encoder, max_tokens)) => Some(encoder.embed_on(
+                texts,
+                max_tokens,
+                self.threads,
+                &|_| Ok(()),
+                &|_| Ok(()),
+            )?),
+            None => None,
+        };
+        let vector = |i: usize| vectors.as_ref().map(|v| v[i].as_slice());
         threads::install(self.threads, || {
             texts
                 .par_iter()
+                .enumerate()
                 .with_min_len(self.min_len())
                 .map_init(
                     || (Workspace::default(), Vec::new()),
-                    |(ws, logits), t| f(ws, logits, t.as_ref()),
+                    |(ws, logits), (i, t)| f(ws, logits, t.as_ref(), vector(i)),
                 )
                 .collect()
         })?
     }
 
-    /// Texts per parallel task: bow classifies a short text in microseconds, the transformer
-    /// in about a millisecond.
+    /// Texts per parallel task: bow classifies a short text in microseconds (as do the
+    /// encoder models once the vectors are there), the transformer in about a millisecond.
     fn min_len(&self) -> usize {
         match self.model {
-            Model::Bow(_) => 64,
+            Model::Bow(_) | Model::Encoder(_) | Model::Hybrid(_) => 64,
             Model::Transformer(_) => 4,
         }
     }

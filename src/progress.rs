@@ -13,7 +13,9 @@ use std::fmt;
 /// [`epoch_finished`], then [`run_finished`]; then more [`message`]s (the result). A training
 /// that chooses its epoch count on a validation cut and then trains again on all the data may
 /// hold two runs, one after the other. When training fails or is cancelled in the middle of a
-/// run, [`run_finished`] is not called.
+/// run, [`run_finished`] is not called. The `encoder` and `hybrid` architectures first encode
+/// the texts ([`encoding_started`](TrainProgress::encoding_started), then
+/// [`encoded`](TrainProgress::encoded) as batches finish).
 ///
 /// Every method does nothing by default: implement those you need.
 ///
@@ -86,6 +88,21 @@ pub trait TrainProgress: Send + Sync {
 
     /// The run of epochs has ended, all of them run or stopped early.
     fn run_finished(&self) {}
+
+    /// The pretrained encoder (`encoder` and `hybrid` architectures) starts encoding `texts`
+    /// texts, `tokens` pieces in all (those found in the encoding cache are not counted).
+    fn encoding_started(&self, texts: usize, tokens: usize) {
+        let _ = (texts, tokens);
+    }
+
+    /// The encoder has encoded `tokens` more pieces (called from the encoding threads).
+    fn encoded(&self, tokens: usize) {
+        let _ = tokens;
+    }
+
+    /// The encoding that [`encoding_started`](TrainProgress::encoding_started) announced is
+    /// done.
+    fn encoding_finished(&self) {}
 }
 
 /// So that [`TrainConfig`](crate::TrainConfig), which holds one, is `Debug`.

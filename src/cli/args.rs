@@ -101,6 +101,10 @@ fn parse_range(s: &str) -> std::result::Result<[usize; 2], String> {
 pub enum Arch {
     Bow,
     Transformer,
+    /// The pretrained multilingual encoder's sentence vector and a linear layer.
+    Encoder,
+    /// bow and the pretrained encoder together.
+    Hybrid,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -125,6 +129,7 @@ pub enum WeightingArg {
     Tfidf,
     Mean,
 }
+
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -281,6 +286,22 @@ pub struct TrainArgs {
     /// (transformer).
     #[arg(help_heading = "transformer (--arch transformer)", long, default_value_t = TransformerConfig::default().clip_norm)]
     pub clip_norm: f32,
+    /// The most pieces the encoder reads of each text (`<s>` and `</s>` included; 3 to 512):
+    /// longer texts are cut. Headlines and paragraphs fit in the default.
+    #[arg(help_heading = "encoder (--arch encoder, hybrid)", long, value_name = "N", default_value_t = khabar::model::hybrid::DEFAULT_MAX_TOKENS)]
+    pub max_tokens: usize,
+    /// The pretrained encoder's directory (default: the one built into khabar). A model
+    /// trained with another encoder needs it again to predict (--encoder there too).
+    #[arg(help_heading = "encoder (--arch encoder, hybrid)", long, value_name = "DIR")]
+    pub encoder: Option<PathBuf>,
+    /// Where the encoder's vectors of training texts are kept, so that training again on the
+    /// same texts does not encode them again (default: $KHABAR_CACHE_DIR, else
+    /// $XDG_CACHE_HOME/khabar, else ~/.cache/khabar). Delete it to clear the cache.
+    #[arg(help_heading = "encoder (--arch encoder, hybrid)", long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Encode every text, using no cache and writing none.
+    #[arg(help_heading = "encoder (--arch encoder, hybrid)", long)]
+    pub no_cache: bool,
     /// Save the model as trained: every n-gram row (no --keep-ngrams), single precision, and
     /// an embedding table apart from its head, instead of the table folded into the head in
     /// half precision (same predictions up to rounding, several times smaller).
@@ -302,6 +323,10 @@ pub struct PredictArgs {
     /// Model bundle directory (default: the built-in news model).
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
+    /// The pretrained encoder's directory, for a model trained with an encoder other than the
+    /// built-in one (--arch encoder or hybrid with --encoder DIR).
+    #[arg(long, value_name = "DIR")]
+    pub encoder: Option<PathBuf>,
     /// How many labels to show per article, most probable first.
     #[arg(long, default_value_t = 3)]
     pub top_k: usize,
@@ -353,6 +378,10 @@ pub struct EvalArgs {
     /// Model bundle directory (default: the built-in news model).
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
+    /// The pretrained encoder's directory, for a model trained with an encoder other than the
+    /// built-in one (--arch encoder or hybrid with --encoder DIR).
+    #[arg(long, value_name = "DIR")]
+    pub encoder: Option<PathBuf>,
     /// Labeled data: a file, or a folder per class (repeat for several; formats may differ).
     #[arg(long, required = true, value_name = "PATH")]
     pub data: Vec<PathBuf>,
@@ -399,6 +428,10 @@ pub struct InfoArgs {
     /// Model bundle directory (default: the built-in news model).
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
+    /// The pretrained encoder's directory, for a model trained with an encoder other than the
+    /// built-in one (--arch encoder or hybrid with --encoder DIR).
+    #[arg(long, value_name = "DIR")]
+    pub encoder: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -13,7 +13,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
             )));
         }
     }
-    let clf = load_model(&a.model, a.threads)?;
+    let clf = load_model(&a.model, &a.encoder, a.threads)?;
     let mut options = a.data_args.read_options()?;
     if options.label_map.is_none() {
         if let Some(map) = &clf.config().label_map {

@@ -7,7 +7,7 @@ use super::args::InfoArgs;
 use super::{bundle_bytes, load_model};
 
 pub fn info(a: InfoArgs) -> Result<()> {
-    let clf = load_model(&a.model, None)?;
+    let clf = load_model(&a.model, &a.encoder, None)?;
     let c = clf.config();
     let disk: u64 = match &a.model {
         Some(dir) => bundle_bytes(dir),
@@ -15,7 +15,8 @@ pub fn info(a: InfoArgs) -> Result<()> {
     };
     let ngrams = match clf.model() {
         Model::Bow(b) => b.num_ngrams(),
-        Model::Transformer(_) => 0,
+        Model::Hybrid(h) => h.bow().num_ngrams(),
+        Model::Transformer(_) | Model::Encoder(_) => 0,
     };
     if a.json {
         let v = serde_json::json!({
@@ -74,7 +75,16 @@ pub fn info(a: InfoArgs) -> Result<()> {
             files_once(&t.data),
             thousands(t.train_examples)
         );
-        if t.valid_examples > 0 {
+        if t.epochs == 0 && t.valid_examples > 0 {
+            // The encoder models: no epochs, scored by cross-validation or a validation file.
+            println!(
+                "held out: {} examples ({}): accuracy {:.4}, macro-F1 {:.4}",
+                thousands(t.valid_examples),
+                t.valid,
+                t.valid_accuracy,
+                t.valid_macro_f1
+            );
+        } else if t.valid_examples > 0 {
             let then = if t.refit {
                 "; then trained again on everything for that many epochs"
             } else {
@@ -92,9 +102,14 @@ pub fn info(a: InfoArgs) -> Result<()> {
         } else {
             println!("held out: {}", t.valid);
         }
+        let epochs = if t.epochs > 0 {
+            format!("{} epochs in ", t.epochs)
+        } else {
+            String::new()
+        };
         println!(
-            "training: {} epochs in {:.1} s on {} threads, seed {}, {}",
-            t.epochs, t.seconds, t.threads, t.seed, t.started_at
+            "training: {epochs}{:.1} s on {} threads, seed {}, {}",
+            t.seconds, t.threads, t.seed, t.started_at
         );
     }
     println!(
@@ -117,29 +132,30 @@ pub fn info(a: InfoArgs) -> Result<()> {
 
 /// What the model is, in words.
 fn describe(clf: &Classifier, ngrams: usize) -> String {
-    match clf.model().config() {
-        ArchConfig::Bow(b) => {
-            let how = match b.loss {
-                Loss::NbSvm => "one linear SVM per label on naive-Bayes-scaled features (NBSVM)",
-                Loss::Svm => "one linear SVM per label",
-                Loss::Softmax if b.folded => "a linear softmax classifier",
-                Loss::Softmax => "a softmax classifier over learned feature vectors",
-            };
-            let words = if ngrams > 0 {
-                format!(
-                    "subwords, whole words, character {}-{}-grams and word n-grams up to {}",
-                    b.char_ngrams[0], b.char_ngrams[1], b.ngram_order
-                )
-            } else {
-                "subwords".to_string()
-            };
-            let precision = if b.half {
-                ", stored in half precision"
-            } else {
-                ""
-            };
-            format!("bag of words (bow): {how}, over {words}{precision}")
+    let encoder = |max_tokens: usize| match &clf.config().encoder {
+        Some(id) => format!("the pretrained encoder {id}, reading up to {max_tokens} pieces of each text"),
+        None => "a pretrained encoder".to_string(),
+    };
+    match clf.model() {
+        Model::Encoder(m) => {
+            return format!(
+                "encoder: {}, and a linear layer over its sentence vector",
+                encoder(m.config.max_tokens)
+            )
         }
+        Model::Hybrid(h) => {
+            let [a, b] = h.scales();
+            return format!(
+                "hybrid: {}, whose linear layer's scores are added to a bow model's (weights: bow {a:.3}, encoder {b:.3}); the bow part: {}",
+                encoder(h.config.max_tokens),
+                describe_bow(&h.config.bow, ngrams)
+            );
+        }
+        Model::Bow(_) | Model::Transformer(_) => {}
+    }
+    match clf.model().config() {
+        ArchConfig::Bow(b) => format!("bag of words (bow): {}", describe_bow(&b, ngrams)),
+
         ArchConfig::Transformer(t) => format!(
             "transformer trained from scratch: {} layer{} of width {}, {} heads, reading {} \
              tokens at a time",
@@ -149,7 +165,32 @@ fn describe(clf: &Classifier, ngrams: usize) -> String {
             t.heads,
             t.max_len
         ),
+        ArchConfig::Encoder(_) | ArchConfig::Hybrid(_) => unreachable!("described above"),
     }
+}
+
+/// What a bow model (or a hybrid's bow part) is, in words.
+fn describe_bow(b: &khabar::BowConfig, ngrams: usize) -> String {
+    let how = match b.loss {
+        Loss::NbSvm => "one linear SVM per label on naive-Bayes-scaled features (NBSVM)",
+        Loss::Svm => "one linear SVM per label",
+        Loss::Softmax if b.folded => "a linear softmax classifier",
+        Loss::Softmax => "a softmax classifier over learned feature vectors",
+    };
+    let words = if ngrams > 0 {
+        format!(
+            "subwords, whole words, character {}-{}-grams and word n-grams up to {}",
+            b.char_ngrams[0], b.char_ngrams[1], b.ngram_order
+        )
+    } else {
+        "subwords".to_string()
+    };
+    let precision = if b.half {
+        ", stored in half precision"
+    } else {
+        ""
+    };
+    format!("{how}, over {words}{precision}")
 }
 
 /// Files listed once each, a file given several times (to weigh it more) with its count.

@@ -120,13 +120,32 @@ pub fn check_threads(threads: Option<usize>) -> Result<()> {
 }
 
 /// The model in `--model DIR`, or the built-in one, on `--threads` threads.
-pub fn load_model(model: &Option<PathBuf>, threads: Option<usize>) -> Result<Classifier> {
+pub fn load_model(
+    model: &Option<PathBuf>,
+    encoder: &Option<PathBuf>,
+    threads: Option<usize>,
+) -> Result<Classifier> {
     check_threads(threads)?;
-    let clf = match model {
-        Some(dir) => Classifier::load(dir),
-        None => Classifier::default_model(),
+    let clf = match (model, encoder) {
+        (Some(dir), Some(enc)) => {
+            Classifier::load_with_encoder(dir, std::sync::Arc::new(khabar::model::Encoder::load(enc)?))
+        }
+        (Some(dir), None) => Classifier::load(dir),
+        (None, Some(_)) => Err(Error::Usage(
+            "--encoder applies to a model trained with that encoder: give its --model".into(),
+        )),
+        (None, None) => Classifier::default_model(),
     }?;
     Ok(clf.with_threads(threads))
+}
+
+/// The directory of khabar's caches: $KHABAR_CACHE_DIR, else $XDG_CACHE_HOME/khabar, else
+/// ~/.cache/khabar (`None` when none of them is set).
+pub fn default_cache_dir() -> Option<PathBuf> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    var("KHABAR_CACHE_DIR")
+        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("khabar")))
+        .or_else(|| var("HOME").map(|d| d.join(".cache").join("khabar")))
 }
 
 /// Reads labeled data and prints on stderr what reading noticed (skipped rows, ...).

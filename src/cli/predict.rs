@@ -65,7 +65,7 @@ pub fn predict(a: PredictArgs, matches: &clap::ArgMatches) -> Result<()> {
         ));
     }
     let load_start = std::time::Instant::now();
-    let clf = load_model(&a.model, a.threads)?;
+    let clf = load_model(&a.model, &a.encoder, a.threads)?;
     let loaded = std::time::Instant::now();
     if a.verbose {
         eprintln!(

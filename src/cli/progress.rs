@@ -6,7 +6,8 @@ use std::sync::{Mutex, MutexGuard};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use khabar::TrainProgress;
 
-/// Training's progress on stderr: its lines, and a bar over the steps of each run of epochs.
+/// Training's progress on stderr: its lines, a bar over the steps of each run of epochs, and
+/// one over the pieces the encoder reads.
 #[derive(Default)]
 pub struct Bar {
     /// The bar of the run of epochs under way.
@@ -65,6 +66,31 @@ impl TrainProgress for Bar {
     }
 
     fn run_finished(&self) {
+        if let Some(bar) = self.bar().take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn encoding_started(&self, texts: usize, tokens: usize) {
+        let bar = ProgressBar::with_draw_target(Some(tokens as u64), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {human_pos}/{human_len} pieces, {per_sec}, {elapsed} elapsed, eta {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(format!("encoding {texts} texts"));
+        *self.bar() = Some(bar);
+    }
+
+    fn encoded(&self, tokens: usize) {
+        if let Some(bar) = &*self.bar() {
+            bar.inc(tokens as u64);
+        }
+    }
+
+    fn encoding_finished(&self) {
         if let Some(bar) = self.bar().take() {
             bar.finish_and_clear();
         }

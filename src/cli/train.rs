@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::ArgMatches;
 
-use khabar::model::{ClassWeight, SparseOptimizer};
+use khabar::model::{ClassWeight, Encoder, EncoderArchConfig, HybridConfig, SparseOptimizer};
 use khabar::{
     ArchConfig, BowConfig, Error, Loss, Result, TokenizerOptions, TrainConfig, TrainProgress,
     Trainer, TransformerConfig, Weighting,
@@ -14,7 +14,7 @@ use khabar::{
 
 use super::args::{Arch, LossArg, OptimizerArg, TrainArgs, WeightingArg};
 use super::progress::Bar;
-use super::{check_out_dir, check_threads, given, read_corpus};
+use super::{check_out_dir, check_threads, default_cache_dir, given, read_corpus};
 
 /// Options of bow alone, and of the transformer alone: given for the other architecture, they
 /// would be ignored, so they are refused.
@@ -48,6 +48,11 @@ const TRANSFORMER_OPTIONS: [&str; 10] = [
     "weight_decay",
     "clip_norm",
 ];
+/// Options of the architectures that read the pretrained encoder.
+const ENCODER_OPTIONS: [&str; 4] = ["max_tokens", "encoder", "cache_dir", "no_cache"];
+/// Options of the training schedule, which the encoder model's layer (trained to its optimum)
+/// does not use.
+const SCHEDULE_OPTIONS: [&str; 5] = ["epochs", "patience", "lr", "batch_size", "no_refit"];
 /// Options of bow's softmax loss, which the SVMs do not use.
 const SOFTMAX_OPTIONS: [&str; 3] = ["margin", "table_optimizer", "table_lr_scale"];
 
@@ -60,27 +65,57 @@ fn flag(id: &str) -> String {
 /// ignoring them.
 fn refuse_inapplicable(a: &TrainArgs, m: &ArgMatches) -> Result<()> {
     let refuse = |message: String| Err(Error::Usage(message));
+    let arch = match a.arch {
+        Arch::Bow => "bow",
+        Arch::Transformer => "--arch transformer",
+        Arch::Encoder => "--arch encoder",
+        Arch::Hybrid => "--arch hybrid",
+    };
+    let uses_bow = matches!(a.arch, Arch::Bow | Arch::Hybrid);
+    if !uses_bow {
+        if let Some(id) = BOW_OPTIONS.iter().find(|id| given(m, id)) {
+            return refuse(format!("{} applies to bow and hybrid; {arch} does not use it", flag(id)));
+        }
+    }
+    if !matches!(a.arch, Arch::Transformer) {
+        if let Some(id) = TRANSFORMER_OPTIONS.iter().find(|id| given(m, id)) {
+            return refuse(format!(
+                "{} applies to --arch transformer; {arch} does not use it",
+                flag(id)
+            ));
+        }
+    }
+    if !matches!(a.arch, Arch::Encoder | Arch::Hybrid) {
+        if let Some(id) = ENCODER_OPTIONS.iter().find(|id| given(m, id)) {
+            return refuse(format!(
+                "{} applies to --arch encoder and hybrid; {arch} does not use it",
+                flag(id)
+            ));
+        }
+    }
+    if given(m, "cache_dir") && given(m, "no_cache") {
+        return refuse("give --cache-dir DIR or --no-cache, not both".into());
+    }
     match a.arch {
-        Arch::Transformer => {
-            if let Some(id) = BOW_OPTIONS.iter().find(|id| given(m, id)) {
+        Arch::Transformer if given(m, "no_refit") => {
+            return refuse("--no-refit applies to bow; the transformer never trains again".into());
+        }
+        Arch::Encoder => {
+            if let Some(id) = SCHEDULE_OPTIONS.iter().find(|id| given(m, id)) {
                 return refuse(format!(
-                    "{} applies to bow; --arch transformer does not use it",
+                    "{} does not apply to --arch encoder: its linear layer trains to its optimum",
                     flag(id)
                 ));
             }
-            if given(m, "no_refit") {
+            if given(m, "valid_fraction") {
                 return refuse(
-                    "--no-refit applies to bow; the transformer never trains again".into(),
+                    "--valid-fraction does not apply to --arch encoder: it chooses its settings \
+                     by cross-validation on all the training data"
+                        .into(),
                 );
             }
         }
-        Arch::Bow => {
-            if let Some(id) = TRANSFORMER_OPTIONS.iter().find(|id| given(m, id)) {
-                return refuse(format!(
-                    "{} applies to --arch transformer; bow does not use it",
-                    flag(id)
-                ));
-            }
+        Arch::Bow | Arch::Hybrid => {
             let svm = matches!(a.loss, Some(LossArg::Svm | LossArg::NbSvm))
                 || (a.loss.is_none() && a.dim == 0);
             if svm {
@@ -93,6 +128,7 @@ fn refuse_inapplicable(a: &TrainArgs, m: &ArgMatches) -> Result<()> {
                 }
             }
         }
+        Arch::Transformer => {}
     }
     if a.valid.is_some() && given(m, "valid_fraction") {
         return refuse(
@@ -109,36 +145,13 @@ pub fn train(a: TrainArgs, matches: &ArgMatches) -> Result<()> {
     }
     check_threads(a.threads)?;
     let arch = match a.arch {
-        Arch::Bow => ArchConfig::Bow(BowConfig {
-            dim: a.dim,
-            ngram_order: a.ngrams,
-            word_unigrams: !a.no_word_unigrams,
-            min_count: a.min_count,
-            min_count_words: a.min_count_words,
-            max_ngrams: a.max_ngrams,
-            weighting: match a.weighting {
-                WeightingArg::Tfidf => Weighting::Tfidf,
-                WeightingArg::Mean => Weighting::Mean,
-            },
-            char_ngrams: a.char_ngrams,
-            optimizer: match a.table_optimizer {
-                OptimizerArg::AdagradRow => SparseOptimizer::AdagradRow,
-                OptimizerArg::Adagrad => SparseOptimizer::Adagrad,
-                OptimizerArg::Adam => SparseOptimizer::Adam,
-                OptimizerArg::Sgd => SparseOptimizer::Sgd,
-            },
-            table_lr_scale: a.table_lr_scale,
-            margin: a.margin,
-            loss: match a.loss {
-                None if a.dim > 0 => Loss::Softmax,
-                None => BowConfig::default().loss,
-                Some(LossArg::Softmax) => Loss::Softmax,
-                Some(LossArg::Svm) => Loss::Svm,
-                Some(LossArg::NbSvm) => Loss::NbSvm,
-            },
-            svm_c: a.svm_c,
-            class_weight: class_weight(a.class_weight.as_deref())?,
-            ..BowConfig::default()
+        Arch::Bow => ArchConfig::Bow(bow_config(&a)?),
+        Arch::Hybrid => ArchConfig::Hybrid(HybridConfig {
+            bow: bow_config(&a)?,
+            max_tokens: a.max_tokens,
+        }),
+        Arch::Encoder => ArchConfig::Encoder(EncoderArchConfig {
+            max_tokens: a.max_tokens,
         }),
         Arch::Transformer => ArchConfig::Transformer(TransformerConfig {
             layers: a.layers,
@@ -172,6 +185,18 @@ pub fn train(a: TrainArgs, matches: &ArgMatches) -> Result<()> {
         command: Some(command_line()),
         progress: (!a.quiet).then(|| Arc::new(Bar::default()) as Arc<dyn TrainProgress>),
         cancel: Some(cancel_on_ctrl_c()),
+        encoder: match &a.encoder {
+            Some(dir) => Some(Arc::new(Encoder::load(dir)?)),
+            None => None,
+        },
+        encoding_cache: if a.no_cache {
+            None
+        } else {
+            a.cache_dir
+                .clone()
+                .or_else(default_cache_dir)
+                .map(|d| d.join("encodings"))
+        },
         ..defaults
     };
     // Bad settings fail before the data is read.
@@ -219,6 +244,41 @@ pub fn train(a: TrainArgs, matches: &ArgMatches) -> Result<()> {
         eprintln!("saved the model to {}", a.out.display());
     }
     Ok(())
+}
+
+/// The bow settings of the options (`--arch bow` and the bow part of `--arch hybrid`).
+fn bow_config(a: &TrainArgs) -> Result<BowConfig> {
+    Ok(BowConfig {
+    dim: a.dim,
+    ngram_order: a.ngrams,
+    word_unigrams: !a.no_word_unigrams,
+    min_count: a.min_count,
+    min_count_words: a.min_count_words,
+    max_ngrams: a.max_ngrams,
+    weighting: match a.weighting {
+        WeightingArg::Tfidf => Weighting::Tfidf,
+        WeightingArg::Mean => Weighting::Mean,
+    },
+    char_ngrams: a.char_ngrams,
+    optimizer: match a.table_optimizer {
+        OptimizerArg::AdagradRow => SparseOptimizer::AdagradRow,
+        OptimizerArg::Adagrad => SparseOptimizer::Adagrad,
+        OptimizerArg::Adam => SparseOptimizer::Adam,
+        OptimizerArg::Sgd => SparseOptimizer::Sgd,
+    },
+    table_lr_scale: a.table_lr_scale,
+    margin: a.margin,
+    loss: match a.loss {
+        None if a.dim > 0 => Loss::Softmax,
+        None => BowConfig::default().loss,
+        Some(LossArg::Softmax) => Loss::Softmax,
+        Some(LossArg::Svm) => Loss::Svm,
+        Some(LossArg::NbSvm) => Loss::NbSvm,
+    },
+    svm_c: a.svm_c,
+    class_weight: class_weight(a.class_weight.as_deref())?,
+    ..BowConfig::default()
+})
 }
 
 /// A flag that the first Ctrl-C (SIGINT) sets: training stops at its next step and nothing is

@@ -3,19 +3,25 @@
 
 pub(crate) mod adam;
 pub mod bow;
+mod dense;
 pub mod encoder;
+pub mod hybrid;
 mod ops;
 pub mod transformer;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
 use crate::text::Tokenizer;
 pub use bow::{Bow, BowConfig, ClassWeight, CompactOptions, Loss, SparseOptimizer, Weighting};
+pub use dense::DenseHead;
+pub use encoder::{Encoder, EncoderId};
+pub use hybrid::{EncoderArchConfig, EncoderModel, Hybrid, HybridConfig};
 pub use transformer::{Transformer, TransformerConfig};
 
 /// An architecture and its hyperparameters, as recorded in `config.json`.
@@ -26,6 +32,10 @@ pub enum ArchConfig {
     Bow(BowConfig),
     /// The small transformer encoder.
     Transformer(TransformerConfig),
+    /// The pretrained encoder's sentence vector and a linear layer.
+    Encoder(EncoderArchConfig),
+    /// bow and the pretrained encoder's layer, their logits weighted and added.
+    Hybrid(HybridConfig),
 }
 
 impl ArchConfig {
@@ -34,7 +44,14 @@ impl ArchConfig {
         match self {
             ArchConfig::Bow(_) => "bow",
             ArchConfig::Transformer(_) => "transformer",
+            ArchConfig::Encoder(_) => "encoder",
+            ArchConfig::Hybrid(_) => "hybrid",
         }
+    }
+
+    /// Whether the architecture reads the pretrained encoder (`encoder`, `hybrid`).
+    pub fn uses_encoder(&self) -> bool {
+        matches!(self, ArchConfig::Encoder(_) | ArchConfig::Hybrid(_))
     }
 }
 
@@ -64,6 +81,8 @@ impl ArchConfig {
         Ok(Checked(match self {
             ArchConfig::Bow(c) => ArchConfig::Bow(c.check()?.into_inner()),
             ArchConfig::Transformer(c) => ArchConfig::Transformer(c.check()?.into_inner()),
+            ArchConfig::Encoder(c) => ArchConfig::Encoder(c.check()?.into_inner()),
+            ArchConfig::Hybrid(c) => ArchConfig::Hybrid(c.check()?.into_inner()),
         }))
     }
 }
@@ -99,6 +118,10 @@ pub enum Model {
     Bow(Bow),
     /// A transformer encoder.
     Transformer(Transformer),
+    /// The pretrained encoder's vector and a linear layer.
+    Encoder(EncoderModel),
+    /// bow and the pretrained encoder's layer.
+    Hybrid(Hybrid),
 }
 
 /// Per-thread buffers reused across predictions.
@@ -106,6 +129,7 @@ pub enum Model {
 pub(crate) struct Workspace {
     bow: bow::Scratch,
     transformer: transformer::Scratch,
+    encoder_logits: Vec<f32>,
 }
 
 impl Model {
@@ -114,6 +138,18 @@ impl Model {
         match self {
             Model::Bow(m) => ArchConfig::Bow(m.config.clone()),
             Model::Transformer(m) => ArchConfig::Transformer(m.config.clone()),
+            Model::Encoder(m) => ArchConfig::Encoder(m.config.clone()),
+            Model::Hybrid(m) => ArchConfig::Hybrid(m.config.clone()),
+        }
+    }
+
+    /// The pretrained encoder the model reads, and how many pieces of each text (`encoder`
+    /// and `hybrid` models).
+    pub fn encoder(&self) -> Option<(&Arc<Encoder>, usize)> {
+        match self {
+            Model::Encoder(m) => Some((&m.encoder, m.config.max_tokens)),
+            Model::Hybrid(m) => Some((&m.encoder, m.config.max_tokens)),
+            Model::Bow(_) | Model::Transformer(_) => None,
         }
     }
 
@@ -122,6 +158,8 @@ impl Model {
         match self {
             Model::Bow(m) => m.num_parameters(),
             Model::Transformer(m) => m.num_parameters(),
+            Model::Encoder(m) => m.num_parameters(),
+            Model::Hybrid(m) => m.num_parameters(),
         }
     }
 
@@ -130,10 +168,14 @@ impl Model {
         match self {
             Model::Bow(m) => m.num_classes(),
             Model::Transformer(m) => m.num_classes(),
+            Model::Encoder(m) => m.head.classes(),
+            Model::Hybrid(m) => m.bow.num_classes(),
         }
     }
 
-    /// Logits of `text`, one per class, written to `out`.
+    /// Logits of `text`, one per class, written to `out`. A model that reads the encoder
+    /// encodes the text first, on the calling thread; see [`Model::logits_with`] for texts
+    /// whose vectors were computed together.
     pub(crate) fn logits_into(
         &self,
         tokenizer: &Tokenizer,
@@ -141,12 +183,40 @@ impl Model {
         ws: &mut Workspace,
         out: &mut Vec<f32>,
     ) -> Result<()> {
+        let vector = match self.encoder() {
+            Some((encoder, max_tokens)) => encoder
+                .embed_on(&[text], max_tokens, Some(1), &|_| Ok(()), &|_| Ok(()))?
+                .pop(),
+            None => None,
+        };
+        self.logits_with(tokenizer, text, vector.as_deref(), ws, out)
+    }
+
+    /// Logits of `text` whose encoder vector (for a model that reads one) is `vector`.
+    pub(crate) fn logits_with(
+        &self,
+        tokenizer: &Tokenizer,
+        text: &str,
+        vector: Option<&[f32]>,
+        ws: &mut Workspace,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        let needed = || Error::Internal("an encoder model was given no vector".into());
         match self {
             Model::Bow(m) => {
                 m.logits_of(tokenizer, text, &mut ws.bow, out);
                 Ok(())
             }
             Model::Transformer(m) => m.logits_into(tokenizer, text, &mut ws.transformer, out),
+            Model::Encoder(m) => {
+                m.head.logits_into(vector.ok_or_else(needed)?, out);
+                Ok(())
+            }
+            Model::Hybrid(m) => {
+                let v = vector.ok_or_else(needed)?;
+                m.logits_into(tokenizer, text, v, &mut ws.bow, &mut ws.encoder_logits, out);
+                Ok(())
+            }
         }
     }
 
@@ -154,18 +224,35 @@ impl Model {
         match self {
             Model::Bow(m) => m.tensors(),
             Model::Transformer(m) => m.tensors(),
+            Model::Encoder(m) => m.tensors(),
+            Model::Hybrid(m) => m.tensors(),
         }
     }
 
     /// The model of architecture `config` (checked) from the bundle's tensors; the error says
-    /// what is wrong with the tensors.
+    /// what is wrong with the tensors. `encoder` is the encoder the bundle names, for the
+    /// architectures that read one.
     pub(crate) fn from_tensors(
         config: Checked<ArchConfig>,
         tokenizer: &Tokenizer,
         classes: usize,
         tensors: HashMap<String, Tensor>,
+        encoder: Option<Arc<Encoder>>,
     ) -> std::result::Result<Model, String> {
+        let encoder = || encoder.ok_or_else(|| "no encoder was given for this model".to_string());
         match config.into_inner() {
+            ArchConfig::Encoder(c) => {
+                EncoderModel::from_tensors(Checked(c), classes, &tensors, encoder()?)
+                    .map(Model::Encoder)
+            }
+            ArchConfig::Hybrid(c) => Hybrid::from_tensors(
+                Checked(c),
+                tokenizer.vocab_size(),
+                classes,
+                tensors,
+                encoder()?,
+            )
+            .map(Model::Hybrid),
             ArchConfig::Bow(c) => {
                 Bow::from_tensors(Checked(c), tokenizer.vocab_size(), classes, tensors)
                     .map(Model::Bow)

@@ -31,6 +31,7 @@
 //! # }
 //! ```
 
+mod cache;
 mod config;
 mod kernels;
 mod net;
@@ -41,8 +42,12 @@ mod q4;
 mod tests;
 
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+pub use cache::{EncodingCache, Lookup};
 
 use crate::bundle::sha256_hex;
 use crate::error::{Error, Result};
@@ -57,6 +62,21 @@ const BATCH_TEXTS: usize = 16;
 /// the attention scores' memory (8 texts of 256 pieces: a peak of 355 MB for the process on 2
 /// threads, against 580 MB with 16).
 const BATCH_TOKENS: usize = 2048;
+
+/// Which encoder a model needs, as its bundle records it (see [`Encoder::id`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncoderId {
+    /// The model's name (`multilingual-e5-small`).
+    pub name: String,
+    /// SHA-256 (hex) over the encoder's file checksums, prefix and pooling.
+    pub checksum: String,
+}
+
+impl std::fmt::Display for EncoderId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (checksum {})", self.name, &self.checksum[..self.checksum.len().min(16)])
+    }
+}
 
 /// A loaded sentence encoder. `Send + Sync`: load it once and share it between threads.
 #[derive(Debug)]
@@ -84,19 +104,58 @@ impl Encoder {
             let p = dir.join(file);
             std::fs::read(&p).map_err(|e| Error::bundle(&p, format!("cannot read: {e}")))
         };
+        Self::from_bytes(
+            dir,
+            &read(CONFIG_FILE)?,
+            &read(TOKENIZER_FILE)?,
+            &read(WEIGHTS_FILE)?,
+        )
+    }
+
+    /// The encoder built into khabar (`models/encoder/` of the repository, embedded in the
+    /// library), loaded once per process and shared: the hybrid and encoder models name it in
+    /// their bundles, so they need no directory of their own.
+    pub fn builtin() -> Result<Arc<Encoder>> {
+        static BUILTIN: OnceLock<Arc<Encoder>> = OnceLock::new();
+        if let Some(e) = BUILTIN.get() {
+            return Ok(Arc::clone(e));
+        }
+        const CONFIG: &[u8] = include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/models/encoder/config.json"
+        ));
+        const TOKENIZER: &[u8] = include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/models/encoder/tokenizer.json"
+        ));
+        const WEIGHTS: &[u8] = include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/models/encoder/encoder.safetensors"
+        ));
+        let encoder = Self::from_bytes(
+            Path::new("<built-in encoder>"),
+            CONFIG,
+            TOKENIZER,
+            WEIGHTS,
+        )?;
+        // Two threads may load it at once; both get the one that was stored first.
+        Ok(Arc::clone(BUILTIN.get_or_init(|| Arc::new(encoder))))
+    }
+
+    /// The encoder from the bytes of its three files; `dir` names them in errors.
+    fn from_bytes(dir: &Path, config: &[u8], tokenizer: &[u8], weights: &[u8]) -> Result<Encoder> {
         let config_path = dir.join(CONFIG_FILE);
-        let config: EncoderConfig = serde_json::from_slice(&read(CONFIG_FILE)?)
+        let config: EncoderConfig = serde_json::from_slice(config)
             .map_err(|e| Error::bundle(&config_path, format!("invalid: {e}")))?;
         config.check().map_err(|(field, reason)| {
             Error::bundle(&config_path, format!("field '{field}' {reason}"))
         })?;
-        // A file's bytes, which must have the SHA-256 that config.json records.
-        let checked = |file: &str| -> Result<Vec<u8>> {
+        // A file's bytes must have the SHA-256 that config.json records.
+        let check = |file: &str, bytes: &[u8]| -> Result<()> {
             let want = config.files.get(file).ok_or_else(|| {
                 Error::bundle(&config_path, format!("no checksum recorded for {file}"))
             })?;
-            let bytes = read(file)?;
-            if sha256_hex(&bytes) != *want {
+            if sha256_hex(bytes) != *want {
                 return Err(Error::bundle(
                     &dir.join(file),
                     "checksum mismatch: the file is not the one config.json describes \
@@ -104,17 +163,15 @@ impl Encoder {
                      models/encoder/build.sh",
                 ));
             }
-            Ok(bytes)
+            Ok(())
         };
-        let tokenizer = checked(TOKENIZER_FILE)?;
-        let weights = checked(WEIGHTS_FILE)?;
-        let pieces = Pieces::from_json(&tokenizer, config.vocab_size, &config.prefix)
+        check(TOKENIZER_FILE, tokenizer)?;
+        check(WEIGHTS_FILE, weights)?;
+        let pieces = Pieces::from_json(tokenizer, config.vocab_size, &config.prefix)
             .map_err(|e| Error::bundle(&dir.join(TOKENIZER_FILE), e))?;
-        drop(tokenizer);
         let w_path = dir.join(WEIGHTS_FILE);
-        let tensors = candle_core::safetensors::load_buffer(&weights, &candle_core::Device::Cpu)
+        let tensors = candle_core::safetensors::load_buffer(weights, &candle_core::Device::Cpu)
             .map_err(|e| Error::bundle(&w_path, format!("cannot read the weights: {e}")))?;
-        drop(weights);
         let net = Net::from_tensors(&config, tensors).map_err(|e| Error::bundle(&w_path, e))?;
         Ok(Encoder {
             config,
@@ -122,6 +179,21 @@ impl Encoder {
             net,
             threads: None,
         })
+    }
+
+    /// What identifies this encoder in a bundle: its name and a checksum of everything that
+    /// shapes its vectors (the files' checksums, the prefix, the pooling). Two encoders with
+    /// the same identity give the same vectors.
+    pub fn id(&self) -> EncoderId {
+        let c = &self.config;
+        let mut what = format!("{}\n{}\n{}\n", c.name, c.prefix, c.pooling);
+        for (file, sum) in &c.files {
+            what += &format!("{file} {sum}\n");
+        }
+        EncoderId {
+            name: c.name.clone(),
+            checksum: sha256_hex(what.as_bytes()),
+        }
     }
 
     /// The same encoder, running [`Encoder::embed`]'s batches on `threads` threads of its own
@@ -172,16 +244,49 @@ impl Encoder {
         texts: &[S],
         max_tokens: usize,
     ) -> Result<Vec<Vec<f32>>> {
+        self.embed_on(texts, max_tokens, self.threads, &|_| Ok(()), &|_| Ok(()))
+    }
+
+    /// The number of pieces the encoder reads of each text (see [`Encoder::token_ids`]): what
+    /// encoding them costs.
+    pub fn count_tokens<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+        max_tokens: usize,
+    ) -> Result<Vec<usize>> {
         self.check_max_tokens(max_tokens)?;
-        threads::install(self.threads, || {
+        texts
+            .par_iter()
+            .map(|t| Ok(self.pieces.ids(t.as_ref(), max_tokens)?.len()))
+            .collect()
+    }
+
+    /// [`Encoder::embed`] on `threads` threads: `started` hears the total number of pieces
+    /// once the texts are cut into pieces, `done` the pieces of each batch once it is encoded;
+    /// an error from either stops the work (a cancelled training).
+    pub(crate) fn embed_on<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+        max_tokens: usize,
+        threads: Option<usize>,
+        started: &(dyn Fn(usize) -> Result<()> + Sync),
+        done: &(dyn Fn(usize) -> Result<()> + Sync),
+    ) -> Result<Vec<Vec<f32>>> {
+        self.check_max_tokens(max_tokens)?;
+        threads::install(threads, || {
             let ids: Vec<Vec<u32>> = texts
                 .par_iter()
                 .map(|t| self.pieces.ids(t.as_ref(), max_tokens))
                 .collect::<Result<_>>()?;
+            started(ids.iter().map(Vec::len).sum())?;
             let batches = batches(&ids);
             let vectors: Vec<Vec<Vec<f32>>> = batches
                 .par_iter()
-                .map(|batch| self.embed_batch(&ids, batch))
+                .map(|batch| {
+                    let vs = self.embed_batch(&ids, batch)?;
+                    done(batch.iter().map(|&i| ids[i].len()).sum())?;
+                    Ok(vs)
+                })
                 .collect::<Result<_>>()?;
             let mut out = vec![Vec::new(); texts.len()];
             for (batch, vs) in batches.iter().zip(vectors) {

@@ -1,7 +1,10 @@
 //! The training loop: label set, validation cut, tokenizer, epochs with a learning-rate
 //! schedule, model selection by validation macro-F1, early stopping, progress reported to a
-//! [`TrainProgress`].
+//! [`TrainProgress`]. The architectures that read the pretrained encoder train in `encoded`.
 
+mod encoded;
+
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,8 +18,8 @@ use crate::error::{Error, Result};
 use crate::metrics::Evaluation;
 use crate::model::transformer::TransformerTrainer;
 use crate::model::{
-    argmax, bow, ArchConfig, BowConfig, CompactOptions, Fit, Loss, Model, TransformerConfig,
-    Workspace,
+    argmax, bow, ArchConfig, BowConfig, CompactOptions, Encoder, Fit, HybridConfig, Loss, Model,
+    TransformerConfig, Workspace,
 };
 use crate::progress::TrainProgress;
 use crate::rng::SplitMix64;
@@ -69,6 +72,13 @@ pub struct TrainConfig {
     /// When set (for example by a Ctrl-C handler), training stops at the next step and returns
     /// [`Error::Interrupted`].
     pub cancel: Option<Arc<AtomicBool>>,
+    /// The pretrained encoder of the `encoder` and `hybrid` architectures (`None`: the
+    /// built-in one, [`Encoder::builtin`]).
+    pub encoder: Option<Arc<Encoder>>,
+    /// Where the encoder's vectors of training texts are kept between runs (see
+    /// [`EncodingCache`](crate::model::encoder::EncodingCache)): training again on the same
+    /// texts encodes none of them again. `None`: no cache.
+    pub encoding_cache: Option<PathBuf>,
 }
 
 impl Default for TrainConfig {
@@ -90,6 +100,8 @@ impl Default for TrainConfig {
             progress: None,
             command: None,
             cancel: None,
+            encoder: None,
+            encoding_cache: None,
         }
     }
 }
@@ -107,6 +119,16 @@ impl TrainConfig {
                 },
                 // The SVMs stop at their optimum (6 to 9 passes on the bench corpora).
                 epochs: if c.loss == Loss::Softmax { 10 } else { 20 },
+                arch,
+                ..TrainConfig::default()
+            },
+            // The hybrid's schedule and vocabulary are its bow part's.
+            ArchConfig::Hybrid(ref c) => TrainConfig {
+                arch: arch.clone(),
+                ..Self::for_arch(ArchConfig::Bow(c.bow.clone()))
+            },
+            // The encoder's layer trains to its optimum: no schedule.
+            ArchConfig::Encoder(_) => TrainConfig {
                 arch,
                 ..TrainConfig::default()
             },
@@ -130,7 +152,13 @@ impl TrainConfig {
     /// The model trains to an optimum (`bow` with an SVM loss): its epochs run until they reach
     /// it, with no epoch count to choose, so no examples need to be held out to choose one.
     pub fn trains_to_optimum(&self) -> bool {
-        matches!(&self.arch, ArchConfig::Bow(c) if c.loss != Loss::Softmax)
+        match &self.arch {
+            ArchConfig::Bow(c) | ArchConfig::Hybrid(HybridConfig { bow: c, .. }) => {
+                c.loss != Loss::Softmax
+            }
+            ArchConfig::Encoder(_) => true,
+            ArchConfig::Transformer(_) => false,
+        }
     }
 
     /// The transformer's default settings.
@@ -141,14 +169,7 @@ impl TrainConfig {
     /// Checks the settings (ranges, sizes), as training does first: an error names the setting
     /// at fault ([`Error::Config`]).
     pub fn validate(&self) -> Result<()> {
-        match &self.arch {
-            ArchConfig::Bow(c) => {
-                c.clone().check()?;
-            }
-            ArchConfig::Transformer(c) => {
-                c.clone().check()?;
-            }
-        }
+        self.arch.clone().check()?;
         if self.epochs == 0 {
             return Err(Error::config("epochs", "must be at least 1"));
         }
@@ -359,7 +380,11 @@ impl Trainer {
     pub fn train(&self, corpus: &Corpus) -> Result<Classifier> {
         self.config.validate()?;
         threads::install(self.config.threads, || {
-            let clf = self.train_as_trained(corpus)?;
+            let clf = if self.config.arch.uses_encoder() {
+                self.train_encoded(corpus, None)?
+            } else {
+                self.train_as_trained(corpus)?
+            };
             Ok(self.compact(clf))
         })?
     }
@@ -398,7 +423,11 @@ impl Trainer {
             .join(", ");
         self.config.validate()?;
         threads::install(self.config.threads, || {
-            let clf = self.run(train, train.len(), Valid::Corpus(valid, description))?;
+            let clf = if self.config.arch.uses_encoder() {
+                self.train_encoded(train, Some((valid, description)))?
+            } else {
+                self.run(train, train.len(), Valid::Corpus(valid, description))?
+            };
             Ok(self.compact(clf))
         })?
     }
@@ -406,8 +435,10 @@ impl Trainer {
     /// The trained model compacted as `compact` and `keep_ngrams` say (after training has
     /// freed its documents and weights, so the two do not add up in memory).
     fn compact(&self, clf: Classifier) -> Classifier {
-        let Model::Bow(bow) = clf.model() else {
-            return clf;
+        let bow = match clf.model() {
+            Model::Bow(bow) => bow,
+            Model::Hybrid(h) => h.bow(),
+            Model::Transformer(_) | Model::Encoder(_) => return clf,
         };
         if !self.config.compact {
             return clf;
@@ -529,6 +560,11 @@ impl Trainer {
                 labels.len(),
                 cfg.seed,
             )?),
+            ArchConfig::Encoder(_) | ArchConfig::Hybrid(_) => {
+                return Err(Error::Internal(
+                    "the encoder architectures train in train_encoded".into(),
+                ))
+            }
         };
         self.say(&format!(
             "{}; ready to train at {:.1} s",
@@ -605,6 +641,7 @@ impl Trainer {
                 normalization: Normalization::default(),
                 training: Some(info),
                 label_map: corpus.label_map.clone(),
+                encoder: None,
                 checksums: Default::default(),
             },
             tokenizer,

@@ -1,0 +1,358 @@
+//! The models that read the pretrained encoder's sentence vector (see [`super::encoder`]):
+//!
+//! - `encoder` ([`EncoderModel`]): the vector and a linear layer ([`DenseHead`]) alone;
+//! - `hybrid` ([`Hybrid`]): a `bow` model and an encoder layer, their logits added with two
+//!   weights, `s_bow · bow + s_enc · encoder`. The weights are fitted on cross-validated
+//!   scores of the training data (each document scored by models that did not train on it),
+//!   minimizing the log-loss: the sum leans on whichever part predicts better on that corpus,
+//!   and its probabilities come out calibrated. A weight of 0 for the encoder is bow alone.
+//!
+//! Both need the encoder their bundle names (its [`EncoderId`](super::encoder::EncoderId)).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use candle_core::{DType, Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::bow::{self, Bow, BowConfig};
+use super::dense::DenseHead;
+use super::encoder::Encoder;
+use super::{softmax_in_place, Checked};
+use crate::error::{Error, Result};
+use crate::text::Tokenizer;
+
+/// The default number of pieces the encoder reads of each text: headlines and paragraphs
+/// whole, the start of a long article (bench/NOTES.md, tenth round).
+pub const DEFAULT_MAX_TOKENS: usize = 256;
+/// The most the encoder reads (its position table's rows).
+const MAX_MAX_TOKENS: usize = 512;
+/// The fewest: `<s>`, one piece, `</s>`.
+const MIN_MAX_TOKENS: usize = 3;
+
+/// Name of the encoder layer's tensors in a bundle.
+const HEAD: &str = "encoder_head";
+/// Name of the hybrid's two weights in a bundle.
+const SCALES: &str = "hybrid.scales";
+
+/// The settings of the `encoder` architecture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncoderArchConfig {
+    /// The most pieces the encoder reads of a text (`<s>` and `</s>` included).
+    pub max_tokens: usize,
+}
+
+impl Default for EncoderArchConfig {
+    fn default() -> Self {
+        EncoderArchConfig {
+            max_tokens: DEFAULT_MAX_TOKENS,
+        }
+    }
+}
+
+fn check_max_tokens(max_tokens: usize) -> Result<()> {
+    if !(MIN_MAX_TOKENS..=MAX_MAX_TOKENS).contains(&max_tokens) {
+        return Err(Error::config(
+            "max_tokens",
+            format!("must be between {MIN_MAX_TOKENS} and {MAX_MAX_TOKENS} (got {max_tokens})"),
+        ));
+    }
+    Ok(())
+}
+
+impl EncoderArchConfig {
+    /// Checks the settings once.
+    pub fn check(self) -> Result<Checked<EncoderArchConfig>> {
+        check_max_tokens(self.max_tokens)?;
+        Ok(Checked(self))
+    }
+}
+
+/// The settings of the `hybrid` architecture: its bow part's, and the encoder's reading length.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HybridConfig {
+    /// The bow part.
+    pub bow: BowConfig,
+    /// The most pieces the encoder reads of a text.
+    pub max_tokens: usize,
+}
+
+impl Default for HybridConfig {
+    fn default() -> Self {
+        HybridConfig {
+            bow: BowConfig::default(),
+            max_tokens: DEFAULT_MAX_TOKENS,
+        }
+    }
+}
+
+impl HybridConfig {
+    /// Checks the settings once (the bow part's with [`BowConfig::check`]).
+    pub fn check(self) -> Result<Checked<HybridConfig>> {
+        check_max_tokens(self.max_tokens)?;
+        let bow = self.bow.check()?.into_inner();
+        Ok(Checked(HybridConfig { bow, ..self }))
+    }
+}
+
+/// The `encoder` model: the encoder's vector and a linear layer.
+#[derive(Debug, Clone)]
+pub struct EncoderModel {
+    /// Its settings.
+    pub config: EncoderArchConfig,
+    pub(crate) head: DenseHead,
+    pub(crate) encoder: Arc<Encoder>,
+}
+
+impl EncoderModel {
+    pub(crate) fn new(config: Checked<EncoderArchConfig>, head: DenseHead, encoder: Arc<Encoder>) -> Self {
+        EncoderModel {
+            config: config.into_inner(),
+            head,
+            encoder,
+        }
+    }
+
+    /// The encoder it reads.
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+
+    /// Number of trained weights (the encoder's not counted: they are not trained).
+    pub fn num_parameters(&self) -> usize {
+        self.head.num_parameters()
+    }
+
+    pub(crate) fn tensors(&self) -> Result<Vec<(String, Tensor)>> {
+        self.head.tensors(HEAD)
+    }
+
+    pub(crate) fn from_tensors(
+        config: Checked<EncoderArchConfig>,
+        classes: usize,
+        tensors: &HashMap<String, Tensor>,
+        encoder: Arc<Encoder>,
+    ) -> std::result::Result<EncoderModel, String> {
+        let head = DenseHead::from_tensors(tensors, HEAD, classes, encoder.dim())?;
+        Ok(EncoderModel::new(config, head, encoder))
+    }
+}
+
+/// The `hybrid` model: bow and the encoder's layer, their logits weighted and added.
+#[derive(Debug, Clone)]
+pub struct Hybrid {
+    /// Its settings (the bow part's as trained, compacted or not).
+    pub config: HybridConfig,
+    pub(crate) bow: Bow,
+    pub(crate) head: DenseHead,
+    /// The weights of the bow part's logits and of the encoder layer's.
+    pub(crate) scales: [f32; 2],
+    pub(crate) encoder: Arc<Encoder>,
+}
+
+impl Hybrid {
+    pub(crate) fn new(
+        max_tokens: usize,
+        bow: Bow,
+        head: DenseHead,
+        scales: [f32; 2],
+        encoder: Arc<Encoder>,
+    ) -> Hybrid {
+        Hybrid {
+            config: HybridConfig {
+                bow: bow.config.clone(),
+                max_tokens,
+            },
+            bow,
+            head,
+            scales,
+            encoder,
+        }
+    }
+
+    /// The encoder it reads.
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+
+    /// The bow part.
+    pub fn bow(&self) -> &Bow {
+        &self.bow
+    }
+
+    /// The weights of the bow part's logits and of the encoder layer's in the sum.
+    pub fn scales(&self) -> [f32; 2] {
+        self.scales
+    }
+
+    /// Number of trained weights (the encoder's not counted).
+    pub fn num_parameters(&self) -> usize {
+        self.bow.num_parameters() + self.head.num_parameters() + 2
+    }
+
+    /// The same model with its bow part compacted (see [`Bow::compact`]).
+    pub fn compact(&self, options: bow::CompactOptions) -> Hybrid {
+        Hybrid::new(
+            self.config.max_tokens,
+            self.bow.compact(options),
+            self.head.clone(),
+            self.scales,
+            Arc::clone(&self.encoder),
+        )
+    }
+
+    pub(crate) fn logits_into(
+        &self,
+        tokenizer: &Tokenizer,
+        text: &str,
+        vector: &[f32],
+        scratch: &mut bow::Scratch,
+        encoder_logits: &mut Vec<f32>,
+        out: &mut Vec<f32>,
+    ) {
+        self.bow.logits_of(tokenizer, text, scratch, out);
+        self.head.logits_into(vector, encoder_logits);
+        for (o, e) in out.iter_mut().zip(encoder_logits.iter()) {
+            *o = self.scales[0] * *o + self.scales[1] * e;
+        }
+    }
+
+    pub(crate) fn tensors(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut t = self.bow.tensors()?;
+        t.extend(self.head.tensors(HEAD)?);
+        t.push((
+            SCALES.into(),
+            Tensor::from_slice(&self.scales, 2, &Device::Cpu)?,
+        ));
+        Ok(t)
+    }
+
+    pub(crate) fn from_tensors(
+        config: Checked<HybridConfig>,
+        n_subwords: usize,
+        classes: usize,
+        mut tensors: HashMap<String, Tensor>,
+        encoder: Arc<Encoder>,
+    ) -> std::result::Result<Hybrid, String> {
+        let config = config.into_inner();
+        let head = DenseHead::from_tensors(&tensors, HEAD, classes, encoder.dim())?;
+        let scales = tensors
+            .remove(SCALES)
+            .ok_or_else(|| format!("tensor '{SCALES}' is missing"))?;
+        if scales.dims() != [2] {
+            return Err(format!(
+                "tensor '{SCALES}' has shape {:?}, expected [2]",
+                scales.dims()
+            ));
+        }
+        let scales = scales
+            .to_dtype(DType::F32)
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(|e| format!("tensor '{SCALES}': {e}"))?;
+        if scales.iter().any(|s| !s.is_finite()) {
+            return Err(format!("tensor '{SCALES}' holds NaN or infinite values"));
+        }
+        let bow = Bow::from_tensors(Checked(config.bow), n_subwords, classes, tensors)?;
+        Ok(Hybrid::new(
+            config.max_tokens,
+            bow,
+            head,
+            [scales[0], scales[1]],
+            encoder,
+        ))
+    }
+}
+
+/// The weights `[s_bow, s_enc]` (both at least 0) that minimize the mean log-loss of
+/// `softmax(s_bow · bow + s_enc · enc)` over documents whose true classes are `targets`:
+/// a grid over the encoder's share of the sum, and for each share the best overall scale.
+pub(crate) fn fit_scales(bow: &[Vec<f32>], enc: &[Vec<f32>], targets: &[u32]) -> [f32; 2] {
+    let loss = |share: f64, scale: f64| -> f64 {
+        let (a, b) = ((1.0 - share) * scale, share * scale);
+        let mut z = Vec::new();
+        let mut total = 0.0f64;
+        for ((zb, ze), &y) in bow.iter().zip(enc).zip(targets) {
+            z.clear();
+            z.extend(zb.iter().zip(ze).map(|(p, q)| (a * *p as f64 + b * *q as f64) as f32));
+            softmax_in_place(&mut z);
+            total -= (z[y as usize].max(1e-12) as f64).ln();
+        }
+        total / targets.len().max(1) as f64
+    };
+    let mut best = (f64::INFINITY, 1.0, 0.0);
+    for step in 0..=20 {
+        let share = step as f64 / 20.0;
+        // Golden-section search of the log of the scale, between 1/100 and 100.
+        let (mut lo, mut hi) = ((0.01f64).ln(), (100.0f64).ln());
+        let g = (5f64.sqrt() - 1.0) / 2.0;
+        let mut x1 = hi - g * (hi - lo);
+        let mut x2 = lo + g * (hi - lo);
+        let (mut f1, mut f2) = (loss(share, x1.exp()), loss(share, x2.exp()));
+        for _ in 0..40 {
+            if f1 < f2 {
+                hi = x2;
+                x2 = x1;
+                f2 = f1;
+                x1 = hi - g * (hi - lo);
+                f1 = loss(share, x1.exp());
+            } else {
+                lo = x1;
+                x1 = x2;
+                f1 = f2;
+                x2 = lo + g * (hi - lo);
+                f2 = loss(share, x2.exp());
+            }
+        }
+        let (f, x) = if f1 < f2 { (f1, x1) } else { (f2, x2) };
+        if f < best.0 {
+            best = (f, share, x.exp());
+        }
+    }
+    let (_, share, scale) = best;
+    [((1.0 - share) * scale) as f32, (share * scale) as f32]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scales_lean_on_the_part_that_predicts() {
+        // The bow part is right on every document, the encoder part on none: all weight on
+        // bow. And the other way round.
+        let targets: Vec<u32> = (0..40).map(|i| i % 2).collect();
+        let right: Vec<Vec<f32>> = targets
+            .iter()
+            .map(|&y| if y == 0 { vec![1.0, -1.0] } else { vec![-1.0, 1.0] })
+            .collect();
+        let wrong: Vec<Vec<f32>> = right.iter().map(|v| vec![v[1], v[0]]).collect();
+        let [a, b] = fit_scales(&right, &wrong, &targets);
+        assert!(a > 1.0 && b == 0.0, "{a} {b}");
+        let [a, b] = fit_scales(&wrong, &right, &targets);
+        assert!(b > 1.0 && a == 0.0, "{a} {b}");
+        // Both right half of the time, on different documents: both weighted.
+        let half = |offset: usize| -> Vec<Vec<f32>> {
+            (0..40)
+                .map(|i| if (i / 2 + offset) % 2 == 0 { right[i].clone() } else { vec![0.0, 0.0] })
+                .collect()
+        };
+        let [a, b] = fit_scales(&half(0), &half(1), &targets);
+        assert!(a > 0.5 && b > 0.5 && (a - b).abs() < 0.2 * a, "{a} {b}");
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        assert!(EncoderArchConfig { max_tokens: 2 }.check().is_err());
+        assert!(EncoderArchConfig { max_tokens: 513 }.check().is_err());
+        assert!(EncoderArchConfig::default().check().is_ok());
+        let err = HybridConfig {
+            max_tokens: 1,
+            ..HybridConfig::default()
+        }
+        .check()
+        .unwrap_err();
+        assert!(matches!(err, Error::Config { field: "max_tokens", .. }));
+    }
+}

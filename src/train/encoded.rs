@@ -1,0 +1,519 @@
+//! Training the architectures that read the pretrained encoder: `encoder` (its vector and a
+//! linear layer) and `hybrid` (bow plus that layer, their logits weighted and added).
+//!
+//! 1. Every training text is encoded once (vectors found in the encoding cache are reused,
+//!    new ones are stored there chunk by chunk, so an interrupted run loses little).
+//! 2. The training data is cut into [`FOLDS`] stratified folds. For each fold, the encoder
+//!    layer (at each candidate penalty, [`PENALTIES`]) and, for a hybrid, a bow model train on
+//!    the other folds and score the fold: every document gets scores from models that never
+//!    saw it.
+//! 3. Those scores choose the layer's penalty (the lowest log-loss) and fit the hybrid's two
+//!    weights ([`fit_scales`]).
+//! 4. The layer and the bow part train again on all the data; the weights stay.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use super::{rfc3339_now, Trainer};
+use crate::bundle::{BundleConfig, Normalization, TrainingInfo, FORMAT_VERSION};
+use crate::classifier::Classifier;
+use crate::corpus::{Corpus, Example};
+use crate::error::{Error, Result};
+use crate::metrics::Evaluation;
+use crate::model::encoder::EncodingCache;
+use crate::model::hybrid::fit_scales;
+use crate::model::{
+    argmax, softmax_in_place, ArchConfig, BowConfig, DenseHead, Encoder,
+    EncoderArchConfig, EncoderModel, Hybrid, Model, Workspace,
+};
+use crate::rng::SplitMix64;
+use crate::text::{Tokenizer, TokenizerOptions};
+
+/// Folds of the cross-validation that scores every training document.
+const FOLDS: usize = 5;
+/// The encoder layer's candidate L2 penalties (on standardized vectors, per document).
+const PENALTIES: [f64; 4] = [1e-4, 1e-3, 1e-2, 1e-1];
+/// Texts encoded between two writes to the cache.
+const CACHE_CHUNK: usize = 1024;
+
+/// The vectors of the training texts with the scores of the cross-validation.
+struct CrossScores {
+    /// The encoder layer's held-out logits of each document, at the chosen penalty.
+    head: Vec<Vec<f32>>,
+    /// The chosen penalty.
+    penalty: f64,
+    /// The bow models' held-out logits of each document (hybrid only).
+    bow: Option<Vec<Vec<f32>>>,
+}
+
+impl Trainer {
+    /// Trains an `encoder` or `hybrid` model on `corpus`; `valid` (a corpus and its name),
+    /// when given, is scored at the end and recorded.
+    pub(super) fn train_encoded(
+        &self,
+        corpus: &Corpus,
+        valid: Option<(&Corpus, String)>,
+    ) -> Result<Classifier> {
+        let cfg = &self.config;
+        let started = Instant::now();
+        let started_at = rfc3339_now();
+        let (max_tokens, bow_config) = match &cfg.arch {
+            ArchConfig::Encoder(c) => (c.max_tokens, None),
+            ArchConfig::Hybrid(c) => (c.max_tokens, Some(c.bow.clone())),
+            _ => return Err(Error::Internal("train_encoded on another architecture".into())),
+        };
+        let labels: Vec<String> = corpus
+            .label_counts()
+            .keys()
+            .map(|s| s.to_string())
+            .collect();
+        if labels.len() < 2 {
+            return Err(Error::Usage(format!(
+                "the training data has {} label(s); a classifier needs at least two",
+                labels.len()
+            )));
+        }
+        if corpus.len() < 2 * FOLDS {
+            return Err(Error::Usage(format!(
+                "the training data has {} examples; the {} architecture needs at least {} \
+                 (it scores the data by {FOLDS}-fold cross-validation)",
+                corpus.len(),
+                cfg.arch.name(),
+                2 * FOLDS
+            )));
+        }
+        let index = |l: &str| labels.binary_search_by(|x| x.as_str().cmp(l)).ok();
+        let targets: Vec<u32> = corpus
+            .examples
+            .iter()
+            .map(|e| index(&e.label).expect("labels come from this corpus") as u32)
+            .collect();
+        let texts: Vec<&str> = corpus.examples.iter().map(|e| e.text.as_str()).collect();
+
+        let encoder = match &cfg.encoder {
+            Some(e) => Arc::clone(e),
+            None => Encoder::builtin()?,
+        };
+        self.say(&format!(
+            "training {} on {} examples, {} labels: encoder {}, reading up to {max_tokens} pieces of each text",
+            cfg.arch.name(),
+            corpus.len(),
+            labels.len(),
+            encoder.id()
+        ));
+        let vectors = self.encode(&encoder, &texts, max_tokens)?;
+        self.check_cancel()?;
+
+        let folds = stratified_folds(&targets, labels.len(), cfg.seed);
+        let bow_trainer = bow_config.map(|c| self.bow_part(c));
+        let cross = self.cross_scores(
+            corpus,
+            &vectors,
+            &targets,
+            &labels,
+            &folds,
+            bow_trainer.as_ref(),
+        )?;
+        let scales = cross
+            .bow
+            .as_ref()
+            .map(|bow| fit_scales(bow, &cross.head, &targets));
+        // The cross-validated scores of the model as it will be: the held-out logits combined.
+        let combined: Vec<Vec<f32>> = match (&cross.bow, scales) {
+            (Some(bow), Some([a, b])) => bow
+                .iter()
+                .zip(&cross.head)
+                .map(|(zb, ze)| zb.iter().zip(ze).map(|(p, q)| a * p + b * q).collect())
+                .collect(),
+            _ => cross.head.clone(),
+        };
+        let score = |logits: &[Vec<f32>]| {
+            Evaluation::from_pairs(
+                labels.clone(),
+                targets
+                    .iter()
+                    .map(|&t| t as usize)
+                    .zip(logits.iter().map(|z| argmax(z))),
+            )
+        };
+        let cv = score(&combined);
+        let mut line = format!(
+            "{FOLDS}-fold cross-validation: encoder layer accuracy {:.4} (penalty {:e})",
+            score(&cross.head).accuracy(),
+            cross.penalty
+        );
+        if let (Some(bow), Some([a, b])) = (&cross.bow, scales) {
+            line += &format!(
+                ", bow {:.4}, hybrid {:.4} (weights: bow {a:.3}, encoder {b:.3})",
+                score(bow).accuracy(),
+                cv.accuracy()
+            );
+        }
+        self.say(&line);
+        self.check_cancel()?;
+
+        // The final model, on all the data.
+        let refs: Vec<&[f32]> = vectors.iter().map(|v| v.as_slice()).collect();
+        let head = DenseHead::fit(&refs, &targets, labels.len(), cross.penalty);
+        let (tokenizer, model) = match (bow_trainer, scales) {
+            (Some(trainer), Some(scales)) => {
+                self.say(&format!("training the bow part on all {} examples", corpus.len()));
+                let bow_clf = trainer.train_as_trained(corpus)?;
+                let Model::Bow(bow) = bow_clf.model else {
+                    return Err(Error::Internal("the bow part trained another model".into()));
+                };
+                let model = Hybrid::new(max_tokens, bow, head, scales, Arc::clone(&encoder));
+                (bow_clf.tokenizer, Model::Hybrid(model))
+            }
+            _ => {
+                // The encoder model reads no subwords; the bundle keeps a small tokenizer so
+                // that it has the same files as any other.
+                let tokenizer = Tokenizer::train(
+                    &texts,
+                    &TokenizerOptions {
+                        vocab_size: 100,
+                        ..TokenizerOptions::default()
+                    },
+                )?;
+                let config = EncoderArchConfig { max_tokens }.check()?;
+                let model = EncoderModel::new(config, head, Arc::clone(&encoder));
+                (tokenizer, Model::Encoder(model))
+            }
+        };
+
+        // A validation corpus, when given, is scored with the model as trained.
+        let (valid_description, valid_examples, valid_accuracy, valid_f1) = match valid {
+            Some((v, description)) => {
+                let (accuracy, f1) = self.score_valid(&model, &tokenizer, &labels, v)?;
+                self.say(&format!(
+                    "validation ({description}): accuracy {accuracy:.4}, macro-F1 {f1:.4}"
+                ));
+                (description, v.len(), accuracy, f1)
+            }
+            None => (
+                format!("{FOLDS}-fold cross-validation of the training data"),
+                corpus.len(),
+                cv.accuracy(),
+                cv.macro_f1(),
+            ),
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        self.say(&format!("done in {seconds:.1} s"));
+        let mut label_counts = std::collections::BTreeMap::new();
+        for e in &corpus.examples {
+            *label_counts.entry(e.label.clone()).or_insert(0) += 1;
+        }
+        Ok(Classifier {
+            config: BundleConfig {
+                format_version: FORMAT_VERSION,
+                khabar_version: env!("CARGO_PKG_VERSION").to_string(),
+                architecture: model.config(),
+                labels,
+                normalization: Normalization::default(),
+                training: Some(TrainingInfo {
+                    data: corpus
+                        .sources
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect(),
+                    valid: valid_description,
+                    train_examples: corpus.len(),
+                    valid_examples,
+                    seed: cfg.seed,
+                    threads: rayon::current_num_threads(),
+                    epochs: 0,
+                    best_epoch: 0,
+                    learning_rate: 0.0,
+                    batch_size: 0,
+                    vocab_size: tokenizer.vocab_size(),
+                    started_at,
+                    seconds,
+                    valid_accuracy,
+                    valid_macro_f1: valid_f1,
+                    refit: false,
+                    label_counts,
+                    command: cfg.command.clone(),
+                }),
+                label_map: corpus.label_map.clone(),
+                encoder: Some(encoder.id()),
+                checksums: Default::default(),
+            },
+            tokenizer,
+            model,
+            threads: cfg.threads,
+        })
+    }
+
+    /// The trainer of a hybrid's bow part: this training's settings, silent (its folds would
+    /// fill the log), uncompacted (the whole hybrid is compacted at the end).
+    fn bow_part(&self, bow: BowConfig) -> Trainer {
+        Trainer::new(super::TrainConfig {
+            arch: ArchConfig::Bow(bow),
+            progress: None,
+            compact: false,
+            encoder: None,
+            encoding_cache: None,
+            ..self.config.clone()
+        })
+    }
+
+    /// The vectors of `texts`: from the cache where it has them, the others encoded (and
+    /// stored), with progress reported.
+    fn encode(&self, encoder: &Encoder, texts: &[&str], max_tokens: usize) -> Result<Vec<Vec<f32>>> {
+        let cfg = &self.config;
+        let cache = match &cfg.encoding_cache {
+            Some(root) => {
+                let id = encoder.id();
+                let key = format!("{}-{}-t{max_tokens}", id.name, &id.checksum[..16]);
+                Some(EncodingCache::open(root, &key, encoder.dim())?)
+            }
+            None => None,
+        };
+        let mut vectors: Vec<Option<Vec<f32>>> = match &cache {
+            Some(c) => {
+                let lookup = c.get_many(texts)?;
+                let found = lookup.vectors.iter().filter(|v| v.is_some()).count();
+                let mut line = format!(
+                    "encoding cache {}: {found} of {} texts found",
+                    c.dir().display(),
+                    texts.len()
+                );
+                if lookup.corrupt > 0 {
+                    line += &format!(
+                        " ({} damaged entries dropped; those texts are encoded again)",
+                        lookup.corrupt
+                    );
+                }
+                self.say(&line);
+                lookup.vectors
+            }
+            None => vec![None; texts.len()],
+        };
+        let mut missing: Vec<usize> = (0..texts.len()).filter(|&i| vectors[i].is_none()).collect();
+        if !missing.is_empty() {
+            let lengths = encoder.count_tokens(texts, max_tokens)?;
+            let total: usize = missing.iter().map(|&i| lengths[i]).sum();
+            // Longest first, so that each chunk's batches hold texts of similar length.
+            missing.sort_by_key(|&i| (std::cmp::Reverse(lengths[i]), i));
+            let progress = cfg.progress.as_deref();
+            if let Some(p) = progress {
+                p.encoding_started(missing.len(), total);
+            }
+            let started = Instant::now();
+            let done_tokens = AtomicUsize::new(0);
+            for chunk in missing.chunks(CACHE_CHUNK) {
+                let chunk_texts: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+                let encoded = encoder.embed_on(
+                    &chunk_texts,
+                    max_tokens,
+                    cfg.threads,
+                    &|_| Ok(()),
+                    &|tokens| {
+                        done_tokens.fetch_add(tokens, Ordering::Relaxed);
+                        if let Some(p) = progress {
+                            p.encoded(tokens);
+                        }
+                        self.check_cancel()
+                    },
+                )?;
+                if let Some(c) = &cache {
+                    let entries: Vec<(&str, Vec<f32>)> = chunk_texts
+                        .iter()
+                        .copied()
+                        .zip(encoded.iter().cloned())
+                        .collect();
+                    c.put_many(&entries)?;
+                }
+                for (&i, v) in chunk.iter().zip(encoded) {
+                    vectors[i] = Some(v);
+                }
+            }
+            if let Some(p) = progress {
+                p.encoding_finished();
+            }
+            let seconds = started.elapsed().as_secs_f64();
+            self.say(&format!(
+                "encoded {} texts ({} pieces) in {seconds:.1} s, {:.0} pieces/s",
+                missing.len(),
+                done_tokens.load(Ordering::Relaxed),
+                done_tokens.load(Ordering::Relaxed) as f64 / seconds.max(1e-9)
+            ));
+        }
+        vectors
+            .into_iter()
+            .map(|v| v.ok_or_else(|| Error::Internal("a text was left unencoded".into())))
+            .collect()
+    }
+
+    /// Held-out scores of every document: the encoder layer at each penalty (the best kept)
+    /// and, for a hybrid, the bow part.
+    fn cross_scores(
+        &self,
+        corpus: &Corpus,
+        vectors: &[Vec<f32>],
+        targets: &[u32],
+        labels: &[String],
+        folds: &[usize],
+        bow: Option<&Trainer>,
+    ) -> Result<CrossScores> {
+        let n = vectors.len();
+        let classes = labels.len();
+        let mut head_scores: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); n]; PENALTIES.len()];
+        let mut bow_scores = bow.map(|_| vec![Vec::new(); n]);
+        for fold in 0..FOLDS {
+            self.check_cancel()?;
+            let (inside, outside): (Vec<usize>, Vec<usize>) =
+                (0..n).partition(|&i| folds[i] != fold);
+            let xs: Vec<&[f32]> = inside.iter().map(|&i| vectors[i].as_slice()).collect();
+            let ys: Vec<u32> = inside.iter().map(|&i| targets[i]).collect();
+            for (p, &penalty) in PENALTIES.iter().enumerate() {
+                let head = DenseHead::fit(&xs, &ys, classes, penalty);
+                for &i in &outside {
+                    head.logits_into(&vectors[i], &mut head_scores[p][i]);
+                }
+            }
+            if let (Some(trainer), Some(scores)) = (bow, bow_scores.as_mut()) {
+                let part = Corpus::from_examples(
+                    inside.iter().map(|&i| corpus.examples[i].clone()).collect::<Vec<Example>>(),
+                );
+                let clf = trainer.train_as_trained(&part)?;
+                // The fold's model may lack a rare label: its logits go to the corpus's label
+                // positions, a missing label getting the document's lowest logit.
+                let position: Vec<usize> = clf
+                    .labels()
+                    .iter()
+                    .map(|l| labels.iter().position(|m| m == l).expect("a corpus label"))
+                    .collect();
+                let held: Vec<Vec<f32>> = outside
+                    .par_iter()
+                    .map_init(
+                        || (Workspace::default(), Vec::new()),
+                        |(ws, out), &i| -> Result<Vec<f32>> {
+                            clf.model.logits_into(
+                                &clf.tokenizer,
+                                &corpus.examples[i].text,
+                                ws,
+                                out,
+                            )?;
+                            let low = out.iter().copied().fold(f32::INFINITY, f32::min);
+                            let mut z = vec![low; classes];
+                            for (&pos, &v) in position.iter().zip(out.iter()) {
+                                z[pos] = v;
+                            }
+                            Ok(z)
+                        },
+                    )
+                    .collect::<Result<_>>()?;
+                for (&i, z) in outside.iter().zip(held) {
+                    scores[i] = z;
+                }
+            }
+        }
+        // The penalty whose held-out log-loss is lowest.
+        let log_loss = |scores: &[Vec<f32>]| -> f64 {
+            let mut p = Vec::new();
+            scores
+                .iter()
+                .zip(targets)
+                .map(|(z, &y)| {
+                    p.clone_from(z);
+                    softmax_in_place(&mut p);
+                    -(p[y as usize].max(1e-12) as f64).ln()
+                })
+                .sum::<f64>()
+                / n as f64
+        };
+        let best = (0..PENALTIES.len())
+            .min_by(|&a, &b| log_loss(&head_scores[a]).total_cmp(&log_loss(&head_scores[b])))
+            .expect("there are penalties");
+        Ok(CrossScores {
+            head: head_scores.swap_remove(best),
+            penalty: PENALTIES[best],
+            bow: bow_scores,
+        })
+    }
+
+    /// Accuracy and macro-F1 of `model` on the validation corpus `valid` (its examples whose
+    /// labels the model knows; vectors through the cache).
+    fn score_valid(
+        &self,
+        model: &Model,
+        tokenizer: &Tokenizer,
+        labels: &[String],
+        valid: &Corpus,
+    ) -> Result<(f64, f64)> {
+        let (encoder, max_tokens) = model
+            .encoder()
+            .ok_or_else(|| Error::Internal("score_valid on a model without encoder".into()))?;
+        let known: Vec<(&str, usize)> = valid
+            .examples
+            .iter()
+            .filter_map(|e| {
+                labels
+                    .iter()
+                    .position(|l| *l == e.label)
+                    .map(|i| (e.text.as_str(), i))
+            })
+            .collect();
+        let texts: Vec<&str> = known.iter().map(|&(t, _)| t).collect();
+        let vectors = self.encode(encoder, &texts, max_tokens)?;
+        let predicted: Vec<usize> = known
+            .par_iter()
+            .zip(&vectors)
+            .map_init(
+                || (Workspace::default(), Vec::new()),
+                |(ws, out), (&(text, _), v)| -> Result<usize> {
+                    model.logits_with(tokenizer, text, Some(v), ws, out)?;
+                    Ok(argmax(out))
+                },
+            )
+            .collect::<Result<_>>()?;
+        let eval = Evaluation::from_pairs(
+            labels.to_vec(),
+            known.iter().map(|&(_, t)| t).zip(predicted),
+        );
+        Ok((eval.accuracy(), eval.macro_f1()))
+    }
+}
+
+/// The fold (below [`FOLDS`]) of each document: each label's documents shuffled with `seed`
+/// and dealt round the folds, each label starting where the last one stopped, so that the
+/// folds' sizes differ by at most one.
+fn stratified_folds(targets: &[u32], classes: usize, seed: u64) -> Vec<usize> {
+    let mut by_label: Vec<Vec<usize>> = vec![Vec::new(); classes];
+    for (i, &t) in targets.iter().enumerate() {
+        by_label[t as usize].push(i);
+    }
+    let mut rng = SplitMix64::new(seed ^ 0xf01d_5eed);
+    let mut folds = vec![0; targets.len()];
+    let mut next = 0;
+    for docs in &mut by_label {
+        rng.shuffle(docs);
+        for &i in docs.iter() {
+            folds[i] = next % FOLDS;
+            next += 1;
+        }
+    }
+    folds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_are_stratified_and_even() {
+        let targets: Vec<u32> = (0..103).map(|i| if i < 80 { 0 } else { 1 + i % 2 }).collect();
+        let folds = stratified_folds(&targets, 3, 1);
+        for f in 0..FOLDS {
+            let size = folds.iter().filter(|&&x| x == f).count();
+            assert!((20..=21).contains(&size), "fold {f}: {size}");
+            let label0 = (0..103).filter(|&i| folds[i] == f && targets[i] == 0).count();
+            assert_eq!(label0, 16);
+        }
+        assert_eq!(folds, stratified_folds(&targets, 3, 1));
+    }
+}
