@@ -20,11 +20,37 @@ from common import one_line, prepare_text, read_jsonl, write_jsonl
 
 SPEED_MIN_DOCS = 20000
 SPEED_MAX_CHARS = 4_000_000
+ENCODER_SPEED_DOCS = 300
 
 
 def split_names(corpus_dir):
-    test = "test" if os.path.exists(os.path.join(corpus_dir, "test.jsonl")) else "valid"
-    return "train", test
+    """The test split's name: test, else valid, else None (train only: see cut_test)."""
+    for test in ("test", "valid"):
+        if os.path.exists(os.path.join(corpus_dir, test + ".jsonl")):
+            return "train", test
+    return "train", None
+
+
+# A corpus with a train split only (masakhanews/*) is cut once: this share of each label, with
+# this seed, becomes its test split, the same for every tool.
+CUT_TEST_FRACTION = 0.2
+CUT_TEST_SEED = 13
+
+
+def cut_test(rows):
+    """(train, test): a stratified cut of rows, CUT_TEST_FRACTION of each label to test."""
+    by_label = {}
+    for i, r in enumerate(rows):
+        by_label.setdefault(r["label"], []).append(i)
+    rng = random.Random(CUT_TEST_SEED)
+    in_test = set()
+    for label in sorted(by_label):
+        idx = by_label[label]
+        rng.shuffle(idx)
+        in_test.update(idx[: max(1, round(len(idx) * CUT_TEST_FRACTION))])
+    train = [r for i, r in enumerate(rows) if i not in in_test]
+    test = [r for i, r in enumerate(rows) if i in in_test]
+    return train, test
 
 
 def ft_label(label):
@@ -42,9 +68,21 @@ def prepare(corpus, data_dir, work_dir, seed=42):
     def path(name):
         return os.path.join(out, name)
 
+    cut = None
+    if test_name is None:
+        # Train only: a fixed stratified cut, written as the "original" files of both roles.
+        cut = dict(zip(("train", "test"), cut_test(read_jsonl(os.path.join(src, "train.jsonl")))))
+        info["test_split"] = "%d%% of train (stratified, seed %d)" % (
+            round(CUT_TEST_FRACTION * 100), CUT_TEST_SEED)
+        for role in ("train", "test"):
+            write_jsonl(path("%s.cut.jsonl" % role), cut[role])
+
     splits = {}
     for role, name in (("train", train_name), ("test", test_name)):
-        original = os.path.join(src, name + ".jsonl")
+        if cut is not None:
+            original = path("%s.cut.jsonl" % role)
+        else:
+            original = os.path.join(src, name + ".jsonl")
         rows = read_jsonl(original)
         kept = [r for r in rows if r["text"].strip()]
         info["%s_rows" % role] = len(kept)
@@ -67,6 +105,13 @@ def prepare(corpus, data_dir, work_dir, seed=42):
     with open(path("ft_labels.json"), "w", encoding="utf-8") as f:
         json.dump({v: k for k, v in labels_to_ft.items()}, f, ensure_ascii=False)
     files["ft_labels"] = path("ft_labels.json")
+
+    # Throughput set of the models that read the encoder (about 100 times slower): the first
+    # test texts, not repeated.
+    with open(path("speed_encoder.txt"), "w", encoding="utf-8") as f:
+        f.writelines(one_line(r["text"]) + "\n" for r in test[:ENCODER_SPEED_DOCS])
+    files["speed_encoder_txt"] = path("speed_encoder.txt")
+    info["speed_encoder_docs"] = min(len(test), ENCODER_SPEED_DOCS)
 
     # Throughput set: the test texts, repeated.
     chars = sum(len(r["text"]) for r in test)

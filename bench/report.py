@@ -134,7 +134,7 @@ def corpus_table(runs):
         acc = "%.4f" % r["accuracy"]
         if best is not None and r["accuracy"] == best:
             acc = "**%s**" % acc
-        train = "%.1f" % r["train_s"]
+        train = num(r.get("train_s"), "{:.1f}")
         if "fit_s" in r:
             train += " (fit %.1f)" % r["fit_s"]
         rows.append("| %s | %s | %s | %.4f | %s | %s | %s | %s | %s | %s |" % (
@@ -149,20 +149,29 @@ def corpus_table(runs):
     return "\n".join(rows), notes
 
 
+def hybrid_run(runs):
+    """khabar --arch hybrid trained on the corpus itself, when it ran."""
+    return next((r for r in runs if r["tool"] == "khabar" and r["config"] == "hybrid"
+                 and r["status"] == "ok"), None)
+
+
 def overview(corpora, runs_by, summaries):
     rows = [
         "| corpus | khabar accuracy | best peer | its accuracy | difference | train time ratio | "
-        "throughput ratio, 1 thread |",
-        "|---|---|---|---|---|---|---|",
+        "throughput ratio, 1 thread | khabar hybrid accuracy | hybrid − best peer |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for c in corpora:
         s = summaries.get(c["corpus"])
+        h = hybrid_run(runs_by.get(c["corpus"], []))
+        hyb = "| %.4f | %+.4f |" % (h["accuracy"], h["accuracy"] - s["peer_accuracy"]) if (
+            h and s) else "| – | – |"
         if not s:
-            rows.append("| %s | (a run failed) | | | | | |" % c["corpus"])
+            rows.append("| %s | (a run failed) | | | | | | | |" % c["corpus"])
             continue
-        rows.append("| %s | %.4f | %s | %.4f | %+.4f | %.2f× | %s |" % (
+        rows.append("| %s | %.4f | %s | %.4f | %+.4f | %.2f× | %s %s" % (
             c["corpus"], s["khabar_accuracy"], s["peer"], s["peer_accuracy"], s["accuracy_diff"],
-            s["train_time_ratio"], num(s.get("throughput_ratio_1"), "{:.2f}×")))
+            s["train_time_ratio"], num(s.get("throughput_ratio_1"), "{:.2f}×"), hyb))
     return "\n".join(rows)
 
 
