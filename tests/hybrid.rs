@@ -1,0 +1,271 @@
+//! The architectures that read the pretrained encoder (`encoder`, `hybrid`), trained on the
+//! repository's own small corpus (data/news: 300 training and 96 test headlines and sentences,
+//! English and Hindi, 6 labels), through the library and the command line.
+
+mod common;
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use common::{corpus, data, khabar, stderr, stdout};
+use khabar::model::{EncoderArchConfig, HybridConfig, Model};
+use khabar::{ArchConfig, Classifier, Corpus, Error, TrainConfig, TrainProgress, Trainer};
+
+/// Keeps the lines training reports, and the pieces it says it encoded.
+#[derive(Default)]
+struct Log {
+    lines: Mutex<Vec<String>>,
+    pieces: Mutex<(usize, usize)>,
+}
+
+impl TrainProgress for Log {
+    fn message(&self, line: &str) {
+        self.lines.lock().unwrap().push(line.to_string());
+    }
+    fn encoding_started(&self, _texts: usize, tokens: usize) {
+        self.pieces.lock().unwrap().0 += tokens;
+    }
+    fn encoded(&self, tokens: usize) {
+        self.pieces.lock().unwrap().1 += tokens;
+    }
+}
+
+impl Log {
+    fn says(&self, part: &str) -> bool {
+        self.lines.lock().unwrap().iter().any(|l| l.contains(part))
+    }
+}
+
+fn config(arch: ArchConfig) -> TrainConfig {
+    TrainConfig::for_arch(arch)
+}
+
+fn hybrid_config() -> TrainConfig {
+    config(ArchConfig::Hybrid(HybridConfig::default()))
+}
+
+/// The hybrid trained on data/news/train.jsonl, once for this file.
+fn hybrid() -> &'static Classifier {
+    static CLF: OnceLock<Classifier> = OnceLock::new();
+    CLF.get_or_init(|| Trainer::new(hybrid_config()).train(&corpus("train.jsonl")).unwrap())
+}
+
+fn accuracy(clf: &Classifier, test: &Corpus) -> f64 {
+    clf.evaluate(test).unwrap().accuracy()
+}
+
+/// Only the examples of one language (the corpus's `lang` field), by their text's script.
+fn only(c: &Corpus, hindi: bool) -> Corpus {
+    let is_hindi = |t: &str| t.chars().any(|ch| ('\u{0900}'..='\u{097F}').contains(&ch));
+    Corpus::from_examples(
+        c.examples
+            .iter()
+            .filter(|e| is_hindi(&e.text) == hindi)
+            .cloned()
+            .collect(),
+    )
+}
+
+#[test]
+fn the_hybrid_learns_the_repository_corpus_at_least_as_well_as_bow() {
+    let test = corpus("test.jsonl");
+    let hybrid_acc = accuracy(hybrid(), &test);
+    let bow_acc = accuracy(common::classifier(), &test);
+    eprintln!("data/news test: hybrid {hybrid_acc:.4}, bow {bow_acc:.4}");
+    assert!(hybrid_acc >= 0.95, "hybrid accuracy {hybrid_acc}");
+    assert!(hybrid_acc >= bow_acc, "hybrid {hybrid_acc} < bow {bow_acc}");
+    let Model::Hybrid(h) = hybrid().model() else {
+        panic!("not a hybrid: {:?}", hybrid().config().architecture)
+    };
+    let [bow_weight, encoder_weight] = h.scales();
+    assert!(encoder_weight > 0.0, "the encoder's weight is {encoder_weight}");
+    assert!(bow_weight >= 0.0);
+    // The bundle names the built-in encoder.
+    let id = hybrid().config().encoder.clone().unwrap();
+    assert_eq!(id, khabar::model::Encoder::builtin().unwrap().id());
+    assert_eq!(id.name, "multilingual-e5-small");
+}
+
+#[test]
+fn what_the_encoder_learns_in_english_carries_to_hindi() {
+    // Trained on the English examples only, scored on the Hindi ones: bow has never seen a
+    // Hindi word, the encoder's vectors are shared between the languages.
+    let train = only(&corpus("train.jsonl"), false);
+    let hindi = only(&corpus("test.jsonl"), true);
+    assert!(train.len() > 100 && hindi.len() > 30);
+    let encoder = Trainer::new(config(ArchConfig::Encoder(EncoderArchConfig::default())))
+        .train(&train)
+        .unwrap();
+    let bow = Trainer::new(TrainConfig::default()).train(&train).unwrap();
+    let (enc_acc, bow_acc) = (accuracy(&encoder, &hindi), accuracy(&bow, &hindi));
+    eprintln!("trained on English, scored on Hindi: encoder {enc_acc:.4}, bow {bow_acc:.4}");
+    assert!(enc_acc >= 0.85, "encoder on Hindi: {enc_acc}");
+    assert!(enc_acc > bow_acc + 0.3, "encoder {enc_acc}, bow {bow_acc}");
+}
+
+#[test]
+fn saved_and_loaded_models_predict_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let texts = common::test_texts();
+    for (name, clf) in [
+        ("hybrid", hybrid().clone()),
+        (
+            "encoder",
+            Trainer::new(config(ArchConfig::Encoder(EncoderArchConfig { max_tokens: 64 })))
+                .train(&corpus("train.jsonl"))
+                .unwrap(),
+        ),
+    ] {
+        let path = dir.path().join(name);
+        clf.save(&path).unwrap();
+        let loaded = Classifier::load(&path).unwrap();
+        assert_eq!(loaded.config().architecture, clf.config().architecture);
+        assert_eq!(
+            loaded.probabilities_batch(&texts).unwrap(),
+            clf.probabilities_batch(&texts).unwrap(),
+            "{name}"
+        );
+        // One text at a time (encoded alone) gives what the batch gives.
+        let one = loaded.probabilities(&texts[3]).unwrap();
+        let batch = &loaded.probabilities_batch(&texts[..8]).unwrap()[3];
+        for (a, b) in one.iter().zip(batch) {
+            assert!((a - b).abs() < 1e-5, "{name}: {one:?} vs {batch:?}");
+        }
+    }
+}
+
+#[test]
+fn a_bundle_that_names_another_encoder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m");
+    hybrid().save(&path).unwrap();
+    let config_path = path.join("config.json");
+    let text = std::fs::read_to_string(&config_path).unwrap();
+    let builtin = khabar::model::Encoder::builtin().unwrap().id();
+    let other = "0".repeat(64);
+    std::fs::write(&config_path, text.replace(&builtin.checksum, &other)).unwrap();
+    let err = Classifier::load(&path).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, Error::Bundle { .. }), "{err:?}");
+    assert!(
+        message.contains("trained with the encoder multilingual-e5-small (checksum 0000")
+            && message.contains("--encoder DIR"),
+        "{message}"
+    );
+    // No encoder named at all.
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v.as_object_mut().unwrap().remove("encoder");
+    std::fs::write(&config_path, v.to_string()).unwrap();
+    let message = Classifier::load(&path).unwrap_err().to_string();
+    assert!(message.contains("does not say which"), "{message}");
+}
+
+#[test]
+fn training_again_reads_the_vectors_from_the_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let train = corpus("train.jsonl");
+    let run = || {
+        let log = Arc::new(Log::default());
+        let clf = Trainer::new(TrainConfig {
+            encoding_cache: Some(cache.path().to_path_buf()),
+            progress: Some(log.clone()),
+            ..config(ArchConfig::Encoder(EncoderArchConfig { max_tokens: 64 }))
+        })
+        .train(&train)
+        .unwrap();
+        (clf, log)
+    };
+    let (first, log1) = run();
+    assert!(log1.says("0 of 300 texts found"));
+    let (pieces, done) = *log1.pieces.lock().unwrap();
+    assert!(pieces > 300 * 5 && done == pieces, "{pieces} {done}");
+    let (second, log2) = run();
+    assert!(log2.says("300 of 300 texts found"));
+    assert_eq!(*log2.pieces.lock().unwrap(), (0, 0));
+    let texts = common::test_texts();
+    assert_eq!(
+        first.probabilities_batch(&texts).unwrap(),
+        second.probabilities_batch(&texts).unwrap()
+    );
+    // A damaged entry is dropped and its text encoded again, to the same model.
+    let shard = std::fs::read_dir(cache.path())
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|f| f.unwrap().path())
+        .find(|p| std::fs::metadata(p).unwrap().len() > 0)
+        .unwrap();
+    let mut bytes = std::fs::read(&shard).unwrap();
+    bytes[40] ^= 0x55;
+    std::fs::write(&shard, bytes).unwrap();
+    let (third, log3) = run();
+    assert!(log3.says("299 of 300 texts found (1 damaged"), "{:?}", log3.lines);
+    assert_eq!(
+        first.probabilities_batch(&texts).unwrap(),
+        third.probabilities_batch(&texts).unwrap()
+    );
+}
+
+#[test]
+fn the_command_line_trains_and_predicts_with_the_hybrid() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m");
+    let cache = dir.path().join("cache");
+    let out = khabar()
+        .args(["train", "--arch", "hybrid", "--max-tokens", "64", "--data"])
+        .arg(data("train.jsonl"))
+        .arg("--out")
+        .arg(&model)
+        .arg("--cache-dir")
+        .arg(&cache)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("encoded 300 texts") && err.contains("5-fold cross-validation"), "{err}");
+    assert!(cache.join("encodings").is_dir());
+    let out = khabar()
+        .args(["predict", "--model"])
+        .arg(&model)
+        .arg("मुख्यमंत्री ने विधानसभा में बजट पेश किया")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stdout(&out).trim().is_empty());
+    let out = khabar().args(["info", "--model"]).arg(&model).output().unwrap();
+    assert!(stdout(&out).contains("hybrid: the pretrained encoder multilingual-e5-small"));
+}
+
+#[test]
+fn options_of_other_architectures_are_refused() {
+    for (args, says) in [
+        (
+            &["--max-tokens", "64"][..],
+            "--max-tokens applies to --arch encoder and hybrid; bow does not use it",
+        ),
+        (
+            &["--arch", "hybrid", "--heads", "2"][..],
+            "--heads applies to --arch transformer; --arch hybrid does not use it",
+        ),
+        (
+            &["--arch", "encoder", "--epochs", "3"][..],
+            "--epochs does not apply to --arch encoder",
+        ),
+        (
+            &["--arch", "encoder", "--ngrams", "3"][..],
+            "--ngrams applies to bow and hybrid; --arch encoder does not use it",
+        ),
+        (
+            &["--arch", "hybrid", "--no-cache", "--cache-dir", "x"][..],
+            "not both",
+        ),
+    ] {
+        let out = khabar()
+            .args(["train", "--data"])
+            .arg(data("train.jsonl"))
+            .args(["--out", "/nonexistent/never-written"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    }
+}
