@@ -400,7 +400,11 @@ pub(crate) fn from_bytes(
         }
     }
     let encoder = if architecture.uses_encoder() {
-        Some(resolve_encoder(&config_path, config.encoder.as_ref(), encoder)?)
+        Some(resolve_encoder(
+            &config_path,
+            config.encoder.as_ref(),
+            encoder,
+        )?)
     } else {
         None
     };
@@ -416,8 +420,14 @@ pub(crate) fn from_bytes(
     // The file's bytes are copied into the tensors: free them before the model is built (peak
     // memory of a load).
     drop(weights);
-    let model = Model::from_tensors(architecture, &tokenizer, config.labels.len(), tensors, encoder)
-        .map_err(|e| Error::bundle(&w_path, e))?;
+    let model = Model::from_tensors(
+        architecture,
+        &tokenizer,
+        config.labels.len(),
+        tensors,
+        encoder,
+    )
+    .map_err(|e| Error::bundle(&w_path, e))?;
     Ok(Parts {
         config,
         tokenizer,

@@ -264,13 +264,9 @@ impl Classifier {
         T: Send,
     {
         let vectors = match self.model.encoder() {
-            Some((encoder, max_tokens)) => Some(encoder.embed_on(
-                texts,
-                max_tokens,
-                self.threads,
-                &|_| Ok(()),
-                &|_| Ok(()),
-            )?),
+            Some((encoder, max_tokens)) => {
+                Some(encoder.embed_on(texts, max_tokens, self.threads, &|_| Ok(()), &|_| Ok(()))?)
+            }
             None => None,
         };
         let vector = |i: usize| vectors.as_ref().map(|v| v[i].as_slice());

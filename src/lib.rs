@@ -8,12 +8,17 @@
 //! ```text
 //! corpus files ─► Example{text, label} ─► NFKC + lowercase ─► WordPiece subwords (trained)
 //!   ─► subword ids + word n-grams ─► bag-of-n-grams model (candle) ─► softmax ─► labels
-//!   ─► subword ids in windows ─────► transformer encoder (candle) ─┘
+//!   ─► subword ids in windows ─────► transformer encoder (candle) ─┤
+//!   "query: " + XLM-R pieces ─► pretrained encoder ─► vector ─► linear layer ─┘ (+ bow: hybrid)
 //! ```
 //!
-//! Two architectures: `bow` (the default; [`BowConfig`]), fast and strong on small corpora, and
+//! Four architectures: `bow` (the default; [`BowConfig`]), fast and strong on small corpora;
 //! `transformer` ([`TransformerConfig`]), a small encoder trained from scratch that reads word
-//! order. [`TrainConfig::for_arch`] gives each one's default schedule. By default `bow` trains
+//! order; and two that read the pretrained multilingual encoder built into the library
+//! ([`Encoder`]): `encoder` ([`EncoderArchConfig`]: its sentence vector and a linear layer) and
+//! `hybrid` ([`HybridConfig`]: bow and that layer, weighted on cross-validated scores), which
+//! know words and languages their training corpus never showed them, at about a hundredth of
+//! bow's speed. [`TrainConfig::for_arch`] gives each one's default schedule. By default `bow` trains
 //! one linear SVM per label on naive-Bayes-scaled features ([`Loss::NbSvm`]) to their optimum;
 //! [`Loss::Softmax`] learns a softmax online instead (and is the loss of a model with an
 //! embedding width).
@@ -81,7 +86,10 @@ pub use classifier::{Classifier, LabelScore, Prediction};
 pub use corpus::{BadRow, Corpus, Example, Format, LabelMap, ReadOptions, ReadReport};
 pub use error::{Error, Location, Result};
 pub use metrics::{Calibration, ConfidenceBin, Coverage, Evaluation, Scored};
-pub use model::{ArchConfig, BowConfig, CompactOptions, Loss, TransformerConfig, Weighting};
+pub use model::{
+    ArchConfig, BowConfig, CompactOptions, Encoder, EncoderArchConfig, EncoderId, HybridConfig,
+    Loss, TransformerConfig, Weighting,
+};
 pub use progress::TrainProgress;
 pub use text::TokenizerOptions;
 pub use train::{TrainConfig, Trainer};

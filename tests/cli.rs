@@ -842,7 +842,7 @@ fn options_that_do_not_apply_are_refused() {
     let cases: [(&[&str], &str); 6] = [
         (
             &["--arch", "transformer", "--ngrams", "3"],
-            "--ngrams applies to bow; --arch transformer does not use it",
+            "--ngrams applies to bow and hybrid; --arch transformer does not use it",
         ),
         (
             &["--heads", "3"],

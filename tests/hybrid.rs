@@ -46,7 +46,11 @@ fn hybrid_config() -> TrainConfig {
 /// The hybrid trained on data/news/train.jsonl, once for this file.
 fn hybrid() -> &'static Classifier {
     static CLF: OnceLock<Classifier> = OnceLock::new();
-    CLF.get_or_init(|| Trainer::new(hybrid_config()).train(&corpus("train.jsonl")).unwrap())
+    CLF.get_or_init(|| {
+        Trainer::new(hybrid_config())
+            .train(&corpus("train.jsonl"))
+            .unwrap()
+    })
 }
 
 fn accuracy(clf: &Classifier, test: &Corpus) -> f64 {
@@ -77,7 +81,10 @@ fn the_hybrid_learns_the_repository_corpus_at_least_as_well_as_bow() {
         panic!("not a hybrid: {:?}", hybrid().config().architecture)
     };
     let [bow_weight, encoder_weight] = h.scales();
-    assert!(encoder_weight > 0.0, "the encoder's weight is {encoder_weight}");
+    assert!(
+        encoder_weight > 0.0,
+        "the encoder's weight is {encoder_weight}"
+    );
     assert!(bow_weight >= 0.0);
     // The bundle names the built-in encoder.
     let id = hybrid().config().encoder.clone().unwrap();
@@ -110,9 +117,11 @@ fn saved_and_loaded_models_predict_the_same() {
         ("hybrid", hybrid().clone()),
         (
             "encoder",
-            Trainer::new(config(ArchConfig::Encoder(EncoderArchConfig { max_tokens: 64 })))
-                .train(&corpus("train.jsonl"))
-                .unwrap(),
+            Trainer::new(config(ArchConfig::Encoder(EncoderArchConfig {
+                max_tokens: 64,
+            })))
+            .train(&corpus("train.jsonl"))
+            .unwrap(),
         ),
     ] {
         let path = dir.path().join(name);
@@ -197,7 +206,11 @@ fn training_again_reads_the_vectors_from_the_cache() {
     bytes[40] ^= 0x55;
     std::fs::write(&shard, bytes).unwrap();
     let (third, log3) = run();
-    assert!(log3.says("299 of 300 texts found (1 damaged"), "{:?}", log3.lines);
+    assert!(
+        log3.says("299 of 300 texts found (1 damaged"),
+        "{:?}",
+        log3.lines
+    );
     assert_eq!(
         first.probabilities_batch(&texts).unwrap(),
         third.probabilities_batch(&texts).unwrap()
@@ -220,7 +233,10 @@ fn the_command_line_trains_and_predicts_with_the_hybrid() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("encoded 300 texts") && err.contains("5-fold cross-validation"), "{err}");
+    assert!(
+        err.contains("encoded 300 texts") && err.contains("5-fold cross-validation"),
+        "{err}"
+    );
     assert!(cache.join("encodings").is_dir());
     let out = khabar()
         .args(["predict", "--model"])
@@ -230,7 +246,11 @@ fn the_command_line_trains_and_predicts_with_the_hybrid() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stdout(&out).trim().is_empty());
-    let out = khabar().args(["info", "--model"]).arg(&model).output().unwrap();
+    let out = khabar()
+        .args(["info", "--model"])
+        .arg(&model)
+        .output()
+        .unwrap();
     assert!(stdout(&out).contains("hybrid: the pretrained encoder multilingual-e5-small"));
 }
 

@@ -130,7 +130,6 @@ pub enum WeightingArg {
     Mean,
 }
 
-
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// Training data: a file, or a folder per class (repeat for several; formats may differ).
@@ -292,12 +291,20 @@ pub struct TrainArgs {
     pub max_tokens: usize,
     /// The pretrained encoder's directory (default: the one built into khabar). A model
     /// trained with another encoder needs it again to predict (--encoder there too).
-    #[arg(help_heading = "encoder (--arch encoder, hybrid)", long, value_name = "DIR")]
+    #[arg(
+        help_heading = "encoder (--arch encoder, hybrid)",
+        long,
+        value_name = "DIR"
+    )]
     pub encoder: Option<PathBuf>,
     /// Where the encoder's vectors of training texts are kept, so that training again on the
     /// same texts does not encode them again (default: $KHABAR_CACHE_DIR, else
     /// $XDG_CACHE_HOME/khabar, else ~/.cache/khabar). Delete it to clear the cache.
-    #[arg(help_heading = "encoder (--arch encoder, hybrid)", long, value_name = "DIR")]
+    #[arg(
+        help_heading = "encoder (--arch encoder, hybrid)",
+        long,
+        value_name = "DIR"
+    )]
     pub cache_dir: Option<PathBuf>,
     /// Encode every text, using no cache and writing none.
     #[arg(help_heading = "encoder (--arch encoder, hybrid)", long)]

@@ -133,39 +133,40 @@ pub fn info(a: InfoArgs) -> Result<()> {
 /// What the model is, in words.
 fn describe(clf: &Classifier, ngrams: usize) -> String {
     let encoder = |max_tokens: usize| match &clf.config().encoder {
-        Some(id) => format!("the pretrained encoder {id}, reading up to {max_tokens} pieces of each text"),
+        Some(id) => {
+            format!("the pretrained encoder {id}, reading up to {max_tokens} pieces of each text")
+        }
         None => "a pretrained encoder".to_string(),
     };
-    match clf.model() {
-        Model::Encoder(m) => {
-            return format!(
-                "encoder: {}, and a linear layer over its sentence vector",
-                encoder(m.config.max_tokens)
-            )
-        }
-        Model::Hybrid(h) => {
-            let [a, b] = h.scales();
-            return format!(
-                "hybrid: {}, whose linear layer's scores are added to a bow model's (weights: bow {a:.3}, encoder {b:.3}); the bow part: {}",
-                encoder(h.config.max_tokens),
-                describe_bow(&h.config.bow, ngrams)
-            );
-        }
-        Model::Bow(_) | Model::Transformer(_) => {}
-    }
     match clf.model().config() {
         ArchConfig::Bow(b) => format!("bag of words (bow): {}", describe_bow(&b, ngrams)),
-
-        ArchConfig::Transformer(t) => format!(
-            "transformer trained from scratch: {} layer{} of width {}, {} heads, reading {} \
-             tokens at a time",
-            t.layers,
-            if t.layers == 1 { "" } else { "s" },
-            t.d_model,
-            t.heads,
-            t.max_len
+        ArchConfig::Transformer(t) => {
+            format!(
+                "transformer trained from scratch: {} layer{} of width {}, {} heads, reading {} \
+                 tokens at a time",
+                t.layers,
+                if t.layers == 1 { "" } else { "s" },
+                t.d_model,
+                t.heads,
+                t.max_len
+            )
+        }
+        ArchConfig::Encoder(c) => format!(
+            "encoder: {}, and a linear layer over its sentence vector",
+            encoder(c.max_tokens)
         ),
-        ArchConfig::Encoder(_) | ArchConfig::Hybrid(_) => unreachable!("described above"),
+        ArchConfig::Hybrid(c) => {
+            let [a, b] = match clf.model() {
+                Model::Hybrid(h) => h.scales(),
+                _ => [f32::NAN; 2],
+            };
+            format!(
+                "hybrid: {}, whose linear layer's scores are added to a bow model's (weights: \
+                 bow {a:.3}, encoder {b:.3}); the bow part: {}",
+                encoder(c.max_tokens),
+                describe_bow(&c.bow, ngrams)
+            )
+        }
     }
 }
 

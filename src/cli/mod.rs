@@ -127,9 +127,10 @@ pub fn load_model(
 ) -> Result<Classifier> {
     check_threads(threads)?;
     let clf = match (model, encoder) {
-        (Some(dir), Some(enc)) => {
-            Classifier::load_with_encoder(dir, std::sync::Arc::new(khabar::model::Encoder::load(enc)?))
-        }
+        (Some(dir), Some(enc)) => Classifier::load_with_encoder(
+            dir,
+            std::sync::Arc::new(khabar::model::Encoder::load(enc)?),
+        ),
         (Some(dir), None) => Classifier::load(dir),
         (None, Some(_)) => Err(Error::Usage(
             "--encoder applies to a model trained with that encoder: give its --model".into(),
@@ -142,7 +143,11 @@ pub fn load_model(
 /// The directory of khabar's caches: $KHABAR_CACHE_DIR, else $XDG_CACHE_HOME/khabar, else
 /// ~/.cache/khabar (`None` when none of them is set).
 pub fn default_cache_dir() -> Option<PathBuf> {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     var("KHABAR_CACHE_DIR")
         .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("khabar")))
         .or_else(|| var("HOME").map(|d| d.join(".cache").join("khabar")))

@@ -74,7 +74,10 @@ fn refuse_inapplicable(a: &TrainArgs, m: &ArgMatches) -> Result<()> {
     let uses_bow = matches!(a.arch, Arch::Bow | Arch::Hybrid);
     if !uses_bow {
         if let Some(id) = BOW_OPTIONS.iter().find(|id| given(m, id)) {
-            return refuse(format!("{} applies to bow and hybrid; {arch} does not use it", flag(id)));
+            return refuse(format!(
+                "{} applies to bow and hybrid; {arch} does not use it",
+                flag(id)
+            ));
         }
     }
     if !matches!(a.arch, Arch::Transformer) {
@@ -249,36 +252,36 @@ pub fn train(a: TrainArgs, matches: &ArgMatches) -> Result<()> {
 /// The bow settings of the options (`--arch bow` and the bow part of `--arch hybrid`).
 fn bow_config(a: &TrainArgs) -> Result<BowConfig> {
     Ok(BowConfig {
-    dim: a.dim,
-    ngram_order: a.ngrams,
-    word_unigrams: !a.no_word_unigrams,
-    min_count: a.min_count,
-    min_count_words: a.min_count_words,
-    max_ngrams: a.max_ngrams,
-    weighting: match a.weighting {
-        WeightingArg::Tfidf => Weighting::Tfidf,
-        WeightingArg::Mean => Weighting::Mean,
-    },
-    char_ngrams: a.char_ngrams,
-    optimizer: match a.table_optimizer {
-        OptimizerArg::AdagradRow => SparseOptimizer::AdagradRow,
-        OptimizerArg::Adagrad => SparseOptimizer::Adagrad,
-        OptimizerArg::Adam => SparseOptimizer::Adam,
-        OptimizerArg::Sgd => SparseOptimizer::Sgd,
-    },
-    table_lr_scale: a.table_lr_scale,
-    margin: a.margin,
-    loss: match a.loss {
-        None if a.dim > 0 => Loss::Softmax,
-        None => BowConfig::default().loss,
-        Some(LossArg::Softmax) => Loss::Softmax,
-        Some(LossArg::Svm) => Loss::Svm,
-        Some(LossArg::NbSvm) => Loss::NbSvm,
-    },
-    svm_c: a.svm_c,
-    class_weight: class_weight(a.class_weight.as_deref())?,
-    ..BowConfig::default()
-})
+        dim: a.dim,
+        ngram_order: a.ngrams,
+        word_unigrams: !a.no_word_unigrams,
+        min_count: a.min_count,
+        min_count_words: a.min_count_words,
+        max_ngrams: a.max_ngrams,
+        weighting: match a.weighting {
+            WeightingArg::Tfidf => Weighting::Tfidf,
+            WeightingArg::Mean => Weighting::Mean,
+        },
+        char_ngrams: a.char_ngrams,
+        optimizer: match a.table_optimizer {
+            OptimizerArg::AdagradRow => SparseOptimizer::AdagradRow,
+            OptimizerArg::Adagrad => SparseOptimizer::Adagrad,
+            OptimizerArg::Adam => SparseOptimizer::Adam,
+            OptimizerArg::Sgd => SparseOptimizer::Sgd,
+        },
+        table_lr_scale: a.table_lr_scale,
+        margin: a.margin,
+        loss: match a.loss {
+            None if a.dim > 0 => Loss::Softmax,
+            None => BowConfig::default().loss,
+            Some(LossArg::Softmax) => Loss::Softmax,
+            Some(LossArg::Svm) => Loss::Svm,
+            Some(LossArg::NbSvm) => Loss::NbSvm,
+        },
+        svm_c: a.svm_c,
+        class_weight: class_weight(a.class_weight.as_deref())?,
+        ..BowConfig::default()
+    })
 }
 
 /// A flag that the first Ctrl-C (SIGINT) sets: training stops at its next step and nothing is

@@ -79,10 +79,7 @@ impl DenseHead {
                 *s += (v as f64 - m).powi(2);
             }
         }
-        let scale: Vec<f64> = var
-            .iter()
-            .map(|s| 1.0 / (s / n).sqrt().max(1e-6))
-            .collect();
+        let scale: Vec<f64> = var.iter().map(|s| 1.0 / (s / n).sqrt().max(1e-6)).collect();
         let z: Vec<f32> = xs
             .iter()
             .flat_map(|x| {
@@ -390,7 +387,11 @@ mod tests {
             .collect();
         let scale: Vec<f64> = (0..dim)
             .map(|j| {
-                let v = xs.iter().map(|x| (x[j] as f64 - mean[j]).powi(2)).sum::<f64>() / n;
+                let v = xs
+                    .iter()
+                    .map(|x| (x[j] as f64 - mean[j]).powi(2))
+                    .sum::<f64>()
+                    / n;
                 1.0 / v.sqrt()
             })
             .collect();

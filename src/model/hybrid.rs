@@ -107,7 +107,11 @@ pub struct EncoderModel {
 }
 
 impl EncoderModel {
-    pub(crate) fn new(config: Checked<EncoderArchConfig>, head: DenseHead, encoder: Arc<Encoder>) -> Self {
+    pub(crate) fn new(
+        config: Checked<EncoderArchConfig>,
+        head: DenseHead,
+        encoder: Arc<Encoder>,
+    ) -> Self {
         EncoderModel {
             config: config.into_inner(),
             head,
@@ -275,7 +279,11 @@ pub(crate) fn fit_scales(bow: &[Vec<f32>], enc: &[Vec<f32>], targets: &[u32]) ->
         let mut total = 0.0f64;
         for ((zb, ze), &y) in bow.iter().zip(enc).zip(targets) {
             z.clear();
-            z.extend(zb.iter().zip(ze).map(|(p, q)| (a * *p as f64 + b * *q as f64) as f32));
+            z.extend(
+                zb.iter()
+                    .zip(ze)
+                    .map(|(p, q)| (a * *p as f64 + b * *q as f64) as f32),
+            );
             softmax_in_place(&mut z);
             total -= (z[y as usize].max(1e-12) as f64).ln();
         }
@@ -325,7 +333,13 @@ mod tests {
         let targets: Vec<u32> = (0..40).map(|i| i % 2).collect();
         let right: Vec<Vec<f32>> = targets
             .iter()
-            .map(|&y| if y == 0 { vec![1.0, -1.0] } else { vec![-1.0, 1.0] })
+            .map(|&y| {
+                if y == 0 {
+                    vec![1.0, -1.0]
+                } else {
+                    vec![-1.0, 1.0]
+                }
+            })
             .collect();
         let wrong: Vec<Vec<f32>> = right.iter().map(|v| vec![v[1], v[0]]).collect();
         let [a, b] = fit_scales(&right, &wrong, &targets);
@@ -335,7 +349,13 @@ mod tests {
         // Both right half of the time, on different documents: both weighted.
         let half = |offset: usize| -> Vec<Vec<f32>> {
             (0..40)
-                .map(|i| if (i / 2 + offset) % 2 == 0 { right[i].clone() } else { vec![0.0, 0.0] })
+                .map(|i| {
+                    if (i / 2 + offset) % 2 == 0 {
+                        right[i].clone()
+                    } else {
+                        vec![0.0, 0.0]
+                    }
+                })
                 .collect()
         };
         let [a, b] = fit_scales(&half(0), &half(1), &targets);
@@ -353,6 +373,12 @@ mod tests {
         }
         .check()
         .unwrap_err();
-        assert!(matches!(err, Error::Config { field: "max_tokens", .. }));
+        assert!(matches!(
+            err,
+            Error::Config {
+                field: "max_tokens",
+                ..
+            }
+        ));
     }
 }

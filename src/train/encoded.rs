@@ -26,8 +26,8 @@ use crate::metrics::Evaluation;
 use crate::model::encoder::EncodingCache;
 use crate::model::hybrid::fit_scales;
 use crate::model::{
-    argmax, softmax_in_place, ArchConfig, BowConfig, DenseHead, Encoder,
-    EncoderArchConfig, EncoderModel, Hybrid, Model, Workspace,
+    argmax, softmax_in_place, ArchConfig, BowConfig, DenseHead, Encoder, EncoderArchConfig,
+    EncoderModel, Hybrid, Model, Workspace,
 };
 use crate::rng::SplitMix64;
 use crate::text::{Tokenizer, TokenizerOptions};
@@ -63,7 +63,11 @@ impl Trainer {
         let (max_tokens, bow_config) = match &cfg.arch {
             ArchConfig::Encoder(c) => (c.max_tokens, None),
             ArchConfig::Hybrid(c) => (c.max_tokens, Some(c.bow.clone())),
-            _ => return Err(Error::Internal("train_encoded on another architecture".into())),
+            _ => {
+                return Err(Error::Internal(
+                    "train_encoded on another architecture".into(),
+                ))
+            }
         };
         let labels: Vec<String> = corpus
             .label_counts()
@@ -160,7 +164,10 @@ impl Trainer {
         let head = DenseHead::fit(&refs, &targets, labels.len(), cross.penalty);
         let (tokenizer, model) = match (bow_trainer, scales) {
             (Some(trainer), Some(scales)) => {
-                self.say(&format!("training the bow part on all {} examples", corpus.len()));
+                self.say(&format!(
+                    "training the bow part on all {} examples",
+                    corpus.len()
+                ));
                 let bow_clf = trainer.train_as_trained(corpus)?;
                 let Model::Bow(bow) = bow_clf.model else {
                     return Err(Error::Internal("the bow part trained another model".into()));
@@ -262,7 +269,12 @@ impl Trainer {
 
     /// The vectors of `texts`: from the cache where it has them, the others encoded (and
     /// stored), with progress reported.
-    fn encode(&self, encoder: &Encoder, texts: &[&str], max_tokens: usize) -> Result<Vec<Vec<f32>>> {
+    fn encode(
+        &self,
+        encoder: &Encoder,
+        texts: &[&str],
+        max_tokens: usize,
+    ) -> Result<Vec<Vec<f32>>> {
         let cfg = &self.config;
         let cache = match &cfg.encoding_cache {
             Some(root) => {
@@ -377,7 +389,10 @@ impl Trainer {
             }
             if let (Some(trainer), Some(scores)) = (bow, bow_scores.as_mut()) {
                 let part = Corpus::from_examples(
-                    inside.iter().map(|&i| corpus.examples[i].clone()).collect::<Vec<Example>>(),
+                    inside
+                        .iter()
+                        .map(|&i| corpus.examples[i].clone())
+                        .collect::<Vec<Example>>(),
                 );
                 let clf = trainer.train_as_trained(&part)?;
                 // The fold's model may lack a rare label: its logits go to the corpus's label
@@ -506,12 +521,16 @@ mod tests {
 
     #[test]
     fn folds_are_stratified_and_even() {
-        let targets: Vec<u32> = (0..103).map(|i| if i < 80 { 0 } else { 1 + i % 2 }).collect();
+        let targets: Vec<u32> = (0..103)
+            .map(|i| if i < 80 { 0 } else { 1 + i % 2 })
+            .collect();
         let folds = stratified_folds(&targets, 3, 1);
         for f in 0..FOLDS {
             let size = folds.iter().filter(|&&x| x == f).count();
             assert!((20..=21).contains(&size), "fold {f}: {size}");
-            let label0 = (0..103).filter(|&i| folds[i] == f && targets[i] == 0).count();
+            let label0 = (0..103)
+                .filter(|&i| folds[i] == f && targets[i] == 0)
+                .count();
             assert_eq!(label0, 16);
         }
         assert_eq!(folds, stratified_folds(&targets, 3, 1));

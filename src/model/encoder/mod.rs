@@ -74,7 +74,12 @@ pub struct EncoderId {
 
 impl std::fmt::Display for EncoderId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (checksum {})", self.name, &self.checksum[..self.checksum.len().min(16)])
+        write!(
+            f,
+            "{} (checksum {})",
+            self.name,
+            &self.checksum[..self.checksum.len().min(16)]
+        )
     }
 }
 
@@ -132,12 +137,8 @@ impl Encoder {
             env!("CARGO_MANIFEST_DIR"),
             "/models/encoder/encoder.safetensors"
         ));
-        let encoder = Self::from_bytes(
-            Path::new("<built-in encoder>"),
-            CONFIG,
-            TOKENIZER,
-            WEIGHTS,
-        )?;
+        let encoder =
+            Self::from_bytes(Path::new("<built-in encoder>"), CONFIG, TOKENIZER, WEIGHTS)?;
         // Two threads may load it at once; both get the one that was stored first.
         Ok(Arc::clone(BUILTIN.get_or_init(|| Arc::new(encoder))))
     }
