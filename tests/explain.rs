@@ -4,10 +4,23 @@
 
 mod common;
 
-use common::{classifier, test_texts};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use common::{classifier, khabar, stderr, stdout, test_texts};
 use khabar::{
     Classifier, Error, Explanation, FeatureKind, TrainConfig, Trainer, TransformerConfig,
 };
+
+/// The data/news model saved once for this file's command-line tests.
+fn saved_model() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("explain-tests-model");
+        classifier().save(&dir).unwrap();
+        dir
+    })
+}
 
 /// `bias + listed + other`, in double precision.
 fn sum(e: &Explanation) -> f64 {
@@ -224,4 +237,169 @@ fn a_transformer_is_not_explained() {
         "{err}"
     );
     assert!(clf.explain_batch(&["a late goal"], 3).is_err());
+}
+
+#[test]
+fn predict_explain_writes_each_feature_under_its_prediction() {
+    let texts = [
+        "The striker scored twice as the home side won the football league final",
+        "भारतीय क्रिकेट टीम ने रोमांचक मुकाबले में जीत दर्ज की, कप्तान ने शतक लगाया।",
+    ];
+    let o = khabar()
+        .args(["predict", "--model"])
+        .arg(saved_model())
+        .args(["--explain", "3"])
+        .args(texts)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    // Per article: its prediction line, up to 3 + 3 feature lines, and the sum line.
+    let heads: Vec<usize> = (0..lines.len())
+        .filter(|&i| !lines[i].starts_with("  "))
+        .collect();
+    assert_eq!(heads.len(), 2, "{out}");
+    for (n, &h) in heads.iter().enumerate() {
+        assert!(lines[h].starts_with("sports\t"), "{out}");
+        let end = heads.get(n + 1).copied().unwrap_or(lines.len());
+        let features = &lines[h + 1..end - 1];
+        assert!((1..=6).contains(&features.len()), "{out}");
+        for l in features {
+            let (sign, rest) = l[2..].split_at(1);
+            assert!(sign == "+" || sign == "-", "{l}");
+            let (weight, feature) = rest.trim_start().split_once("  ").unwrap();
+            weight.parse::<f32>().unwrap();
+            let (kind, quoted) = feature.split_once(" \"").unwrap();
+            assert!(
+                ["word", "subword", "word n-gram", "char n-gram"].contains(&kind),
+                "{l}"
+            );
+            let text = quoted.trim_end_matches('"').trim_start_matches("##");
+            let text = text.trim_start_matches('<').trim_end_matches('>');
+            assert!(texts[n].to_lowercase().contains(text), "{l}");
+        }
+        assert!(
+            lines[end - 1].starts_with("  = ") && lines[end - 1].contains("logit of sports: bias "),
+            "{out}"
+        );
+    }
+    // JSON lines: the explanation is a member, and adds up.
+    let o = khabar()
+        .args(["predict", "--output", "jsonl", "--explain", "3", "--model"])
+        .arg(saved_model())
+        .args(texts)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for (line, text) in out.lines().zip(texts) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let e: Explanation = serde_json::from_value(v["explain"].clone()).unwrap();
+        assert_eq!(v["label"], e.label.as_str());
+        assert!(e.raised.len() <= 3 && e.lowered.len() <= 3 && !e.raised.is_empty());
+        assert_adds_up(&e, text);
+        assert_eq!(e, classifier().explain(text, 3).unwrap());
+    }
+    // Without --explain, nothing changes; given without N, 5 of each.
+    let plain = khabar()
+        .args(["predict", "--model"])
+        .arg(saved_model())
+        .args(texts)
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&plain).lines().count(), 2);
+    assert!(!stdout(&plain).contains("  + "));
+    let o = khabar()
+        .args(["predict", "--model"])
+        .arg(saved_model())
+        .arg(texts[0])
+        .arg("--explain")
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    let raised = out.lines().filter(|l| l.starts_with("  + ")).count();
+    assert!(raised == 5, "{out}");
+}
+
+#[test]
+fn info_top_features_lists_a_labels_words() {
+    let o = khabar()
+        .args(["info", "--model"])
+        .arg(saved_model())
+        .args(["--top-features", "sports", "4"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("weigh most for sports"), "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("  + ")).count(),
+        4,
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("  - ")).count(),
+        4,
+        "{out}"
+    );
+    assert!(
+        out.contains("hashed features") && out.contains("not listed"),
+        "{out}"
+    );
+    let o = khabar()
+        .args(["info", "--json", "--model"])
+        .arg(saved_model())
+        .args(["--top-features", "sports"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["raised"].as_array().unwrap().len(), 20);
+    assert_eq!(v["label"], "sports");
+    let o = khabar()
+        .args(["info", "--model"])
+        .arg(saved_model())
+        .args(["--top-features", "weather"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no label 'weather'"), "{}", stderr(&o));
+}
+
+#[test]
+fn predict_explain_refuses_a_transformer_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("t");
+    let o = khabar()
+        .args(["train", "--quiet", "--arch", "transformer", "--epochs", "1"])
+        .args([
+            "--layers",
+            "1",
+            "--d-model",
+            "16",
+            "--heads",
+            "2",
+            "--ff",
+            "32",
+        ])
+        .args(["--max-len", "16", "--stride", "8", "--data"])
+        .arg(common::data("train.jsonl"))
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = khabar()
+        .args(["predict", "--explain", "2", "--model"])
+        .arg(&model)
+        .arg("a late goal")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("explanations cover bow, hybrid and encoder models"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).is_empty());
 }
