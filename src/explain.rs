@@ -203,7 +203,10 @@ impl Classifier {
     /// from (words, word n-grams, characters, vocabulary pieces), never by hash or id; a
     /// feature met several times is one entry, with its whole share. A `hybrid` model's
     /// features are its bow part's, weighted as the hybrid weighs that part, and one more
-    /// term is the encoder's share; an `encoder` model's one term is the encoder's.
+    /// term is the encoder's share; an `encoder` model's one term is the encoder's. The bias is
+    /// what does not depend on the text: the model's bias for the label (a hybrid's: both
+    /// parts' biases, weighted), so the encoder's share is its layer's weights times the
+    /// sentence vector.
     ///
     /// A `transformer` model cannot be explained: [`Error::Usage`].
     pub fn explain(&self, text: &str, n: usize) -> Result<Explanation> {
