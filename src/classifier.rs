@@ -254,7 +254,7 @@ impl Classifier {
     /// `f` of each text, on this classifier's threads, in input order; each thread reuses its
     /// workspace and logits buffer from one text to the next. A model that reads the encoder
     /// gets the texts' vectors first, encoded together (texts of similar length batched).
-    fn map_batch<S, T>(
+    pub(crate) fn map_batch<S, T>(
         &self,
         texts: &[S],
         f: impl Fn(&mut Workspace, &mut Vec<f32>, &str, Option<&[f32]>) -> Result<T> + Sync,

@@ -73,6 +73,7 @@ pub mod bundle;
 mod classifier;
 pub mod corpus;
 mod error;
+mod explain;
 pub mod metrics;
 pub mod model;
 mod progress;
@@ -85,6 +86,7 @@ pub use bundle::BundleConfig;
 pub use classifier::{Classifier, LabelScore, Prediction};
 pub use corpus::{BadRow, Corpus, Example, Format, LabelMap, ReadOptions, ReadReport};
 pub use error::{Error, Location, Result};
+pub use explain::{Contribution, Explanation, FeatureKind, TopFeatures};
 pub use metrics::{Calibration, ConfidenceBin, Coverage, Evaluation, Scored};
 pub use model::{
     ArchConfig, BowConfig, CompactOptions, Encoder, EncoderArchConfig, EncoderId, HybridConfig,

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use common::{corpus, data, khabar, stderr, stdout};
 use khabar::model::{EncoderArchConfig, HybridConfig, Model};
-use khabar::{ArchConfig, Classifier, Corpus, Error, TrainConfig, TrainProgress, Trainer};
+use khabar::{
+    ArchConfig, Classifier, Corpus, Error, FeatureKind, TrainConfig, TrainProgress, Trainer,
+};
 
 /// Keeps the lines training reports, and the pieces it says it encoded.
 #[derive(Default)]
@@ -92,6 +94,52 @@ fn the_hybrid_learns_the_repository_corpus_at_least_as_well_as_bow() {
     assert_eq!(id.name, "multilingual-e5-small");
 }
 
+/// A hybrid's explanation: its bow part's features (weighted as the hybrid weighs that part)
+/// and one term for the encoder, which with the bias add up to the hybrid's logit.
+#[test]
+fn the_hybrids_explanation_adds_up_and_has_the_encoders_share() {
+    let clf = hybrid();
+    let [bow_weight, _] = match clf.model() {
+        Model::Hybrid(h) => h.scales(),
+        _ => unreachable!("a hybrid"),
+    };
+    let texts = common::test_texts();
+    let explained = clf.explain_batch(&texts[..12], 10_000).unwrap();
+    for (text, e) in texts.iter().zip(&explained) {
+        let p = clf.predict(text).unwrap();
+        assert_eq!(e.label, p.label);
+        assert!((e.score - p.score).abs() < 1e-5, "{text:?}");
+        let listed: Vec<_> = e.raised.iter().chain(&e.lowered).collect();
+        let encoder: Vec<_> = listed
+            .iter()
+            .filter(|c| c.kind == FeatureKind::Encoder)
+            .collect();
+        assert_eq!(encoder.len(), 1, "{text:?}: {listed:?}");
+        assert_eq!(encoder[0].feature, "sentence vector");
+        if bow_weight > 0.0 {
+            assert!(listed.len() > 1, "{text:?}: bow features too");
+        }
+        let sum = e.bias as f64 + listed.iter().map(|c| c.weight as f64).sum::<f64>();
+        let size = e.bias.abs() as f64 + listed.iter().map(|c| c.weight.abs() as f64).sum::<f64>();
+        assert_eq!(e.other, 0.0);
+        assert!(
+            (sum - e.logit as f64).abs() <= 1e-4 * size.max(1.0),
+            "{text:?}: {sum} vs {}",
+            e.logit
+        );
+    }
+    // One at a time gives what the batch gives (the text encoded alone).
+    let one = clf.explain(&texts[3], 10_000).unwrap();
+    let b = &explained[3];
+    assert_eq!(one.label, b.label);
+    assert!(
+        (one.logit - b.logit).abs() < 1e-4,
+        "{} vs {}",
+        one.logit,
+        b.logit
+    );
+}
+
 #[test]
 fn what_the_encoder_learns_in_english_carries_to_hindi() {
     // Trained on the English examples only, scored on the Hindi ones: bow has never seen a
@@ -139,6 +187,18 @@ fn saved_and_loaded_models_predict_the_same() {
         for (a, b) in one.iter().zip(batch) {
             assert!((a - b).abs() < 1e-5, "{name}: {one:?} vs {batch:?}");
         }
+        // Explained: the encoder's share (the encoder model's only term) and the bias add up.
+        let e = loaded.explain(&texts[3], 10_000).unwrap();
+        let listed: Vec<_> = e.raised.iter().chain(&e.lowered).collect();
+        assert!(listed.iter().any(|c| c.kind == FeatureKind::Encoder));
+        if name == "encoder" {
+            assert_eq!(listed.len(), 1, "{listed:?}");
+        }
+        let sum = e.bias + listed.iter().map(|c| c.weight).sum::<f32>();
+        assert!(
+            (sum - e.logit).abs() < 1e-4 * e.logit.abs().max(1.0),
+            "{name}"
+        );
     }
 }
 

@@ -372,6 +372,12 @@ pub struct PredictArgs {
     /// object for each (jsonl output).
     #[arg(long)]
     pub skip_bad: bool,
+    /// Also say why each article got its label: the N features that raised the label's score
+    /// most and the N that lowered it most, each with its share of the label's logit, and the
+    /// bias (bow, hybrid and encoder models; N is 5 when not given: write the articles after
+    /// N, or after --).
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "5")]
+    pub explain: Option<usize>,
     /// Report model load time and throughput on stderr.
     #[arg(long, short)]
     pub verbose: bool,
@@ -442,4 +448,11 @@ pub struct InfoArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// List LABEL's strongest features instead: the words and word pieces of the vocabulary
+    /// that raise its score most and those that lower it most, N of each (default 20), in a
+    /// bow model or a hybrid's bow part. Hashed features (word and character n-grams, whole
+    /// words the vocabulary splits) have no text in the model and are not listed: `predict
+    /// --explain` names them in the articles it explains.
+    #[arg(long, value_names = ["LABEL", "N"], num_args = 1..=2)]
+    pub top_features: Option<Vec<String>>,
 }

@@ -1,13 +1,16 @@
 //! `khabar info`: what a model bundle holds, as text or JSON.
 
 use khabar::model::Model;
-use khabar::{ArchConfig, Classifier, Loss, Result};
+use khabar::{ArchConfig, Classifier, Error, Loss, Result};
 
 use super::args::InfoArgs;
 use super::{bundle_bytes, load_model};
 
 pub fn info(a: InfoArgs) -> Result<()> {
     let clf = load_model(&a.model, &a.encoder, None)?;
+    if let Some(args) = &a.top_features {
+        return top_features(&clf, args, a.json);
+    }
     let c = clf.config();
     let disk: u64 = match &a.model {
         Some(dir) => bundle_bytes(dir),
@@ -126,6 +129,45 @@ pub fn info(a: InfoArgs) -> Result<()> {
     println!(
         "bundle: format {}, written by khabar {} (--json for every setting)",
         c.format_version, c.khabar_version
+    );
+    Ok(())
+}
+
+/// `--top-features LABEL [N]`: the label's strongest named features, as text or JSON.
+fn top_features(clf: &Classifier, args: &[String], json: bool) -> Result<()> {
+    let n = match args.get(1) {
+        None => 20,
+        Some(n) => n.parse::<usize>().map_err(|_| {
+            Error::Usage(format!(
+                "--top-features LABEL N: N is a number of features (got '{n}')"
+            ))
+        })?,
+    };
+    let top = clf.top_features(&args[0], n)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&top).expect("plain values")
+        );
+        return Ok(());
+    }
+    println!(
+        "the words and word pieces that weigh most for {}: what each adds to the label's score \
+         where it occurs once, before an article's features are weighed together",
+        top.label
+    );
+    for (title, list) in [("raise it", &top.raised), ("lower it", &top.lowered)] {
+        println!("{title}:");
+        for c in list.iter() {
+            let sign = if c.weight < 0.0 { '-' } else { '+' };
+            println!("  {sign} {:.3}  {c}", c.weight.abs());
+        }
+    }
+    println!(
+        "not listed: the {} rows of hashed features (word and character n-grams, whole words the \
+         vocabulary splits), which the model keeps by hash, not by their text; `khabar predict \
+         --explain` names them in the articles it explains",
+        thousands(top.hashed_rows)
     );
     Ok(())
 }

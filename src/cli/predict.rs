@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use khabar::{Error, Location, Result};
+use khabar::{Error, Explanation, Location, Result};
 
 use super::args::{OutputFormat, PredictArgs};
 use super::{given, io_error, load_model};
@@ -66,6 +66,17 @@ pub fn predict(a: PredictArgs, matches: &clap::ArgMatches) -> Result<()> {
     }
     let load_start = std::time::Instant::now();
     let clf = load_model(&a.model, &a.encoder, a.threads)?;
+    if a.explain.is_some() {
+        // A model that cannot be explained is refused before any input is read.
+        clf.explain_batch::<&str>(&[], 0)?;
+    }
+    // The explanations of a batch of articles, when asked for.
+    let explain = |texts: &[String]| -> Result<Vec<Explanation>> {
+        match a.explain {
+            Some(n) => clf.explain_batch(texts, n),
+            None => Ok(Vec::new()),
+        }
+    };
     let loaded = std::time::Instant::now();
     if a.verbose {
         eprintln!(
@@ -89,16 +100,17 @@ pub fn predict(a: PredictArgs, matches: &clap::ArgMatches) -> Result<()> {
     let stdout_path = Path::new("<stdout>");
     let labels = clf.labels();
     let mut top = Vec::with_capacity(a.top_k);
-    let mut emit = |probs: &[Vec<f32>]| -> Result<()> {
-        for p in probs {
+    let mut emit = |probs: &[Vec<f32>], explained: &[Explanation]| -> Result<()> {
+        for (i, p) in probs.iter().enumerate() {
             top_k(p, a.top_k, &mut top);
-            write_prediction(&mut out, labels, p, &top, a.output, None, unsure)
+            let why = explained.get(i);
+            write_prediction(&mut out, labels, p, &top, a.output, None, unsure, why)
                 .map_err(|e| io_error(stdout_path, e))?;
         }
         out.flush().map_err(|e| io_error(stdout_path, e))
     };
     if !a.texts.is_empty() {
-        emit(&clf.probabilities_batch(&a.texts)?)?;
+        emit(&clf.probabilities_batch(&a.texts)?, &explain(&a.texts)?)?;
         report(a.texts.len());
         return Ok(());
     }
@@ -159,7 +171,9 @@ pub fn predict(a: PredictArgs, matches: &clap::ArgMatches) -> Result<()> {
             }
         }
         let probs = clf.probabilities_batch(&texts[..n])?;
+        let explained = explain(&texts[..n])?;
         let mut next = probs.iter();
+        let mut next_why = explained.iter();
         for line in batch.drain(..) {
             let Some(error) = line.error else {
                 let p = next.next().expect("a result for each article");
@@ -172,6 +186,7 @@ pub fn predict(a: PredictArgs, matches: &clap::ArgMatches) -> Result<()> {
                     a.output,
                     line.id.as_ref(),
                     unsure,
+                    next_why.next(),
                 )
                 .map_err(|e| io_error(stdout_path, e))?;
                 count += 1;
@@ -411,7 +426,10 @@ struct Unsure<'a> {
 }
 
 /// One line of `predict` output: the labels of `top` with their probabilities; below the
-/// threshold, the first label is the unsure answer (with the best label's probability).
+/// threshold, the first label is the unsure answer (with the best label's probability). With
+/// an explanation (of the best label), in text an indented line for each feature listed and
+/// one for the sum; in JSON an "explain" member.
+#[allow(clippy::too_many_arguments)]
 fn write_prediction(
     out: &mut impl Write,
     labels: &[String],
@@ -420,6 +438,7 @@ fn write_prediction(
     format: OutputFormat,
     id: Option<&serde_json::Value>,
     unsure: Unsure,
+    why: Option<&Explanation>,
 ) -> std::io::Result<()> {
     let best = probs[top[0]];
     let unsure = unsure
@@ -447,7 +466,11 @@ fn write_prediction(
                 out.write_all(b"\t")?;
                 write_score(out, probs[i])?;
             }
-            out.write_all(b"\n")
+            out.write_all(b"\n")?;
+            match why {
+                Some(e) => write_explanation(out, e),
+                None => Ok(()),
+            }
         }
         OutputFormat::Jsonl => {
             let mut v = serde_json::json!({
@@ -461,9 +484,26 @@ fn write_prediction(
             if let Some(id) = id {
                 v["id"] = id.clone();
             }
+            if let Some(e) = why {
+                v["explain"] = serde_json::to_value(e).expect("plain values");
+            }
             writeln!(out, "{v}")
         }
     }
+}
+
+/// An explanation under its prediction line: `  + 0.412  word "budget"` for each feature
+/// listed, then how the logit adds up.
+fn write_explanation(out: &mut impl Write, e: &Explanation) -> std::io::Result<()> {
+    for c in e.raised.iter().chain(&e.lowered) {
+        let sign = if c.weight < 0.0 { '-' } else { '+' };
+        writeln!(out, "  {sign} {:.3}  {c}", c.weight.abs())?;
+    }
+    writeln!(
+        out,
+        "  = {:.3}  logit of {}: bias {:+.3}, other features {:+.3}",
+        e.logit, e.label, e.bias, e.other
+    )
 }
 
 #[cfg(test)]

@@ -47,6 +47,11 @@ impl DenseHead {
         self.weight.len() + self.bias.len()
     }
 
+    /// The bias of each output.
+    pub(crate) fn bias(&self) -> &[f32] {
+        &self.bias
+    }
+
     /// The logits of vector `x` (of length [`DenseHead::dim`]) into `out`.
     pub(crate) fn logits_into(&self, x: &[f32], out: &mut Vec<f32>) {
         debug_assert_eq!(x.len(), self.dim);

@@ -45,6 +45,9 @@ pub struct Tokenizer {
     continuation: ahash::AHashMap<String, u32>,
     unk: u32,
     vocab_size: usize,
+    /// Each id's piece ("##" before a continuation), made the first time one is asked for
+    /// (explanations): loading does not pay for it.
+    pieces: std::sync::OnceLock<Vec<Box<str>>>,
 }
 
 impl Tokenizer {
@@ -149,6 +152,7 @@ impl Tokenizer {
             continuation,
             unk,
             vocab_size,
+            pieces: std::sync::OnceLock::new(),
         })
     }
 
@@ -160,6 +164,25 @@ impl Tokenizer {
     /// Number of ids (largest id + 1).
     pub fn vocab_size(&self) -> usize {
         self.vocab_size
+    }
+
+    /// The piece of vocabulary id `id`, as `tokenizer.json` spells it (a continuation with its
+    /// "##"), or `None` for an id the vocabulary does not hold.
+    pub fn piece(&self, id: u32) -> Option<&str> {
+        let pieces = self.pieces.get_or_init(|| {
+            let mut pieces: Vec<Box<str>> = vec![Box::from(""); self.vocab_size];
+            for (p, &id) in &self.initial {
+                pieces[id as usize] = p.as_str().into();
+            }
+            for (p, &id) in &self.continuation {
+                pieces[id as usize] = format!("{CONTINUATION}{p}").into();
+            }
+            pieces
+        });
+        pieces
+            .get(id as usize)
+            .map(|p| &**p)
+            .filter(|p| !p.is_empty())
     }
 
     /// The id of the unknown-word token.

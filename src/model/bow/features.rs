@@ -54,20 +54,32 @@ fn cache_key(word: &[u8]) -> u64 {
     h ^ (h >> 32)
 }
 
+/// Where in its word a feature comes from (what an explanation shows of it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// One of the word's WordPiece pieces.
+    Piece,
+    /// Characters of the word framed as "<word>": `len` of them from the `start`th ('<' is 0).
+    Chars { start: usize, len: usize },
+    /// The whole word.
+    Word,
+}
+
 /// The features of one (normalized) word: its subword ids, its character n-grams and, for a
-/// word the vocabulary splits, the whole word. Returns the word's hash for word n-grams, or
-/// `None` for punctuation, which takes no part in them.
+/// word the vocabulary splits, the whole word, each with where in the word it comes from.
+/// Returns the word's hash for word n-grams, or `None` for punctuation, which takes no part in
+/// them.
 fn word_features(
     tokenizer: &Tokenizer,
     config: &BowConfig,
     w: &str,
     pieces: &mut Vec<u32>,
-    on: &mut impl FnMut(Feature),
+    on: &mut impl FnMut(Feature, Origin),
 ) -> Option<u64> {
     pieces.clear();
     tokenizer.encode_word(w, pieces);
     for &p in pieces.iter() {
-        on(Feature::Subword(p));
+        on(Feature::Subword(p), Origin::Piece);
     }
     if is_punctuation_word(w) {
         return None;
@@ -77,14 +89,14 @@ fn word_features(
     }
     let h = fnv1a(w.as_bytes());
     if config.word_unigrams && pieces.len() > 1 {
-        on(Feature::Key(unigram_key(h)));
+        on(Feature::Key(unigram_key(h)), Origin::Word);
     }
     Some(h)
 }
 
 /// Emits the keys of the character n-grams of `word` framed as "<word>", of `lo..=hi`
 /// characters.
-fn char_ngrams(word: &str, [lo, hi]: [usize; 2], on: &mut impl FnMut(Feature)) {
+fn char_ngrams(word: &str, [lo, hi]: [usize; 2], on: &mut impl FnMut(Feature, Origin)) {
     let mut bounds: Vec<usize> = Vec::with_capacity(word.len() + 2);
     bounds.extend(word.char_indices().map(|(i, _)| i));
     bounds.push(word.len());
@@ -107,25 +119,93 @@ fn char_ngrams(word: &str, [lo, hi]: [usize; 2], on: &mut impl FnMut(Feature)) {
                 h = h.wrapping_mul(0x0000_0100_0000_01b3);
             }
             if len >= lo && !(start == 0 && len == n) {
-                on(Feature::Key(extend_key(0x6368_6172_6e67_7261, h)));
+                on(
+                    Feature::Key(extend_key(0x6368_6172_6e67_7261, h)),
+                    Origin::Chars { start, len },
+                );
             }
         }
     }
 }
 
-/// The keys of the word n-grams (orders 2 and up) over a text's word hashes.
-fn word_ngrams(config: &BowConfig, words: &[u64], mut on: impl FnMut(u64)) {
+/// The characters `start..start + len` of `word` framed as "<word>" (the text of a character
+/// n-gram).
+pub(super) fn framed_chars(word: &str, start: usize, len: usize) -> String {
+    std::iter::once('<')
+        .chain(word.chars())
+        .chain(std::iter::once('>'))
+        .skip(start)
+        .take(len)
+        .collect()
+}
+
+/// The keys of the word n-grams (orders 2 and up) over a text's word hashes, each with the
+/// index of its first word and its number of words.
+fn word_ngrams(config: &BowConfig, words: &[u64], mut on: impl FnMut(u64, usize, usize)) {
     for n in 2..=config.ngram_order {
-        for window in words.windows(n) {
+        for (start, window) in words.windows(n).enumerate() {
             let mut key = window[0];
             for &w in &window[1..] {
                 key = extend_key(key, w);
             }
-            on(key);
+            on(key, start, n);
         }
     }
 }
 
+/// A feature of a text as an explanation names it: what in the text it came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Source<'a> {
+    /// A WordPiece piece of `word` (the tokenizer spells it: the whole word, or a part).
+    Piece { word: &'a str },
+    /// Characters of `word` framed as "<word>" (see [`framed_chars`]).
+    Chars {
+        word: &'a str,
+        start: usize,
+        len: usize,
+    },
+    /// A whole word, a feature of its own beside its pieces.
+    Word(&'a str),
+    /// Consecutive words (punctuation left out) of a word n-gram.
+    Words(&'a [&'a str]),
+}
+
+/// Every feature of `text` in the order the extractor finds them (repeats included), each with
+/// its [`Source`]: the walk [`Extractor`] makes, without a word cache (for explanations).
+pub(super) fn features_with_sources(
+    tokenizer: &Tokenizer,
+    config: &BowConfig,
+    text: &str,
+    mut on: impl FnMut(Feature, Source<'_>),
+) {
+    let (mut norm, mut spans, mut pieces) = (String::new(), Vec::new(), Vec::new());
+    normalize_split_into(text, &mut norm, &mut spans);
+    let mut words: Vec<&str> = Vec::new();
+    let mut hashes: Vec<u64> = Vec::new();
+    for &(a, b) in &spans {
+        let w = &norm[a as usize..b as usize];
+        let hash = word_features(tokenizer, config, w, &mut pieces, &mut |f, origin| {
+            let source = match origin {
+                Origin::Piece => Source::Piece { word: w },
+                Origin::Chars { start, len } => Source::Chars {
+                    word: w,
+                    start,
+                    len,
+                },
+                Origin::Word => Source::Word(w),
+            };
+            on(f, source)
+        })
+        .unwrap_or(NO_HASH);
+        if hash != NO_HASH {
+            words.push(w);
+            hashes.push(hash);
+        }
+    }
+    word_ngrams(config, &hashes, |key, start, n| {
+        on(Feature::Key(key), Source::Words(&words[start..start + n]))
+    });
+}
 /// What a per-thread word cache keeps of each word, made from the word's features the first
 /// time it is seen.
 pub(super) trait WordEntries {
@@ -230,7 +310,7 @@ impl Extractor {
                     let w = &norm[a as usize..b as usize];
                     features.clear();
                     let hash =
-                        word_features(tokenizer, config, w, pieces, &mut |f| features.push(f))
+                        word_features(tokenizer, config, w, pieces, &mut |f, _| features.push(f))
                             .unwrap_or(NO_HASH);
                     cache.insert(key, features, hash)
                 }
@@ -253,6 +333,7 @@ impl Extractor {
             *w = cache.hash(*w as u32);
             *w != NO_HASH
         });
-        word_ngrams(config, &self.words, on);
+        let mut on = on;
+        word_ngrams(config, &self.words, |key, _, _| on(key));
     }
 }

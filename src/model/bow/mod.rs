@@ -12,10 +12,12 @@
 //! learned by gradient steps (`softmax`).
 //!
 //! The data flows one way: `config` → `features` → `prepare` → `svm` / `softmax` → `model`
-//! (which `packed`, `index`, `counts` and `weights` serve).
+//! (which `packed`, `index`, `counts` and `weights` serve) → `explain` (each feature's share of
+//! a logit, named by the text it came from).
 
 mod config;
 mod counts;
+mod explain;
 mod features;
 mod index;
 mod model;
@@ -32,6 +34,7 @@ mod weights;
 use std::sync::Arc;
 
 pub use config::{BowConfig, ClassWeight, CompactOptions, Loss, SparseOptimizer, Weighting};
+pub(crate) use explain::{Term, TermKind};
 pub use model::Bow;
 pub(crate) use model::Scratch;
 

@@ -273,7 +273,7 @@ impl Bow {
     }
 
     /// The table row of a feature, if the model has one.
-    fn row_of(&self, f: Feature) -> Option<u32> {
+    pub(super) fn row_of(&self, f: Feature) -> Option<u32> {
         let n_sub = self.n_subwords as u32;
         match f {
             Feature::Subword(id) => (id < n_sub).then_some(id),

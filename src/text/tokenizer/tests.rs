@@ -22,6 +22,25 @@ fn fast_encoder_matches_the_tokenizers_crate() {
     }
 }
 
+/// Each id's piece is the one `tokenizer.json` gives it, and the pieces spell the words they
+/// encode.
+#[test]
+fn pieces_are_the_vocabulary_of_the_json() {
+    let tok = Tokenizer::train(&sample_texts(), &TokenizerOptions::default()).unwrap();
+    let hf: HfTokenizer = tok.to_json().parse().unwrap();
+    for (piece, id) in hf.get_vocab(false) {
+        assert_eq!(tok.piece(id), Some(piece.as_str()), "id {id}");
+    }
+    assert_eq!(tok.piece(tok.vocab_size() as u32), None);
+    let mut ids = Vec::new();
+    tok.encode_word("elections", &mut ids);
+    let spelled: String = ids
+        .iter()
+        .map(|&id| tok.piece(id).unwrap().trim_start_matches("##"))
+        .collect();
+    assert_eq!(spelled, "elections");
+}
+
 #[test]
 fn training_is_deterministic() {
     let texts = sample_texts();
