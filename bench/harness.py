@@ -417,6 +417,12 @@ def main():
         "hybrid_corpora": args.hybrid_corpora if args.with_hybrid else [],
         "corpora": corpora,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        # The commit the measured binary was built from (bench/run builds it just before).
+        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                 text=True, cwd=os.path.dirname(h.here)).stdout.strip(),
+        "uncommitted_changes": bool(subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+            text=True, cwd=os.path.dirname(h.here)).stdout.strip()),
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
         "khabar_skip_bad": h.skip_bad,
         "threads": h.threads,
