@@ -157,7 +157,7 @@ def hybrid_run(runs):
 
 def overview(corpora, runs_by, summaries):
     rows = [
-        "| corpus | khabar accuracy | best peer | its accuracy | difference | train time ratio | "
+        "| corpus | khabar bow accuracy | best peer | its accuracy | difference | train time ratio | "
         "throughput ratio, 1 thread | khabar hybrid accuracy | hybrid − best peer |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
