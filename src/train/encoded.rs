@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use super::{rfc3339_now, Trainer};
+use super::{labels_and_targets, rfc3339_now, Trainer};
 use crate::bundle::{BundleConfig, Normalization, TrainingInfo, FORMAT_VERSION};
 use crate::classifier::Classifier;
 use crate::corpus::{Corpus, Example};
@@ -69,17 +69,7 @@ impl Trainer {
                 ))
             }
         };
-        let labels: Vec<String> = corpus
-            .label_counts()
-            .keys()
-            .map(|s| s.to_string())
-            .collect();
-        if labels.len() < 2 {
-            return Err(Error::Usage(format!(
-                "the training data has {} label(s); a classifier needs at least two",
-                labels.len()
-            )));
-        }
+        let (labels, targets) = labels_and_targets(corpus)?;
         if corpus.len() < 2 * FOLDS {
             return Err(Error::Usage(format!(
                 "the training data has {} examples; the {} architecture needs at least {} \
@@ -89,12 +79,6 @@ impl Trainer {
                 2 * FOLDS
             )));
         }
-        let index = |l: &str| labels.binary_search_by(|x| x.as_str().cmp(l)).ok();
-        let targets: Vec<u32> = corpus
-            .examples
-            .iter()
-            .map(|e| index(&e.label).expect("labels come from this corpus") as u32)
-            .collect();
         let texts: Vec<&str> = corpus.examples.iter().map(|e| e.text.as_str()).collect();
 
         let encoder = match &cfg.encoder {

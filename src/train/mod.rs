@@ -471,23 +471,8 @@ impl Trainer {
         let started_at = rfc3339_now();
         let refit = matches!(valid, Valid::Tail(_));
 
-        let labels: Vec<String> = corpus
-            .label_counts()
-            .keys()
-            .map(|s| s.to_string())
-            .collect();
-        if labels.len() < 2 {
-            return Err(Error::Usage(format!(
-                "the training data has {} label(s); a classifier needs at least two",
-                labels.len()
-            )));
-        }
+        let (labels, targets) = labels_and_targets(corpus)?;
         let label_index = |l: &str| labels.binary_search_by(|x| x.as_str().cmp(l)).ok();
-        let targets: Vec<u32> = corpus
-            .examples
-            .iter()
-            .map(|e| label_index(&e.label).expect("labels come from this corpus") as u32)
-            .collect();
         let (valid_examples, valid_description) = match valid {
             Valid::Corpus(v, d) => (&v.examples[..], d),
             Valid::Tail(d) => (&corpus.examples[n_train..], d),
@@ -916,6 +901,29 @@ fn schedule(peak: f64, step: f64, total: f64, warmup: f64) -> f64 {
     } else {
         peak * ((total - step) / (total - warmup)).max(0.0)
     }
+}
+
+/// The corpus's labels, sorted (the model's outputs in that order), and each example's index
+/// into them; an error when there are fewer than two.
+fn labels_and_targets(corpus: &Corpus) -> Result<(Vec<String>, Vec<u32>)> {
+    let labels: Vec<String> = corpus
+        .label_counts()
+        .keys()
+        .map(|s| s.to_string())
+        .collect();
+    if labels.len() < 2 {
+        return Err(Error::Usage(format!(
+            "the training data has {} label(s); a classifier needs at least two",
+            labels.len()
+        )));
+    }
+    let index = |l: &str| labels.binary_search_by(|x| x.as_str().cmp(l)).ok();
+    let targets = corpus
+        .examples
+        .iter()
+        .map(|e| index(&e.label).expect("labels come from this corpus") as u32)
+        .collect();
+    Ok((labels, targets))
 }
 
 /// The current UTC time as RFC 3339 (seconds precision).
