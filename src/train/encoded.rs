@@ -18,7 +18,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use super::{labels_and_targets, rfc3339_now, Trainer};
-use crate::bundle::{BundleConfig, Normalization, TrainingInfo, FORMAT_VERSION};
+use crate::bundle::TrainingInfo;
 use crate::classifier::Classifier;
 use crate::corpus::{Corpus, Example};
 use crate::error::{Error, Result};
@@ -193,49 +193,35 @@ impl Trainer {
         };
         let seconds = started.elapsed().as_secs_f64();
         self.say(&format!("done in {seconds:.1} s"));
-        let mut label_counts = std::collections::BTreeMap::new();
-        for e in &corpus.examples {
-            *label_counts.entry(e.label.clone()).or_insert(0) += 1;
-        }
-        Ok(Classifier {
-            config: BundleConfig {
-                format_version: FORMAT_VERSION,
-                khabar_version: env!("CARGO_PKG_VERSION").to_string(),
-                architecture: model.config(),
-                labels,
-                normalization: Normalization::default(),
-                training: Some(TrainingInfo {
-                    data: corpus
-                        .sources
-                        .iter()
-                        .map(|p| p.display().to_string())
-                        .collect(),
-                    valid: valid_description,
-                    train_examples: corpus.len(),
-                    valid_examples,
-                    seed: cfg.seed,
-                    threads: rayon::current_num_threads(),
-                    epochs: 0,
-                    best_epoch: 0,
-                    learning_rate: 0.0,
-                    batch_size: 0,
-                    vocab_size: tokenizer.vocab_size(),
-                    started_at,
-                    seconds,
-                    valid_accuracy,
-                    valid_macro_f1: valid_f1,
-                    refit: false,
-                    label_counts,
-                    command: cfg.command.clone(),
-                }),
-                label_map: corpus.label_map.clone(),
-                encoder: Some(encoder.id()),
-                checksums: Default::default(),
-            },
-            tokenizer,
-            model,
-            threads: cfg.threads,
-        })
+        let info = TrainingInfo {
+            data: corpus
+                .sources
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            valid: valid_description,
+            train_examples: corpus.len(),
+            valid_examples,
+            seed: cfg.seed,
+            threads: rayon::current_num_threads(),
+            epochs: 0,
+            best_epoch: 0,
+            learning_rate: 0.0,
+            batch_size: 0,
+            vocab_size: tokenizer.vocab_size(),
+            started_at,
+            seconds,
+            valid_accuracy,
+            valid_macro_f1: valid_f1,
+            refit: false,
+            label_counts: corpus
+                .label_counts()
+                .into_iter()
+                .map(|(l, n)| (l.to_string(), n))
+                .collect(),
+            command: cfg.command.clone(),
+        };
+        Ok(self.classifier(corpus, labels, tokenizer, model, info))
     }
 
     /// The trainer of a hybrid's bow part: this training's settings, silent (its folds would

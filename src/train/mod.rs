@@ -617,7 +617,21 @@ impl Trainer {
         } else {
             self.say(&format!("done in {seconds:.1} s: {epochs_run} epochs"));
         }
-        Ok(Classifier {
+        Ok(self.classifier(corpus, labels, tokenizer, model, info))
+    }
+
+    /// The trained classifier and its bundle configuration: `model` with its `labels` and
+    /// `tokenizer`, the training's `info`, the corpus's label map and the encoder the model
+    /// reads, if any.
+    fn classifier(
+        &self,
+        corpus: &Corpus,
+        labels: Vec<String>,
+        tokenizer: Tokenizer,
+        model: Model,
+        info: TrainingInfo,
+    ) -> Classifier {
+        Classifier {
             config: BundleConfig {
                 format_version: FORMAT_VERSION,
                 khabar_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -626,13 +640,13 @@ impl Trainer {
                 normalization: Normalization::default(),
                 training: Some(info),
                 label_map: corpus.label_map.clone(),
-                encoder: None,
+                encoder: model.encoder().map(|(e, _)| e.id()),
                 checksums: Default::default(),
             },
             tokenizer,
             model,
-            threads: cfg.threads,
-        })
+            threads: self.config.threads,
+        }
     }
 
     /// Chooses the epoch count on the validation cut at the end of the corpus (its first
