@@ -123,6 +123,11 @@ pub struct BundleConfig {
     /// refuses an encoder of another identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoder: Option<EncoderId>,
+    /// The probability under which the model's answers were more often wrong than right, on
+    /// the cross-validated scores of its training data (`encoder` and `hybrid` models):
+    /// `predict --unsure` answers `unsure` below it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsure_below: Option<f32>,
     /// SHA-256 (hex) of `tokenizer.json` and `model.safetensors`, checked on load.
     #[serde(default)]
     pub checksums: BTreeMap<String, String>,

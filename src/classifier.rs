@@ -10,7 +10,7 @@ use crate::bundle::{self, BundleConfig, Parts};
 use crate::corpus::Corpus;
 use crate::error::Result;
 use crate::metrics::{Evaluation, Scored};
-use crate::model::{argmax, softmax_in_place, CompactOptions, Encoder, Model, Workspace};
+use crate::model::{argmax, softmax_in_place, CompactOptions, Encoder, Mode, Model, Workspace};
 use crate::text::Tokenizer;
 use crate::threads;
 
@@ -43,6 +43,8 @@ pub struct Classifier {
     pub(crate) model: Model,
     /// Threads of the batch calls (`None`: one per core).
     pub(crate) threads: Option<usize>,
+    /// How a hybrid model answers.
+    pub(crate) mode: Mode,
 }
 
 impl Classifier {
@@ -52,6 +54,7 @@ impl Classifier {
             tokenizer: parts.tokenizer,
             model: parts.model,
             threads: None,
+            mode: Mode::default(),
         }
     }
 
@@ -129,6 +132,18 @@ impl Classifier {
         self
     }
 
+    /// The same classifier, answering in `mode` (a `hybrid` model: its bow part alone, the
+    /// cascade, or both parts always; see [`Mode`]). Other models answer the same in every mode.
+    pub fn with_mode(mut self, mode: Mode) -> Classifier {
+        self.mode = mode;
+        self
+    }
+
+    /// How a hybrid model answers (by default [`Mode::Cascade`]).
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
     /// The number of threads the batch calls run on.
     pub fn threads(&self) -> usize {
         threads::count(self.threads)
@@ -170,6 +185,7 @@ impl Classifier {
             tokenizer: self.tokenizer.clone(),
             model,
             threads: self.threads,
+            mode: self.mode,
         }
     }
 
@@ -182,7 +198,8 @@ impl Classifier {
     }
 
     fn probabilities_into(&self, text: &str, ws: &mut Workspace, out: &mut Vec<f32>) -> Result<()> {
-        self.model.logits_into(&self.tokenizer, text, ws, out)?;
+        self.model
+            .logits_into(&self.tokenizer, text, self.mode, ws, out)?;
         softmax_in_place(out);
         Ok(())
     }
@@ -253,7 +270,10 @@ impl Classifier {
 
     /// `f` of each text, on this classifier's threads, in input order; each thread reuses its
     /// workspace and logits buffer from one text to the next. A model that reads the encoder
-    /// gets the texts' vectors first, encoded together (texts of similar length batched).
+    /// gets the vectors of the texts that need one first, encoded together (texts of similar
+    /// length batched): every text for an `encoder` model; for a `hybrid`, those its mode sends
+    /// to the encoder (the others get no vector, and the hybrid answers them with its bow
+    /// part alone).
     pub(crate) fn map_batch<S, T>(
         &self,
         texts: &[S],
@@ -263,13 +283,30 @@ impl Classifier {
         S: AsRef<str> + Sync,
         T: Send,
     {
-        let vectors = match self.model.encoder() {
+        let vectors: Option<Vec<Option<Vec<f32>>>> = match self.model.encoder() {
             Some((encoder, max_tokens)) => {
-                Some(encoder.embed_on(texts, max_tokens, self.threads, &|_| Ok(()), &|_| Ok(()))?)
+                let needed: Vec<usize> = match &self.model {
+                    Model::Hybrid(h) if self.mode != Mode::Accurate => {
+                        let need = self.parallel(texts, |ws, logits, text| {
+                            h.fast_logits_into(&self.tokenizer, text, &mut ws.bow, logits);
+                            Ok(h.needs_encoder(self.mode, logits))
+                        })?;
+                        (0..texts.len()).filter(|&i| need[i]).collect()
+                    }
+                    _ => (0..texts.len()).collect(),
+                };
+                let chosen: Vec<&str> = needed.iter().map(|&i| texts[i].as_ref()).collect();
+                let encoded =
+                    encoder.embed_on(&chosen, max_tokens, self.threads, &|_| Ok(()), &|_| Ok(()))?;
+                let mut all = vec![None; texts.len()];
+                for (i, v) in needed.into_iter().zip(encoded) {
+                    all[i] = Some(v);
+                }
+                Some(all)
             }
             None => None,
         };
-        let vector = |i: usize| vectors.as_ref().map(|v| v[i].as_slice());
+        let vector = |i: usize| vectors.as_ref().and_then(|v| v[i].as_deref());
         threads::install(self.threads, || {
             texts
                 .par_iter()
@@ -278,6 +315,28 @@ impl Classifier {
                 .map_init(
                     || (Workspace::default(), Vec::new()),
                     |(ws, logits), (i, t)| f(ws, logits, t.as_ref(), vector(i)),
+                )
+                .collect()
+        })?
+    }
+
+    /// `f` of each text without vectors, on this classifier's threads, in input order.
+    fn parallel<S, T>(
+        &self,
+        texts: &[S],
+        f: impl Fn(&mut Workspace, &mut Vec<f32>, &str) -> Result<T> + Sync,
+    ) -> Result<Vec<T>>
+    where
+        S: AsRef<str> + Sync,
+        T: Send,
+    {
+        threads::install(self.threads, || {
+            texts
+                .par_iter()
+                .with_min_len(self.min_len())
+                .map_init(
+                    || (Workspace::default(), Vec::new()),
+                    |(ws, logits), t| f(ws, logits, t.as_ref()),
                 )
                 .collect()
         })?

@@ -206,17 +206,19 @@ impl Classifier {
     /// term is the encoder's share; an `encoder` model's one term is the encoder's. The bias is
     /// what does not depend on the text: the model's bias for the label (a hybrid's: both
     /// parts' biases, weighted), so the encoder's share is its layer's weights times the
-    /// sentence vector.
+    /// sentence vector. A hybrid that answers with its bow part alone (in its mode, see
+    /// [`Classifier::with_mode`]) is explained by that part's features, scaled as the part is
+    /// alone, with no encoder term.
     ///
     /// A `transformer` model cannot be explained: [`Error::Usage`].
     pub fn explain(&self, text: &str, n: usize) -> Result<Explanation> {
-        let vector = match self.model.encoder() {
-            Some((encoder, max_tokens)) => encoder
-                .embed_on(&[text], max_tokens, Some(1), &|_| Ok(()), &|_| Ok(()))?
-                .pop(),
-            None => None,
-        };
-        self.explain_with(text, vector.as_deref(), n, &mut Workspace::default())
+        if let Model::Transformer(_) = self.model {
+            return Err(not_explained());
+        }
+        self.map_batch(&[text], |ws, _, text, vector| {
+            self.explain_with(text, vector, n, ws)
+        })
+        .map(|mut v| v.remove(0))
     }
 
     /// [`Classifier::explain`] of many texts, in parallel (see
@@ -262,6 +264,14 @@ impl Classifier {
                 m.head.logits_into(vector.ok_or_else(no_vector)?, &mut e);
                 let bias = m.head.bias()[label] as f64;
                 (bias, vec![encoder_share(e[label] as f64 - bias)])
+            }
+            // Answered by the bow part alone (the cascade, or the fast mode): its terms, scaled
+            // as it is scaled alone.
+            Model::Hybrid(h) if vector.is_none() => {
+                let scale = h.cascade().map_or(h.scales()[0], |c| c.scale) as f64;
+                let (bow_bias, terms) = h.bow().terms(&self.tokenizer, text, label);
+                let terms = terms.into_iter().map(|t| share(t, scale)).collect();
+                (scale * bow_bias as f64, terms)
             }
             Model::Hybrid(h) => {
                 let [s_bow, s_enc] = h.scales().map(|s| s as f64);

@@ -7,7 +7,7 @@ mod common;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use common::{corpus, data, khabar, stderr, stdout};
-use khabar::model::{EncoderArchConfig, HybridConfig, Model};
+use khabar::model::{EncoderArchConfig, HybridConfig, Mode, Model};
 use khabar::{
     ArchConfig, Classifier, Corpus, Error, FeatureKind, TrainConfig, TrainProgress, Trainer,
 };
@@ -98,7 +98,9 @@ fn the_hybrid_learns_the_repository_corpus_at_least_as_well_as_bow() {
 /// and one term for the encoder, which with the bias add up to the hybrid's logit.
 #[test]
 fn the_hybrids_explanation_adds_up_and_has_the_encoders_share() {
-    let clf = hybrid();
+    // Both parts on every text (the default cascade may answer some with the bow part alone).
+    let accurate = hybrid().clone().with_mode(Mode::Accurate);
+    let clf = &accurate;
     let [bow_weight, _] = match clf.model() {
         Model::Hybrid(h) => h.scales(),
         _ => unreachable!("a hybrid"),
@@ -137,6 +139,100 @@ fn the_hybrids_explanation_adds_up_and_has_the_encoders_share() {
         "{} vs {}",
         one.logit,
         b.logit
+    );
+}
+
+/// The three ways a hybrid answers: its bow part alone (`Fast`), the cascade (the bow part
+/// alone where it is sure enough, both parts elsewhere; the default), both parts always.
+#[test]
+fn the_cascade_answers_alone_only_where_the_bow_part_is_sure() {
+    let clf = hybrid();
+    assert_eq!(clf.mode(), Mode::Cascade);
+    let Model::Hybrid(h) = clf.model() else {
+        panic!("not a hybrid")
+    };
+    let cascade = h.cascade().expect("a hybrid trained now has a cascade");
+    assert!(cascade.scale > 0.0, "{cascade:?}");
+    let texts = common::test_texts();
+    let fast = clf.clone().with_mode(Mode::Fast);
+    let accurate = clf.clone().with_mode(Mode::Accurate);
+    let p_fast = fast.probabilities_batch(&texts).unwrap();
+    let p_accurate = accurate.probabilities_batch(&texts).unwrap();
+    let p_cascade = clf.probabilities_batch(&texts).unwrap();
+    let mut alone = 0;
+    for (i, text) in texts.iter().enumerate() {
+        let top = p_fast[i].iter().copied().fold(0.0, f32::max);
+        if top >= cascade.confident {
+            alone += 1;
+            assert_eq!(p_cascade[i], p_fast[i], "{text}");
+        } else {
+            assert_eq!(p_cascade[i], p_accurate[i], "{text}");
+        }
+        // One text at a time answers as the batch does, in each mode.
+        if i % 8 == 0 {
+            for (c, batch) in [(clf, &p_cascade), (&fast, &p_fast), (&accurate, &p_accurate)] {
+                let one = c.probabilities(text).unwrap();
+                for (a, b) in one.iter().zip(&batch[i]) {
+                    assert!((a - b).abs() < 1e-5, "{:?} {text}", c.mode());
+                }
+            }
+        }
+    }
+    eprintln!(
+        "cascade {cascade:?}: {alone} of {} test texts answered by the bow part alone",
+        texts.len()
+    );
+    // The fast mode is the bow part alone: no encoder term in its explanations, which add up.
+    let e = fast.explain(&texts[5], 10_000).unwrap();
+    let listed: Vec<_> = e.raised.iter().chain(&e.lowered).collect();
+    assert!(listed.iter().all(|c| c.kind != FeatureKind::Encoder));
+    let sum = e.bias + listed.iter().map(|c| c.weight).sum::<f32>();
+    assert!((sum - e.logit).abs() < 1e-4 * e.logit.abs().max(1.0));
+    assert_eq!(
+        fast.predict(&texts[5]).unwrap().label,
+        e.label,
+        "the explanation is of the fast answer"
+    );
+    // Saved and loaded, the cascade stays.
+    let dir = tempfile::tempdir().unwrap();
+    clf.save(dir.path()).unwrap();
+    let loaded = Classifier::load(dir.path()).unwrap();
+    let Model::Hybrid(l) = loaded.model() else {
+        panic!("not a hybrid")
+    };
+    assert_eq!(l.cascade(), Some(cascade));
+    // The command line: --fast and --accurate apply to hybrids, and not together.
+    let model = dir.path();
+    for mode in ["--fast", "--accurate"] {
+        let out = khabar()
+            .args(["predict", mode, "--model"])
+            .arg(model)
+            .arg(&texts[0])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{mode}: {}", stderr(&out));
+    }
+    let out = khabar()
+        .args(["predict", "--fast", "--accurate", "--model"])
+        .arg(model)
+        .arg("x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let bow = dir.path().join("bow");
+    common::classifier().save(&bow).unwrap();
+    let out = khabar()
+        .args(["eval", "--fast", "--model"])
+        .arg(&bow)
+        .arg("--data")
+        .arg(data("test.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--fast applies to hybrid models"),
+        "{}",
+        stderr(&out)
     );
 }
 
@@ -188,7 +284,11 @@ fn saved_and_loaded_models_predict_the_same() {
             assert!((a - b).abs() < 1e-5, "{name}: {one:?} vs {batch:?}");
         }
         // Explained: the encoder's share (the encoder model's only term) and the bias add up.
-        let e = loaded.explain(&texts[3], 10_000).unwrap();
+        let e = loaded
+            .clone()
+            .with_mode(Mode::Accurate)
+            .explain(&texts[3], 10_000)
+            .unwrap();
         let listed: Vec<_> = e.raised.iter().chain(&e.lowered).collect();
         assert!(listed.iter().any(|c| c.kind == FeatureKind::Encoder));
         if name == "encoder" {

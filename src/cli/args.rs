@@ -325,6 +325,19 @@ pub enum OutputFormat {
     Jsonl,
 }
 
+/// How a hybrid model (the built-in one is) answers: `predict` and `eval`.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct ModeArgs {
+    /// Hybrid models: answer with the n-gram part alone, never running the encoder (many times
+    /// faster, less accurate on articles unlike the training data).
+    #[arg(long, conflicts_with = "accurate")]
+    pub fast: bool,
+    /// Hybrid models: run the encoder on every article. By default the encoder runs only where
+    /// the n-gram part alone is not sure enough (a threshold chosen at training).
+    #[arg(long)]
+    pub accurate: bool,
+}
+
 #[derive(Args, Debug)]
 pub struct PredictArgs {
     /// Model bundle directory (default: the built-in news model).
@@ -334,6 +347,8 @@ pub struct PredictArgs {
     /// built-in one (--arch encoder or hybrid with --encoder DIR).
     #[arg(long, value_name = "DIR")]
     pub encoder: Option<PathBuf>,
+    #[command(flatten)]
+    pub mode: ModeArgs,
     /// How many labels to show per article, most probable first.
     #[arg(long, default_value_t = 3)]
     pub top_k: usize,
@@ -355,7 +370,12 @@ pub struct PredictArgs {
     /// (`eval --threshold P` says how many articles that leaves, and how accurately).
     #[arg(long, value_name = "P")]
     pub threshold: Option<f32>,
-    /// The answer below --threshold.
+    /// Answer --unsure-label below the model's own threshold: the probability under which its
+    /// answers were more often wrong than right at training (encoder and hybrid models, the
+    /// built-in one included; `khabar info` shows it).
+    #[arg(long, conflicts_with = "threshold")]
+    pub unsure: bool,
+    /// The answer below --threshold (or --unsure).
     #[arg(long, value_name = "NAME", default_value = "unsure")]
     pub unsure_label: String,
     /// Replace invalid UTF-8 in the input with U+FFFD instead of failing (and count the lines
@@ -400,6 +420,8 @@ pub struct EvalArgs {
     pub data: Vec<PathBuf>,
     #[command(flatten)]
     pub data_args: DataArgs,
+    #[command(flatten)]
+    pub mode: ModeArgs,
     /// Print one JSON object instead of the readable report.
     #[arg(long)]
     pub json: bool,
@@ -407,6 +429,9 @@ pub struct EvalArgs {
     /// (coverage), and the accuracy on those (what `predict --threshold P` leaves).
     #[arg(long, value_name = "P")]
     pub threshold: Option<f64>,
+    /// --threshold at the model's own threshold (see `predict --unsure`).
+    #[arg(long, conflicts_with = "threshold")]
+    pub unsure: bool,
     /// Write the misclassified articles to FILE as JSON lines: text, gold label, predicted
     /// label and its probability.
     #[arg(long, value_name = "FILE")]

@@ -3,7 +3,7 @@
 use khabar::{Error, Result};
 
 use super::args::EvalArgs;
-use super::{io_error, load_model, read_corpus};
+use super::{io_error, load_model, own_threshold, read_corpus, with_mode};
 
 pub fn eval(a: EvalArgs) -> Result<()> {
     if let Some(p) = a.threshold {
@@ -13,7 +13,12 @@ pub fn eval(a: EvalArgs) -> Result<()> {
             )));
         }
     }
-    let clf = load_model(&a.model, &a.encoder, a.threads)?;
+    let clf = with_mode(load_model(&a.model, &a.encoder, a.threads)?, a.mode)?;
+    let threshold = if a.unsure {
+        Some(own_threshold(&clf)? as f64)
+    } else {
+        a.threshold
+    };
     let mut options = a.data_args.read_options()?;
     if options.label_map.is_none() {
         if let Some(map) = &clf.config().label_map {
@@ -39,7 +44,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
                 .join(", ")
         );
     }
-    let coverage = a.threshold.and_then(|p| eval.at_threshold(p));
+    let coverage = threshold.and_then(|p| eval.at_threshold(p));
     if a.json {
         let mut v = eval.to_json();
         if let Some(c) = coverage {

@@ -24,6 +24,13 @@ pub fn info(a: InfoArgs) -> Result<()> {
     if a.json {
         let v = serde_json::json!({
             "config": c,
+            "cascade": match clf.model() {
+                Model::Hybrid(h) => h.cascade().map(|k| serde_json::json!({
+                    "bow_scale": k.scale,
+                    "bow_alone_from": k.confident,
+                })),
+                _ => None,
+            },
             "sizes": {
                 "labels": c.labels.len(),
                 "vocab_size": clf.tokenizer().vocab_size(),
@@ -43,6 +50,12 @@ pub fn info(a: InfoArgs) -> Result<()> {
         None => println!("model: the built-in news model (see models/news/README.md)"),
     }
     println!("what it is: {}", describe(&clf, ngrams));
+    if let Some(t) = c.unsure_below {
+        println!(
+            "unsure below: {t:.3} (under this probability its answers were more often wrong than \
+             right at training; `predict --unsure` answers unsure there)"
+        );
+    }
     let counts = c.training.as_ref().map(|t| &t.label_counts);
     let labels: Vec<String> = c
         .labels
@@ -198,13 +211,24 @@ fn describe(clf: &Classifier, ngrams: usize) -> String {
             encoder(c.max_tokens)
         ),
         ArchConfig::Hybrid(c) => {
-            let [a, b] = match clf.model() {
-                Model::Hybrid(h) => h.scales(),
-                _ => [f32::NAN; 2],
+            let (a, b, cascade) = match clf.model() {
+                Model::Hybrid(h) => (h.scales()[0], h.scales()[1], h.cascade()),
+                _ => (f32::NAN, f32::NAN, None),
+            };
+            let cascade = match cascade {
+                Some(k) if k.confident <= 1.0 => format!(
+                    "; by default the bow part answers alone where its probability is at least \
+                     {:.3} (--accurate: never; --fast: always)",
+                    k.confident
+                ),
+                Some(_) => "; the encoder runs on every article (--fast: never)".to_string(),
+                None => "; the encoder runs on every article (the model predates the \
+                         cascade)"
+                    .to_string(),
             };
             format!(
                 "hybrid: {}, whose linear layer's scores are added to a bow model's (weights: \
-                 bow {a:.3}, encoder {b:.3}); the bow part: {}",
+                 bow {a:.3}, encoder {b:.3}){cascade}; the bow part: {}",
                 encoder(c.max_tokens),
                 describe_bow(&c.bow, ngrams)
             )

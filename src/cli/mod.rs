@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use khabar::model::{Mode, Model};
 use khabar::{Classifier, Corpus, Error, ReadOptions, Result};
 
 use args::{Cli, Command};
@@ -138,6 +139,36 @@ pub fn load_model(
         (None, None) => Classifier::default_model(),
     }?;
     Ok(clf.with_threads(threads))
+}
+
+/// `clf` answering as `--fast` or `--accurate` say; refused for a model that is not a hybrid
+/// (only a hybrid has two parts to choose from).
+pub fn with_mode(clf: Classifier, mode: args::ModeArgs) -> Result<Classifier> {
+    let chosen = match (mode.fast, mode.accurate) {
+        (true, _) => Mode::Fast,
+        (_, true) => Mode::Accurate,
+        _ => return Ok(clf),
+    };
+    if !matches!(clf.model(), Model::Hybrid(_)) {
+        let flag = if mode.fast { "--fast" } else { "--accurate" };
+        return Err(Error::Usage(format!(
+            "{flag} applies to hybrid models (n-grams and the encoder), as the built-in model \
+             is; this model is {}",
+            clf.config().architecture.name()
+        )));
+    }
+    Ok(clf.with_mode(chosen))
+}
+
+/// The model's own threshold of unsure answers (`--unsure`), or why there is none.
+pub fn own_threshold(clf: &Classifier) -> Result<f32> {
+    clf.config().unsure_below.ok_or_else(|| {
+        Error::Usage(
+            "--unsure uses the threshold a model records at training, and this model has none \
+             (encoder and hybrid models trained by this version have one): give --threshold P"
+                .into(),
+        )
+    })
 }
 
 /// The directory of khabar's caches: $KHABAR_CACHE_DIR, else $XDG_CACHE_HOME/khabar, else

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use khabar::{Error, Explanation, Location, Result};
 
 use super::args::{OutputFormat, PredictArgs};
-use super::{given, io_error, load_model};
+use super::{given, io_error, load_model, own_threshold, with_mode};
 
 /// Whether a file's name says it holds JSON lines (as `train`'s automatic format decides).
 fn is_json_lines(path: &Path) -> bool {
@@ -55,17 +55,21 @@ pub fn predict(a: PredictArgs, matches: &clap::ArgMatches) -> Result<()> {
             )));
         }
     }
-    let unsure = Unsure {
-        below: a.threshold,
-        label: a.unsure_label.as_str(),
-    };
     if !a.texts.is_empty() && a.input.is_some() {
         return Err(Error::Usage(
             "give articles either as arguments or with --input, not both".into(),
         ));
     }
     let load_start = std::time::Instant::now();
-    let clf = load_model(&a.model, &a.encoder, a.threads)?;
+    let clf = with_mode(load_model(&a.model, &a.encoder, a.threads)?, a.mode)?;
+    let unsure = Unsure {
+        below: if a.unsure {
+            Some(own_threshold(&clf)?)
+        } else {
+            a.threshold
+        },
+        label: a.unsure_label.as_str(),
+    };
     if a.explain.is_some() {
         // A model that cannot be explained is refused before any input is read.
         clf.explain_batch::<&str>(&[], 0)?;

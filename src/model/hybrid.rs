@@ -34,6 +34,39 @@ const MIN_MAX_TOKENS: usize = 3;
 const HEAD: &str = "encoder_head";
 /// Name of the hybrid's two weights in a bundle.
 const SCALES: &str = "hybrid.scales";
+/// Name of the cascade's settings in a bundle ([`Cascade`]: scale, then threshold).
+const CASCADE: &str = "hybrid.cascade";
+/// The cascade's threshold that sends every text to the encoder.
+const NEVER_ALONE: f32 = 2.0;
+/// The accuracy, on the cross-validated scores of the training data, that the cascade may
+/// give up against both parts always: a tenth of a point.
+const CASCADE_TOLERANCE: f64 = 0.001;
+
+/// How a hybrid model answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// The bow part alone, its scores calibrated to stand alone: the encoder never runs.
+    Fast,
+    /// The bow part alone when it is sure enough (its calibrated top probability at or above
+    /// the model's [`Cascade::confident`]), both parts otherwise. A model trained before the
+    /// cascade existed has no threshold and runs both parts on every text.
+    #[default]
+    Cascade,
+    /// Both parts on every text.
+    Accurate,
+}
+
+/// The first stage of a hybrid's cascade: its bow part answering alone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cascade {
+    /// The bow part's logits times this are its calibrated logits alone (fitted, as the
+    /// hybrid's weights are, on cross-validated scores of the training data).
+    pub scale: f32,
+    /// From this top probability of the bow part alone up, the default mode trusts it and does
+    /// not run the encoder: the lowest threshold that costs at most a tenth of a point of
+    /// cross-validated accuracy against running both parts on every text (above 1: never).
+    pub confident: f32,
+}
 
 /// The settings of the `encoder` architecture.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -153,6 +186,8 @@ pub struct Hybrid {
     pub(crate) head: DenseHead,
     /// The weights of the bow part's logits and of the encoder layer's.
     pub(crate) scales: [f32; 2],
+    /// The bow part alone (absent in models trained before it existed).
+    pub(crate) cascade: Option<Cascade>,
     pub(crate) encoder: Arc<Encoder>,
 }
 
@@ -162,6 +197,7 @@ impl Hybrid {
         bow: Bow,
         head: DenseHead,
         scales: [f32; 2],
+        cascade: Option<Cascade>,
         encoder: Arc<Encoder>,
     ) -> Hybrid {
         Hybrid {
@@ -172,6 +208,7 @@ impl Hybrid {
             bow,
             head,
             scales,
+            cascade,
             encoder,
         }
     }
@@ -191,6 +228,12 @@ impl Hybrid {
         self.scales
     }
 
+    /// The bow part answering alone: its calibration and the cascade's threshold (`None` for a
+    /// model trained before the cascade existed).
+    pub fn cascade(&self) -> Option<Cascade> {
+        self.cascade
+    }
+
     /// Number of trained weights (the encoder's not counted).
     pub fn num_parameters(&self) -> usize {
         self.bow.num_parameters() + self.head.num_parameters() + 2
@@ -203,8 +246,35 @@ impl Hybrid {
             self.bow.compact(options),
             self.head.clone(),
             self.scales,
+            self.cascade,
             Arc::clone(&self.encoder),
         )
+    }
+
+    /// The bow part's logits alone, calibrated (see [`Cascade::scale`]; a model without a
+    /// cascade scales them by its weight in the sum).
+    pub(crate) fn fast_logits_into(
+        &self,
+        tokenizer: &Tokenizer,
+        text: &str,
+        scratch: &mut bow::Scratch,
+        out: &mut Vec<f32>,
+    ) {
+        self.bow.logits_of(tokenizer, text, scratch, out);
+        let scale = self.cascade.map_or(self.scales[0], |c| c.scale);
+        for o in out.iter_mut() {
+            *o *= scale;
+        }
+    }
+
+    /// Whether, in `mode`, a text whose bow part alone gives `fast_logits` (from
+    /// [`Hybrid::fast_logits_into`]) needs the encoder.
+    pub(crate) fn needs_encoder(&self, mode: Mode, fast_logits: &[f32]) -> bool {
+        match (mode, self.cascade) {
+            (Mode::Fast, _) => false,
+            (Mode::Accurate, _) | (Mode::Cascade, None) => true,
+            (Mode::Cascade, Some(c)) => top_probability(fast_logits) < c.confident,
+        }
     }
 
     pub(crate) fn logits_into(
@@ -230,6 +300,12 @@ impl Hybrid {
             SCALES.into(),
             Tensor::from_slice(&self.scales, 2, &Device::Cpu)?,
         ));
+        if let Some(c) = self.cascade {
+            t.push((
+                CASCADE.into(),
+                Tensor::from_slice(&[c.scale, c.confident], 2, &Device::Cpu)?,
+            ));
+        }
         Ok(t)
     }
 
@@ -245,28 +321,49 @@ impl Hybrid {
         let scales = tensors
             .remove(SCALES)
             .ok_or_else(|| format!("tensor '{SCALES}' is missing"))?;
-        if scales.dims() != [2] {
-            return Err(format!(
-                "tensor '{SCALES}' has shape {:?}, expected [2]",
-                scales.dims()
-            ));
-        }
-        let scales = scales
-            .to_dtype(DType::F32)
-            .and_then(|t| t.to_vec1::<f32>())
-            .map_err(|e| format!("tensor '{SCALES}': {e}"))?;
-        if scales.iter().any(|s| !s.is_finite()) {
-            return Err(format!("tensor '{SCALES}' holds NaN or infinite values"));
-        }
+        let scales = two_numbers(SCALES, scales)?;
+        let cascade = match tensors.remove(CASCADE) {
+            Some(t) => {
+                let [scale, confident] = two_numbers(CASCADE, t)?;
+                Some(Cascade { scale, confident })
+            }
+            None => None,
+        };
         let bow = Bow::from_tensors(Checked(config.bow), n_subwords, classes, tensors)?;
         Ok(Hybrid::new(
             config.max_tokens,
             bow,
             head,
-            [scales[0], scales[1]],
+            scales,
+            cascade,
             encoder,
         ))
     }
+}
+
+/// The two finite numbers of the bundle's tensor `name`.
+fn two_numbers(name: &str, t: Tensor) -> std::result::Result<[f32; 2], String> {
+    if t.dims() != [2] {
+        return Err(format!(
+            "tensor '{name}' has shape {:?}, expected [2]",
+            t.dims()
+        ));
+    }
+    let v = t
+        .to_dtype(DType::F32)
+        .and_then(|t| t.to_vec1::<f32>())
+        .map_err(|e| format!("tensor '{name}': {e}"))?;
+    if v.iter().any(|s| !s.is_finite()) {
+        return Err(format!("tensor '{name}' holds NaN or infinite values"));
+    }
+    Ok([v[0], v[1]])
+}
+
+/// The largest softmax probability of `logits`.
+pub(crate) fn top_probability(logits: &[f32]) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = logits.iter().map(|z| (z - max).exp()).sum();
+    1.0 / sum
 }
 
 /// The penalty on the squared weights in [`fit_scales`]: negligible beside a log-loss of real
@@ -299,34 +396,95 @@ pub(crate) fn fit_scales(bow: &[Vec<f32>], enc: &[Vec<f32>], targets: &[u32]) ->
     let mut best = (f64::INFINITY, 1.0, 0.0);
     for step in 0..=20 {
         let share = step as f64 / 20.0;
-        // Golden-section search of the log of the scale, between 1/100 and 100.
-        let (mut lo, mut hi) = ((0.01f64).ln(), (100.0f64).ln());
-        let g = (5f64.sqrt() - 1.0) / 2.0;
-        let mut x1 = hi - g * (hi - lo);
-        let mut x2 = lo + g * (hi - lo);
-        let (mut f1, mut f2) = (loss(share, x1.exp()), loss(share, x2.exp()));
-        for _ in 0..40 {
-            if f1 < f2 {
-                hi = x2;
-                x2 = x1;
-                f2 = f1;
-                x1 = hi - g * (hi - lo);
-                f1 = loss(share, x1.exp());
-            } else {
-                lo = x1;
-                x1 = x2;
-                f1 = f2;
-                x2 = lo + g * (hi - lo);
-                f2 = loss(share, x2.exp());
-            }
-        }
-        let (f, x) = if f1 < f2 { (f1, x1) } else { (f2, x2) };
+        let (f, scale) = best_scale(|scale| loss(share, scale));
         if f < best.0 {
-            best = (f, share, x.exp());
+            best = (f, share, scale);
         }
     }
     let (_, share, scale) = best;
     [((1.0 - share) * scale) as f32, (share * scale) as f32]
+}
+
+/// The scale between 1/100 and 100 that minimizes `loss` (golden-section search of its log),
+/// with the loss there.
+fn best_scale(loss: impl Fn(f64) -> f64) -> (f64, f64) {
+    let (mut lo, mut hi) = ((0.01f64).ln(), (100.0f64).ln());
+    let g = (5f64.sqrt() - 1.0) / 2.0;
+    let mut x1 = hi - g * (hi - lo);
+    let mut x2 = lo + g * (hi - lo);
+    let (mut f1, mut f2) = (loss(x1.exp()), loss(x2.exp()));
+    for _ in 0..40 {
+        if f1 < f2 {
+            hi = x2;
+            x2 = x1;
+            f2 = f1;
+            x1 = hi - g * (hi - lo);
+            f1 = loss(x1.exp());
+        } else {
+            lo = x1;
+            x1 = x2;
+            f1 = f2;
+            x2 = lo + g * (hi - lo);
+            f2 = loss(x2.exp());
+        }
+    }
+    if f1 < f2 {
+        (f1, x1.exp())
+    } else {
+        (f2, x2.exp())
+    }
+}
+
+/// The cascade of a hybrid whose bow part's cross-validated logits are `bow` and whose
+/// combined ones are `combined`: the bow part's calibration (the scale of minimum log-loss) and
+/// the lowest threshold on its top probability at which answering alone above it costs at most
+/// [`CASCADE_TOLERANCE`] of accuracy against `combined` on every document.
+pub(crate) fn fit_cascade(bow: &[Vec<f32>], combined: &[Vec<f32>], targets: &[u32]) -> Cascade {
+    let (_, scale) = best_scale(|scale| {
+        let mut z = Vec::new();
+        let total: f64 = bow
+            .iter()
+            .zip(targets)
+            .map(|(zb, &y)| {
+                z.clear();
+                z.extend(zb.iter().map(|p| (scale * *p as f64) as f32));
+                softmax_in_place(&mut z);
+                -(z[y as usize].max(1e-12) as f64).ln()
+            })
+            .sum();
+        total / targets.len().max(1) as f64
+    });
+    let scale = scale as f32;
+    let n = targets.len();
+    // Each document's confidence alone, and whether each way is right.
+    let mut docs: Vec<(f32, bool, bool)> = bow
+        .iter()
+        .zip(combined)
+        .zip(targets)
+        .map(|((zb, zc), &y)| {
+            let z: Vec<f32> = zb.iter().map(|p| scale * p).collect();
+            (
+                top_probability(&z),
+                super::argmax(zb) == y as usize,
+                super::argmax(zc) == y as usize,
+            )
+        })
+        .collect();
+    docs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let both: usize = docs.iter().filter(|d| d.2).count();
+    let floor = both as f64 / n.max(1) as f64 - CASCADE_TOLERANCE;
+    // The first k documents (most confident first) answered alone.
+    let (mut right, mut confident) = (both as i64, NEVER_ALONE);
+    for k in 1..=n {
+        let (c, alone, with) = docs[k - 1];
+        right += alone as i64 - with as i64;
+        // A threshold lets through every document as confident as the k-th.
+        let boundary = k == n || docs[k].0 < c;
+        if boundary && right as f64 / n as f64 >= floor {
+            confident = c;
+        }
+    }
+    Cascade { scale, confident }
 }
 
 #[cfg(test)]
@@ -378,6 +536,42 @@ mod tests {
             (wa - wa2).abs() < 1e-4 && (wb - wb2).abs() < 1e-4,
             "{wa} {wb} {wa2} {wb2}"
         );
+    }
+
+    #[test]
+    fn the_cascade_lets_the_bow_part_answer_where_it_is_sure_and_right() {
+        // 100 documents of 2 classes. The combined scores are right on all but 2. The bow part
+        // is sure and right on 60, sure and wrong on 5 (less sure than the 60), and unsure (a
+        // coin toss, wrong) on 35.
+        let mut bow = Vec::new();
+        let mut combined = Vec::new();
+        let mut targets = Vec::new();
+        for i in 0..100u32 {
+            let y = i % 2;
+            let sign = if y == 0 { 1.0 } else { -1.0 };
+            let z = match i {
+                0..=59 => 6.0 + i as f32 / 60.0,
+                60..=64 => -4.0,
+                _ => -0.1,
+            };
+            bow.push(vec![sign * z, -sign * z]);
+            let c = if i < 2 { -3.0 } else { 3.0 };
+            combined.push(vec![sign * c, -sign * c]);
+            targets.push(y);
+        }
+        let c = fit_cascade(&bow, &combined, &targets);
+        assert!(c.scale > 0.0);
+        let top = |z: &[f32]| top_probability(&z.iter().map(|v| c.scale * v).collect::<Vec<_>>());
+        // The 60 sure and right ones answer alone; the 5 confidently wrong ones do not (5
+        // points of accuracy), nor the unsure ones.
+        assert!((0..60).all(|i| top(&bow[i]) >= c.confident), "{c:?}");
+        assert!((60..100).all(|i| top(&bow[i]) < c.confident), "{c:?}");
+        // A bow part right everywhere answers everywhere alone; one wrong everywhere nowhere.
+        let c = fit_cascade(&combined[2..], &combined[2..], &targets[2..]);
+        assert!(c.confident <= 1.0);
+        let wrong: Vec<Vec<f32>> = combined.iter().map(|z| vec![z[1], z[0]]).collect();
+        let c = fit_cascade(&wrong, &combined, &targets);
+        assert_eq!(c.confident, NEVER_ALONE);
     }
 
     #[test]

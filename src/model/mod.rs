@@ -21,7 +21,7 @@ use crate::text::Tokenizer;
 pub use bow::{Bow, BowConfig, ClassWeight, CompactOptions, Loss, SparseOptimizer, Weighting};
 pub use dense::DenseHead;
 pub use encoder::{Encoder, EncoderId};
-pub use hybrid::{EncoderArchConfig, EncoderModel, Hybrid, HybridConfig};
+pub use hybrid::{Cascade, EncoderArchConfig, EncoderModel, Hybrid, HybridConfig, Mode};
 pub use transformer::{Transformer, TransformerConfig};
 
 /// An architecture and its hyperparameters, as recorded in `config.json`.
@@ -127,7 +127,7 @@ pub enum Model {
 /// Per-thread buffers reused across predictions.
 #[derive(Default)]
 pub(crate) struct Workspace {
-    bow: bow::Scratch,
+    pub(crate) bow: bow::Scratch,
     transformer: transformer::Scratch,
     encoder_logits: Vec<f32>,
 }
@@ -174,15 +174,23 @@ impl Model {
     }
 
     /// Logits of `text`, one per class, written to `out`. A model that reads the encoder
-    /// encodes the text first, on the calling thread; see [`Model::logits_with`] for texts
-    /// whose vectors were computed together.
+    /// encodes the text first, on the calling thread, when `mode` needs it (see [`Mode`]; other
+    /// models ignore it); see [`Model::logits_with`] for texts whose vectors were computed
+    /// together.
     pub(crate) fn logits_into(
         &self,
         tokenizer: &Tokenizer,
         text: &str,
+        mode: Mode,
         ws: &mut Workspace,
         out: &mut Vec<f32>,
     ) -> Result<()> {
+        if let Model::Hybrid(m) = self {
+            m.fast_logits_into(tokenizer, text, &mut ws.bow, out);
+            if !m.needs_encoder(mode, out) {
+                return Ok(());
+            }
+        }
         let vector = match self.encoder() {
             Some((encoder, max_tokens)) => encoder
                 .embed_on(&[text], max_tokens, Some(1), &|_| Ok(()), &|_| Ok(()))?
@@ -192,7 +200,9 @@ impl Model {
         self.logits_with(tokenizer, text, vector.as_deref(), ws, out)
     }
 
-    /// Logits of `text` whose encoder vector (for a model that reads one) is `vector`.
+    /// Logits of `text` whose encoder vector (for a model that reads one) is `vector`. A
+    /// hybrid given no vector answers with its bow part alone, calibrated
+    /// ([`Mode::Fast`]).
     pub(crate) fn logits_with(
         &self,
         tokenizer: &Tokenizer,
@@ -213,8 +223,17 @@ impl Model {
                 Ok(())
             }
             Model::Hybrid(m) => {
-                let v = vector.ok_or_else(needed)?;
-                m.logits_into(tokenizer, text, v, &mut ws.bow, &mut ws.encoder_logits, out);
+                match vector {
+                    Some(v) => m.logits_into(
+                        tokenizer,
+                        text,
+                        v,
+                        &mut ws.bow,
+                        &mut ws.encoder_logits,
+                        out,
+                    ),
+                    None => m.fast_logits_into(tokenizer, text, &mut ws.bow, out),
+                }
                 Ok(())
             }
         }

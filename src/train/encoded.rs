@@ -24,10 +24,10 @@ use crate::corpus::{Corpus, Example};
 use crate::error::{Error, Result};
 use crate::metrics::Evaluation;
 use crate::model::encoder::EncodingCache;
-use crate::model::hybrid::fit_scales;
+use crate::model::hybrid::{fit_cascade, fit_scales};
 use crate::model::{
     argmax, softmax_in_place, ArchConfig, BowConfig, DenseHead, Encoder, EncoderArchConfig,
-    EncoderModel, Hybrid, Model, Workspace,
+    EncoderModel, Hybrid, Mode, Model, Workspace,
 };
 use crate::rng::SplitMix64;
 use crate::text::{Tokenizer, TokenizerOptions};
@@ -141,6 +141,20 @@ impl Trainer {
             );
         }
         self.say(&line);
+        // The bow part alone: its calibration, and how sure it must be to answer alone.
+        let cascade = cross
+            .bow
+            .as_ref()
+            .map(|bow| fit_cascade(bow, &combined, &targets));
+        if let (Some(c), Some(bow)) = (cascade, &cross.bow) {
+            let (alone, right) = cascade_share(bow, &combined, &targets, c);
+            self.say(&format!(
+                "cascade: the bow part answers alone from a probability of {:.3} on: {:.1}% of \
+                 the documents, cross-validated accuracy {right:.4}",
+                c.confident,
+                100.0 * alone
+            ));
+        }
         self.check_cancel()?;
 
         // The final model, on all the data.
@@ -156,7 +170,8 @@ impl Trainer {
                 let Model::Bow(bow) = bow_clf.model else {
                     return Err(Error::Internal("the bow part trained another model".into()));
                 };
-                let model = Hybrid::new(max_tokens, bow, head, scales, Arc::clone(&encoder));
+                let model =
+                    Hybrid::new(max_tokens, bow, head, scales, cascade, Arc::clone(&encoder));
                 (bow_clf.tokenizer, Model::Hybrid(model))
             }
             _ => {
@@ -221,7 +236,9 @@ impl Trainer {
                 .collect(),
             command: cfg.command.clone(),
         };
-        Ok(self.classifier(corpus, labels, tokenizer, model, info))
+        let mut clf = self.classifier(corpus, labels, tokenizer, model, info);
+        clf.config.unsure_below = unsure_below(&combined, &targets);
+        Ok(clf)
     }
 
     /// The trainer of a hybrid's bow part: this training's settings, silent (its folds would
@@ -380,6 +397,7 @@ impl Trainer {
                             clf.model.logits_into(
                                 &clf.tokenizer,
                                 &corpus.examples[i].text,
+                                Mode::Accurate,
                                 ws,
                                 out,
                             )?;
@@ -464,6 +482,51 @@ impl Trainer {
     }
 }
 
+/// The probability under which the answers of the cross-validated logits `z` are right less
+/// than half the time: the highest top probability such that, of the documents less sure than
+/// it, at most half are right (`None` when even the least sure one is right).
+fn unsure_below(z: &[Vec<f32>], targets: &[u32]) -> Option<f32> {
+    let mut docs: Vec<(f32, bool)> = z
+        .iter()
+        .zip(targets)
+        .map(|(z, &y)| {
+            (
+                crate::model::hybrid::top_probability(z),
+                argmax(z) == y as usize,
+            )
+        })
+        .collect();
+    docs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (mut right, mut below) = (0usize, None);
+    for k in 1..docs.len() {
+        right += docs[k - 1].1 as usize;
+        // The documents less sure than the k-th: the first k (ties kept together).
+        if docs[k].0 > docs[k - 1].0 && 2 * right <= k {
+            below = Some(docs[k].0);
+        }
+    }
+    below
+}
+
+/// The share of the documents that the cascade `c` lets the bow part answer alone, and the
+/// cascade's accuracy, on cross-validated logits (bow alone and combined).
+fn cascade_share(
+    bow: &[Vec<f32>],
+    combined: &[Vec<f32>],
+    targets: &[u32],
+    c: crate::model::Cascade,
+) -> (f64, f64) {
+    let (mut alone, mut right) = (0usize, 0usize);
+    for ((zb, zc), &y) in bow.iter().zip(combined).zip(targets) {
+        let scaled: Vec<f32> = zb.iter().map(|z| c.scale * z).collect();
+        let fast = crate::model::hybrid::top_probability(&scaled) >= c.confident;
+        alone += fast as usize;
+        right += (argmax(if fast { zb } else { zc }) == y as usize) as usize;
+    }
+    let n = targets.len().max(1) as f64;
+    (alone as f64 / n, right as f64 / n)
+}
+
 /// The fold (below [`FOLDS`]) of each document: each label's documents shuffled with `seed`
 /// and dealt round the folds, each label starting where the last one stopped, so that the
 /// folds' sizes differ by at most one.
@@ -488,6 +551,33 @@ fn stratified_folds(targets: &[u32], classes: usize, seed: u64) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_unsure_threshold_is_where_answers_turn_mostly_wrong() {
+        // Two classes; the less sure a document, the likelier its answer is wrong: the 10 least
+        // sure (top probability about 0.52) are wrong, then 10 of which half are right, then 20
+        // right.
+        let mut z = Vec::new();
+        let mut targets = Vec::new();
+        for i in 0..40u32 {
+            let margin = 0.1 + i as f32 * 0.1;
+            let right = i >= 20 || (i >= 10 && i % 2 == 0);
+            z.push(vec![margin, 0.0]);
+            targets.push(if right { 0 } else { 1 });
+        }
+        let t = unsure_below(&z, &targets).unwrap();
+        // Below the threshold, at most half are right: the 20 least sure (5 right) and the
+        // next 10 (right) make 15 of 30; one more would tip it.
+        let k = z
+            .iter()
+            .filter(|v| crate::model::hybrid::top_probability(v) < t)
+            .count();
+        let right_below = (0..k).filter(|&i| targets[i] == 0).count();
+        assert_eq!((k, right_below), (30, 15));
+        // Answers right everywhere: no threshold.
+        let all: Vec<u32> = vec![0; 40];
+        assert_eq!(unsure_below(&z, &all), None);
+    }
 
     #[test]
     fn folds_are_stratified_and_even() {

@@ -18,8 +18,8 @@ use crate::error::{Error, Result};
 use crate::metrics::Evaluation;
 use crate::model::transformer::TransformerTrainer;
 use crate::model::{
-    argmax, bow, ArchConfig, BowConfig, CompactOptions, Encoder, Fit, HybridConfig, Loss, Model,
-    TransformerConfig, Workspace,
+    argmax, bow, ArchConfig, BowConfig, CompactOptions, Encoder, Fit, HybridConfig, Loss, Mode,
+    Model, TransformerConfig, Workspace,
 };
 use crate::progress::TrainProgress;
 use crate::rng::SplitMix64;
@@ -641,11 +641,13 @@ impl Trainer {
                 training: Some(info),
                 label_map: corpus.label_map.clone(),
                 encoder: model.encoder().map(|(e, _)| e.id()),
+                unsure_below: None,
                 checksums: Default::default(),
             },
             tokenizer,
             model,
             threads: self.config.threads,
+            mode: Mode::default(),
         }
     }
 
@@ -771,7 +773,7 @@ impl Trainer {
                             .map_init(
                                 || (Workspace::default(), Vec::new()),
                                 |(ws, logits), &(text, _)| {
-                                    m.logits_into(ctx.tokenizer, text, ws, logits)?;
+                                    m.logits_into(ctx.tokenizer, text, Mode::Accurate, ws, logits)?;
                                     Ok(argmax(logits))
                                 },
                             )
