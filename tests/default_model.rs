@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use khabar::model::{Mode, Model};
 use khabar::Classifier;
 
 mod common;
@@ -56,12 +57,83 @@ fn war_talks_and_ceasefires_are_international_and_cricket_is_sports() {
         let p = clf.predict(text).unwrap();
         assert_eq!(&p.label, want, "{text}: {:?}", p.top);
     }
-    // Across every label, most of the hand-written checks come out as a reader would file them.
-    let right = checks
+    // Across every label, English and Hindi, headlines and paragraphs, most of the 88
+    // hand-written checks come out as a reader would file them (74 today, by default; 76 with
+    // --accurate; see models/news/README.md for the misses).
+    assert!(checks.len() >= 80);
+    let texts: Vec<&str> = checks.iter().map(|(t, _)| t.as_str()).collect();
+    let right = clf
+        .predict_batch(&texts)
+        .unwrap()
         .iter()
-        .filter(|(text, want)| &clf.predict(text).unwrap().label == want)
+        .zip(&checks)
+        .filter(|(p, (_, want))| &p.label == want)
         .count();
-    assert!(right * 4 >= checks.len() * 3, "{right}/{}", checks.len());
+    assert!(right * 5 >= checks.len() * 4, "{right}/{}", checks.len());
+}
+
+/// The built-in model is a hybrid: its n-grams answer alone where they are sure enough, the
+/// encoder reads the rest; `--fast` and `--accurate` choose one way for every article. It records
+/// the probability under which its answers turn mostly wrong, and text that is no news at all
+/// (a recipe, a weather report, keyboard noise) falls under it.
+#[test]
+fn the_built_in_model_is_a_hybrid_with_a_cascade_and_its_own_unsure_threshold() {
+    let clf = Classifier::default_model().unwrap();
+    let Model::Hybrid(h) = clf.model() else {
+        panic!("the built-in model is {:?}", clf.config().architecture)
+    };
+    let cascade = h.cascade().expect("a cascade");
+    assert!(cascade.confident > 0.0 && cascade.confident < 1.0, "{cascade:?}");
+    let below = clf.config().unsure_below.expect("an unsure threshold");
+    for text in [
+        "Preheat the oven to 180 degrees, whisk the eggs with sugar and fold in the flour.",
+        "Tomorrow will be cloudy with light rain in the afternoon and temperatures around 18 degrees.",
+        "कल दिल्ली में हल्की बारिश होगी और तापमान 25 डिग्री रहेगा",
+        "asdf qwer zxcv",
+    ] {
+        let p = clf.predict(text).unwrap();
+        assert!(p.score < below, "{text}: {} {}", p.label, p.score);
+    }
+    // The modes: the fast one never reads the encoder, so its answer to a text the n-grams are
+    // unsure of differs from the accurate one's; the default one follows the n-grams where they
+    // are sure.
+    let fast = clf.clone().with_mode(Mode::Fast);
+    let accurate = clf.clone().with_mode(Mode::Accurate);
+    let text = "Delhi Police bust fake call centre that cheated Americans of ₹30 crore";
+    assert_ne!(
+        fast.probabilities(text).unwrap(),
+        accurate.probabilities(text).unwrap()
+    );
+    let sure = "भारत ने ऑस्ट्रेलिया को तीसरे टेस्ट में हराया";
+    let p = fast.predict(sure).unwrap();
+    assert!(p.score >= cascade.confident, "{p:?}");
+    assert_eq!(clf.predict(sure).unwrap(), p);
+    let o = khabar()
+        .args(["predict", "--unsure", "--top-k", "1", "asdf qwer zxcv"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8(o.stdout).unwrap().starts_with("unsure\t"));
+}
+
+/// Any length: a headline, its paragraph, and a 2,000-word report made of that paragraph's
+/// sentences get the same topic (the n-grams read the whole text, the encoder its start).
+#[test]
+fn a_headline_a_paragraph_and_a_long_report_get_the_same_topic() {
+    let clf = Classifier::default_model().unwrap();
+    let headline = "India beat Australia by six wickets to win the third one-day match";
+    let paragraph = "India beat Australia by six wickets to win the third one-day match in Pune \
+        on Sunday. The captain scored an unbeaten century and the spinners took five wickets \
+        between them as the hosts chased down the target with ten overs to spare, taking the \
+        series 2-1.";
+    let report = vec![paragraph; 45].join(" ");
+    assert!(report.split_whitespace().count() >= 2000);
+    for text in [headline, paragraph, report.as_str()] {
+        for mode in [Mode::Fast, Mode::Cascade, Mode::Accurate] {
+            let p = clf.clone().with_mode(mode).predict(text).unwrap();
+            assert_eq!(p.label, "sports", "{mode:?}, {} words", text.split_whitespace().count());
+        }
+    }
 }
 
 #[test]
@@ -91,6 +163,7 @@ fn predict_and_info_work_from_an_empty_directory_without_a_model() {
     assert!(o.status.success());
     let out = String::from_utf8(o.stdout).unwrap();
     assert!(out.contains("built-in"), "{out}");
-    assert!(out.contains("labels (11)"), "{out}");
+    assert!(out.contains("labels (11, with their training examples)"), "{out}");
+    assert!(out.contains("by default the bow part answers alone"), "{out}");
     assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
 }

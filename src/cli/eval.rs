@@ -3,7 +3,7 @@
 use khabar::{Error, Result};
 
 use super::args::EvalArgs;
-use super::{io_error, load_model, own_threshold, read_corpus, with_mode};
+use super::{io_error, load_model, own_threshold, read_corpus_with, with_mode};
 
 pub fn eval(a: EvalArgs) -> Result<()> {
     if let Some(p) = a.threshold {
@@ -20,7 +20,8 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         a.threshold
     };
     let mut options = a.data_args.read_options()?;
-    if options.label_map.is_none() {
+    let own_map = options.label_map.is_none();
+    if own_map {
         if let Some(map) = &clf.config().label_map {
             eprintln!(
                 "note: the data's labels go through the model's label map ({} label(s) renamed \
@@ -30,7 +31,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
             options.label_map = Some(map.clone());
         }
     }
-    let corpus = read_corpus(&a.data, &options)?;
+    let corpus = read_corpus_with(&a.data, &options, !own_map)?;
     let eval = clf.evaluate(&corpus)?;
     let unknown: Vec<&String> = eval.labels[clf.labels().len()..].iter().collect();
     if !unknown.is_empty() {

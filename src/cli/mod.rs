@@ -186,7 +186,20 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 
 /// Reads labeled data and prints on stderr what reading noticed (skipped rows, ...).
 pub fn read_corpus(paths: &[PathBuf], options: &ReadOptions) -> Result<Corpus> {
-    let corpus = Corpus::read_all(paths, options)?;
+    read_corpus_with(paths, options, true)
+}
+
+/// [`read_corpus`]; `unused_map_entries`: whether to warn of label-map entries no example has
+/// (not for a model's own map, made for all its training corpora, applied to one test set).
+pub fn read_corpus_with(
+    paths: &[PathBuf],
+    options: &ReadOptions,
+    unused_map_entries: bool,
+) -> Result<Corpus> {
+    let mut corpus = Corpus::read_all(paths, options)?;
+    if !unused_map_entries {
+        corpus.report.unused_map_entries.clear();
+    }
     for note in &corpus.report.notes {
         eprintln!("note: {note}");
     }
