@@ -234,6 +234,30 @@ fn the_cascade_answers_alone_only_where_the_bow_part_is_sure() {
         "{}",
         stderr(&out)
     );
+    // --unsure: the model's own threshold, recorded at training. A bow model has none.
+    let below = clf.config().unsure_below.expect("a hybrid records its threshold");
+    assert!(below > 0.0 && below < 1.0, "{below}");
+    let out = khabar()
+        .args(["eval", "--unsure", "--model"])
+        .arg(model)
+        .arg("--data")
+        .arg(data("test.jsonl"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("at --threshold {below}")),
+        "{}",
+        stdout(&out)
+    );
+    let out = khabar()
+        .args(["predict", "--unsure", "--model"])
+        .arg(&bow)
+        .arg("x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("give --threshold P"), "{}", stderr(&out));
 }
 
 #[test]
