@@ -268,12 +268,11 @@ impl Classifier {
         })
     }
 
-    /// `f` of each text, on this classifier's threads, in input order; each thread reuses its
-    /// workspace and logits buffer from one text to the next. A model that reads the encoder
-    /// gets the vectors of the texts that need one first, encoded together (texts of similar
-    /// length batched): every text for an `encoder` model; for a `hybrid`, those its mode sends
-    /// to the encoder (the others get no vector, and the hybrid answers them with its bow
-    /// part alone).
+    /// `f` of each text, on this classifier's threads, in input order. A model that reads the
+    /// encoder gets the vectors of the texts that need one first, encoded together (texts of
+    /// similar length batched): every text for an `encoder` model; for a `hybrid`, those its
+    /// mode sends to the encoder (the others get no vector, and the hybrid answers them with
+    /// its bow part alone).
     pub(crate) fn map_batch<S, T>(
         &self,
         texts: &[S],
@@ -287,7 +286,7 @@ impl Classifier {
             Some((encoder, max_tokens)) => {
                 let needed: Vec<usize> = match &self.model {
                     Model::Hybrid(h) if self.mode != Mode::Accurate => {
-                        let need = self.parallel(texts, |ws, logits, text| {
+                        let need = self.parallel(texts, |ws, logits, _, text| {
                             h.fast_logits_into(&self.tokenizer, text, &mut ws.bow, logits);
                             Ok(h.needs_encoder(self.mode, logits))
                         })?;
@@ -296,8 +295,13 @@ impl Classifier {
                     _ => (0..texts.len()).collect(),
                 };
                 let chosen: Vec<&str> = needed.iter().map(|&i| texts[i].as_ref()).collect();
-                let encoded =
-                    encoder.embed_on(&chosen, max_tokens, self.threads, &|_| Ok(()), &|_| Ok(()))?;
+                let encoded = encoder.embed_on(
+                    &chosen,
+                    max_tokens,
+                    self.threads,
+                    &|_| Ok(()),
+                    &|_| Ok(()),
+                )?;
                 let mut all = vec![None; texts.len()];
                 for (i, v) in needed.into_iter().zip(encoded) {
                     all[i] = Some(v);
@@ -307,24 +311,15 @@ impl Classifier {
             None => None,
         };
         let vector = |i: usize| vectors.as_ref().and_then(|v| v[i].as_deref());
-        threads::install(self.threads, || {
-            texts
-                .par_iter()
-                .enumerate()
-                .with_min_len(self.min_len())
-                .map_init(
-                    || (Workspace::default(), Vec::new()),
-                    |(ws, logits), (i, t)| f(ws, logits, t.as_ref(), vector(i)),
-                )
-                .collect()
-        })?
+        self.parallel(texts, |ws, logits, i, text| f(ws, logits, text, vector(i)))
     }
 
-    /// `f` of each text without vectors, on this classifier's threads, in input order.
+    /// `f` of each text (with its index), on this classifier's threads, in input order; each
+    /// thread reuses its workspace and logits buffer from one text to the next.
     fn parallel<S, T>(
         &self,
         texts: &[S],
-        f: impl Fn(&mut Workspace, &mut Vec<f32>, &str) -> Result<T> + Sync,
+        f: impl Fn(&mut Workspace, &mut Vec<f32>, usize, &str) -> Result<T> + Sync,
     ) -> Result<Vec<T>>
     where
         S: AsRef<str> + Sync,
@@ -333,10 +328,11 @@ impl Classifier {
         threads::install(self.threads, || {
             texts
                 .par_iter()
+                .enumerate()
                 .with_min_len(self.min_len())
                 .map_init(
                     || (Workspace::default(), Vec::new()),
-                    |(ws, logits), t| f(ws, logits, t.as_ref()),
+                    |(ws, logits), (i, t)| f(ws, logits, i, t.as_ref()),
                 )
                 .collect()
         })?

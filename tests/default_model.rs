@@ -83,7 +83,10 @@ fn the_built_in_model_is_a_hybrid_with_a_cascade_and_its_own_unsure_threshold() 
         panic!("the built-in model is {:?}", clf.config().architecture)
     };
     let cascade = h.cascade().expect("a cascade");
-    assert!(cascade.confident > 0.0 && cascade.confident < 1.0, "{cascade:?}");
+    assert!(
+        cascade.confident > 0.0 && cascade.confident < 1.0,
+        "{cascade:?}"
+    );
     let below = clf.config().unsure_below.expect("an unsure threshold");
     for text in [
         "Preheat the oven to 180 degrees, whisk the eggs with sugar and fold in the flour.",
@@ -131,7 +134,12 @@ fn a_headline_a_paragraph_and_a_long_report_get_the_same_topic() {
     for text in [headline, paragraph, report.as_str()] {
         for mode in [Mode::Fast, Mode::Cascade, Mode::Accurate] {
             let p = clf.clone().with_mode(mode).predict(text).unwrap();
-            assert_eq!(p.label, "sports", "{mode:?}, {} words", text.split_whitespace().count());
+            assert_eq!(
+                p.label,
+                "sports",
+                "{mode:?}, {} words",
+                text.split_whitespace().count()
+            );
         }
     }
 }
@@ -163,7 +171,13 @@ fn predict_and_info_work_from_an_empty_directory_without_a_model() {
     assert!(o.status.success());
     let out = String::from_utf8(o.stdout).unwrap();
     assert!(out.contains("built-in"), "{out}");
-    assert!(out.contains("labels (11, with their training examples)"), "{out}");
-    assert!(out.contains("by default the bow part answers alone"), "{out}");
+    assert!(
+        out.contains("labels (11, with their training examples)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("by default the bow part answers alone"),
+        "{out}"
+    );
     assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
 }

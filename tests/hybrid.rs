@@ -170,7 +170,11 @@ fn the_cascade_answers_alone_only_where_the_bow_part_is_sure() {
         }
         // One text at a time answers as the batch does, in each mode.
         if i % 8 == 0 {
-            for (c, batch) in [(clf, &p_cascade), (&fast, &p_fast), (&accurate, &p_accurate)] {
+            for (c, batch) in [
+                (clf, &p_cascade),
+                (&fast, &p_fast),
+                (&accurate, &p_accurate),
+            ] {
                 let one = c.probabilities(text).unwrap();
                 for (a, b) in one.iter().zip(&batch[i]) {
                     assert!((a - b).abs() < 1e-5, "{:?} {text}", c.mode());
@@ -235,7 +239,10 @@ fn the_cascade_answers_alone_only_where_the_bow_part_is_sure() {
         stderr(&out)
     );
     // --unsure: the model's own threshold, recorded at training. A bow model has none.
-    let below = clf.config().unsure_below.expect("a hybrid records its threshold");
+    let below = clf
+        .config()
+        .unsure_below
+        .expect("a hybrid records its threshold");
     assert!(below > 0.0 && below < 1.0, "{below}");
     let out = khabar()
         .args(["eval", "--unsure", "--model"])
@@ -257,7 +264,11 @@ fn the_cascade_answers_alone_only_where_the_bow_part_is_sure() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("give --threshold P"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("give --threshold P"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -436,6 +447,23 @@ fn the_command_line_trains_and_predicts_with_the_hybrid() {
         .output()
         .unwrap();
     assert!(stdout(&out).contains("hybrid: the pretrained encoder multilingual-e5-small"));
+    // Its bow part can be made smaller, and the smaller hybrid still loads and predicts.
+    let small = dir.path().join("small");
+    let out = khabar()
+        .args(["compact", "--max-ngrams", "100", "--model"])
+        .arg(&model)
+        .arg("--out")
+        .arg(&small)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = khabar()
+        .args(["predict", "--accurate", "--model"])
+        .arg(&small)
+        .arg("मुख्यमंत्री ने विधानसभा में बजट पेश किया")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 #[test]

@@ -443,9 +443,13 @@ pub struct EvalArgs {
 
 #[derive(Args, Debug)]
 pub struct CompactArgs {
-    /// The model bundle to shrink.
+    /// The model bundle to shrink (bow, or a hybrid: its bow part).
     #[arg(long, value_name = "DIR")]
     pub model: PathBuf,
+    /// The pretrained encoder's directory, for a hybrid trained with an encoder other than the
+    /// built-in one.
+    #[arg(long, value_name = "DIR")]
+    pub encoder: Option<PathBuf>,
     /// Where to write the smaller bundle.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,

@@ -1,16 +1,16 @@
-//! `khabar compact`: a bow model made smaller.
+//! `khabar compact`: a bow model (or a hybrid's bow part) made smaller.
 
 use khabar::model::Model;
-use khabar::{Classifier, CompactOptions, Error, Result};
+use khabar::{CompactOptions, Error, Result};
 
 use super::args::CompactArgs;
-use super::{bundle_bytes, check_out_dir};
+use super::{bundle_bytes, check_out_dir, load_model};
 
 pub fn compact(a: CompactArgs) -> Result<()> {
-    let clf = Classifier::load(&a.model)?;
-    if !matches!(clf.model(), Model::Bow(_)) {
+    let clf = load_model(&Some(a.model.clone()), &a.encoder, None)?;
+    if !matches!(clf.model(), Model::Bow(_) | Model::Hybrid(_)) {
         return Err(Error::Usage(format!(
-            "{}: compact applies to bow models; this one is a {}",
+            "{}: compact applies to bow models and to a hybrid's bow part; this one is a {}",
             a.model.display(),
             clf.config().architecture.name()
         )));

@@ -224,14 +224,9 @@ impl Model {
             }
             Model::Hybrid(m) => {
                 match vector {
-                    Some(v) => m.logits_into(
-                        tokenizer,
-                        text,
-                        v,
-                        &mut ws.bow,
-                        &mut ws.encoder_logits,
-                        out,
-                    ),
+                    Some(v) => {
+                        m.logits_into(tokenizer, text, v, &mut ws.bow, &mut ws.encoder_logits, out)
+                    }
                     None => m.fast_logits_into(tokenizer, text, &mut ws.bow, out),
                 }
                 Ok(())
