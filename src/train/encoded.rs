@@ -3,14 +3,15 @@
 //!
 //! 1. Every training text is encoded once (vectors found in the encoding cache are reused,
 //!    new ones are stored there chunk by chunk, so an interrupted run loses little).
-//! 2. The training data is cut into [`FOLDS`] stratified folds. For each fold, the encoder
-//!    layer (at each candidate penalty, [`PENALTIES`]) and, for a hybrid, a bow model train on
-//!    the other folds and score the fold: every document gets scores from models that never
-//!    saw it.
+//! 2. The training data is cut into [`FOLDS`] stratified folds (a repeated text's copies in one
+//!    fold). For each fold, the encoder layer (at each candidate penalty, [`PENALTIES`]) and,
+//!    for a hybrid, a bow model train on the other folds and score the fold: every document
+//!    gets scores from models that never saw it.
 //! 3. Those scores choose the layer's penalty (the lowest log-loss) and fit the hybrid's two
 //!    weights ([`fit_scales`]).
 //! 4. The layer and the bow part train again on all the data; the weights stay.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -95,7 +96,7 @@ impl Trainer {
         let vectors = self.encode(&encoder, &texts, max_tokens)?;
         self.check_cancel()?;
 
-        let folds = stratified_folds(&targets, labels.len(), cfg.seed);
+        let folds = stratified_folds(&texts, &targets, labels.len(), cfg.seed);
         let bow_trainer = bow_config.map(|c| self.bow_part(c));
         let cross = self.cross_scores(
             corpus,
@@ -529,11 +530,17 @@ fn cascade_share(
 
 /// The fold (below [`FOLDS`]) of each document: each label's documents shuffled with `seed`
 /// and dealt round the folds, each label starting where the last one stopped, so that the
-/// folds' sizes differ by at most one.
-fn stratified_folds(targets: &[u32], classes: usize, seed: u64) -> Vec<usize> {
+/// folds' sizes differ by at most one. A text given more than once (a corpus repeated to weigh
+/// more, or the same article in two files) goes with its first occurrence, so that no fold is
+/// scored by a model that trained on the same text.
+fn stratified_folds(texts: &[&str], targets: &[u32], classes: usize, seed: u64) -> Vec<usize> {
+    let mut first: HashMap<&str, usize> = HashMap::with_capacity(texts.len());
     let mut by_label: Vec<Vec<usize>> = vec![Vec::new(); classes];
-    for (i, &t) in targets.iter().enumerate() {
-        by_label[t as usize].push(i);
+    for (i, (&text, &t)) in texts.iter().zip(targets).enumerate() {
+        if let std::collections::hash_map::Entry::Vacant(e) = first.entry(text) {
+            e.insert(i);
+            by_label[t as usize].push(i);
+        }
     }
     let mut rng = SplitMix64::new(seed ^ 0xf01d_5eed);
     let mut folds = vec![0; targets.len()];
@@ -544,6 +551,9 @@ fn stratified_folds(targets: &[u32], classes: usize, seed: u64) -> Vec<usize> {
             folds[i] = next % FOLDS;
             next += 1;
         }
+    }
+    for (i, text) in texts.iter().enumerate() {
+        folds[i] = folds[first[text]];
     }
     folds
 }
@@ -584,7 +594,9 @@ mod tests {
         let targets: Vec<u32> = (0..103)
             .map(|i| if i < 80 { 0 } else { 1 + i % 2 })
             .collect();
-        let folds = stratified_folds(&targets, 3, 1);
+        let names: Vec<String> = (0..103).map(|i| format!("text {i}")).collect();
+        let texts: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+        let folds = stratified_folds(&texts, &targets, 3, 1);
         for f in 0..FOLDS {
             let size = folds.iter().filter(|&&x| x == f).count();
             assert!((20..=21).contains(&size), "fold {f}: {size}");
@@ -593,6 +605,14 @@ mod tests {
                 .count();
             assert_eq!(label0, 16);
         }
-        assert_eq!(folds, stratified_folds(&targets, 3, 1));
+        assert_eq!(folds, stratified_folds(&texts, &targets, 3, 1));
+        // The same texts given three times: every copy in its first one's fold, and the folds
+        // as even as before.
+        let thrice: Vec<&str> = texts.iter().chain(&texts).chain(&texts).copied().collect();
+        let targets3: Vec<u32> = targets.iter().chain(&targets).chain(&targets).copied().collect();
+        let folds3 = stratified_folds(&thrice, &targets3, 3, 1);
+        assert_eq!(&folds3[..103], &folds[..]);
+        assert_eq!(&folds3[103..206], &folds[..]);
+        assert_eq!(&folds3[206..], &folds[..]);
     }
 }
