@@ -609,7 +609,12 @@ mod tests {
         // The same texts given three times: every copy in its first one's fold, and the folds
         // as even as before.
         let thrice: Vec<&str> = texts.iter().chain(&texts).chain(&texts).copied().collect();
-        let targets3: Vec<u32> = targets.iter().chain(&targets).chain(&targets).copied().collect();
+        let targets3: Vec<u32> = targets
+            .iter()
+            .chain(&targets)
+            .chain(&targets)
+            .copied()
+            .collect();
         let folds3 = stratified_folds(&thrice, &targets3, 3, 1);
         assert_eq!(&folds3[..103], &folds[..]);
         assert_eq!(&folds3[103..206], &folds[..]);
