@@ -438,8 +438,13 @@ fn best_scale(loss: impl Fn(f64) -> f64) -> (f64, f64) {
 /// The cascade of a hybrid whose bow part's cross-validated logits are `bow` and whose
 /// combined ones are `combined`: the bow part's calibration (the scale of minimum log-loss) and
 /// the lowest threshold on its top probability at which answering alone above it costs at most
-/// [`CASCADE_TOLERANCE`] of accuracy against `combined` on every document.
-pub(crate) fn fit_cascade(bow: &[Vec<f32>], combined: &[Vec<f32>], targets: &[u32]) -> Cascade {
+/// [`CASCADE_TOLERANCE`] of accuracy against `combined` on every document. With it, the share
+/// of the documents the bow part answers alone and the cascade's accuracy on them all.
+pub(crate) fn fit_cascade(
+    bow: &[Vec<f32>],
+    combined: &[Vec<f32>],
+    targets: &[u32],
+) -> (Cascade, f64, f64) {
     let (_, scale) = best_scale(|scale| {
         let mut z = Vec::new();
         let total: f64 = bow
@@ -474,17 +479,24 @@ pub(crate) fn fit_cascade(bow: &[Vec<f32>], combined: &[Vec<f32>], targets: &[u3
     let both: usize = docs.iter().filter(|d| d.2).count();
     let floor = both as f64 / n.max(1) as f64 - CASCADE_TOLERANCE;
     // The first k documents (most confident first) answered alone.
-    let (mut right, mut confident) = (both as i64, NEVER_ALONE);
+    let mut right = both as i64;
+    let mut chosen = (NEVER_ALONE, 0, right);
     for k in 1..=n {
         let (c, alone, with) = docs[k - 1];
         right += alone as i64 - with as i64;
         // A threshold lets through every document as confident as the k-th.
         let boundary = k == n || docs[k].0 < c;
         if boundary && right as f64 / n as f64 >= floor {
-            confident = c;
+            chosen = (c, k, right);
         }
     }
-    Cascade { scale, confident }
+    let (confident, alone, right) = chosen;
+    let n = n.max(1) as f64;
+    (
+        Cascade { scale, confident },
+        alone as f64 / n,
+        right as f64 / n,
+    )
 }
 
 #[cfg(test)]
@@ -559,7 +571,7 @@ mod tests {
             combined.push(vec![sign * c, -sign * c]);
             targets.push(y);
         }
-        let c = fit_cascade(&bow, &combined, &targets);
+        let (c, _, _) = fit_cascade(&bow, &combined, &targets);
         assert!(c.scale > 0.0);
         let top = |z: &[f32]| top_probability(&z.iter().map(|v| c.scale * v).collect::<Vec<_>>());
         // The 60 sure and right ones answer alone; the 5 confidently wrong ones do not (5
@@ -567,10 +579,10 @@ mod tests {
         assert!((0..60).all(|i| top(&bow[i]) >= c.confident), "{c:?}");
         assert!((60..100).all(|i| top(&bow[i]) < c.confident), "{c:?}");
         // A bow part right everywhere answers everywhere alone; one wrong everywhere nowhere.
-        let c = fit_cascade(&combined[2..], &combined[2..], &targets[2..]);
+        let (c, _, _) = fit_cascade(&combined[2..], &combined[2..], &targets[2..]);
         assert!(c.confident <= 1.0);
         let wrong: Vec<Vec<f32>> = combined.iter().map(|z| vec![z[1], z[0]]).collect();
-        let c = fit_cascade(&wrong, &combined, &targets);
+        let (c, _, _) = fit_cascade(&wrong, &combined, &targets);
         assert_eq!(c.confident, NEVER_ALONE);
     }
 

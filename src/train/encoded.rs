@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use super::{labels_and_targets, rfc3339_now, Trainer};
+use super::{labels_and_targets, rfc3339_now, source_names, Trainer};
 use crate::bundle::TrainingInfo;
 use crate::classifier::Classifier;
 use crate::corpus::{Corpus, Example};
@@ -143,12 +143,12 @@ impl Trainer {
         }
         self.say(&line);
         // The bow part alone: its calibration, and how sure it must be to answer alone.
-        let cascade = cross
+        let fitted = cross
             .bow
             .as_ref()
             .map(|bow| fit_cascade(bow, &combined, &targets));
-        if let (Some(c), Some(bow)) = (cascade, &cross.bow) {
-            let (alone, right) = cascade_share(bow, &combined, &targets, c);
+        let cascade = fitted.map(|(c, _, _)| c);
+        if let Some((c, alone, right)) = fitted {
             self.say(&format!(
                 "cascade: the bow part answers alone from a probability of {:.3} on: {:.1}% of \
                  the documents, cross-validated accuracy {right:.4}",
@@ -210,11 +210,7 @@ impl Trainer {
         let seconds = started.elapsed().as_secs_f64();
         self.say(&format!("done in {seconds:.1} s"));
         let info = TrainingInfo {
-            data: corpus
-                .sources
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect(),
+            data: source_names(corpus),
             valid: valid_description,
             train_examples: corpus.len(),
             valid_examples,
@@ -507,25 +503,6 @@ fn unsure_below(z: &[Vec<f32>], targets: &[u32]) -> Option<f32> {
         }
     }
     below
-}
-
-/// The share of the documents that the cascade `c` lets the bow part answer alone, and the
-/// cascade's accuracy, on cross-validated logits (bow alone and combined).
-fn cascade_share(
-    bow: &[Vec<f32>],
-    combined: &[Vec<f32>],
-    targets: &[u32],
-    c: crate::model::Cascade,
-) -> (f64, f64) {
-    let (mut alone, mut right) = (0usize, 0usize);
-    for ((zb, zc), &y) in bow.iter().zip(combined).zip(targets) {
-        let scaled: Vec<f32> = zb.iter().map(|z| c.scale * z).collect();
-        let fast = crate::model::hybrid::top_probability(&scaled) >= c.confident;
-        alone += fast as usize;
-        right += (argmax(if fast { zb } else { zc }) == y as usize) as usize;
-    }
-    let n = targets.len().max(1) as f64;
-    (alone as f64 / n, right as f64 / n)
 }
 
 /// The fold (below [`FOLDS`]) of each document: each label's documents shuffled with `seed`

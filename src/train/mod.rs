@@ -415,12 +415,7 @@ impl Trainer {
     /// Trains on `train` and selects the epoch by its macro-F1 on `valid`, then compacts the
     /// model (`compact`).
     pub fn train_with_valid(&self, train: &Corpus, valid: &Corpus) -> Result<Classifier> {
-        let description = valid
-            .sources
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let description = source_names(valid).join(", ");
         self.config.validate()?;
         threads::install(self.config.threads, || {
             let clf = if self.config.arch.uses_encoder() {
@@ -579,11 +574,7 @@ impl Trainer {
 
         let seconds = started.elapsed().as_secs_f64();
         let info = TrainingInfo {
-            data: corpus
-                .sources
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect(),
+            data: source_names(corpus),
             valid: valid_description,
             train_examples: if refit { corpus.len() } else { n_train },
             valid_examples: valid_pairs.len(),
@@ -965,4 +956,13 @@ fn rfc3339_now() -> String {
         rem % 3600 / 60,
         rem % 60
     )
+}
+
+/// The files a corpus was read from, as written in a model's training record.
+fn source_names(corpus: &Corpus) -> Vec<String> {
+    corpus
+        .sources
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect()
 }
