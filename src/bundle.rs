@@ -19,7 +19,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::{ArchConfig, Encoder, EncoderId, Model};
+use crate::model::{ArchConfig, Calibrator, Encoder, EncoderId, Model};
 use crate::text::Tokenizer;
 
 /// The bundle format this build writes and the newest it reads.
@@ -128,6 +128,10 @@ pub struct BundleConfig {
     /// `predict --unsure` answers `unsure` below it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unsure_below: Option<f32>,
+    /// The map that calibrates the model's probabilities, fitted on held-out scores at
+    /// training (`bow` models; see [`Calibrator`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibrator: Option<Calibrator>,
     /// SHA-256 (hex) of `tokenizer.json` and `model.safetensors`, checked on load.
     #[serde(default)]
     pub checksums: BTreeMap<String, String>,
@@ -379,6 +383,10 @@ pub(crate) fn from_bytes(
     })?;
     if config.labels.len() < 2 {
         return Err(Error::bundle(&config_path, "fewer than two labels"));
+    }
+    if let Some(c) = &config.calibrator {
+        c.check()
+            .map_err(|why| Error::bundle(&config_path, format!("field 'calibrator': {why}")))?;
     }
     // The hyperparameters are checked here, once: a fault is the config file's.
     let architecture = config.architecture.clone().check().map_err(|e| match e {

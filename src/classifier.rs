@@ -200,7 +200,7 @@ impl Classifier {
     fn probabilities_into(&self, text: &str, ws: &mut Workspace, out: &mut Vec<f32>) -> Result<()> {
         self.model
             .logits_into(&self.tokenizer, text, self.mode, ws, out)?;
-        softmax_in_place(out);
+        self.logits_to_probabilities(out);
         Ok(())
     }
 
@@ -214,8 +214,17 @@ impl Classifier {
     ) -> Result<()> {
         self.model
             .logits_with(&self.tokenizer, text, vector, ws, out)?;
-        softmax_in_place(out);
+        self.logits_to_probabilities(out);
         Ok(())
+    }
+
+    /// The model's logits into the probabilities shown: their softmax, calibrated when the
+    /// bundle has a [`Calibrator`](crate::model::Calibrator).
+    pub(crate) fn logits_to_probabilities(&self, logits: &mut [f32]) {
+        softmax_in_place(logits);
+        if let Some(c) = &self.config.calibrator {
+            c.apply(logits);
+        }
     }
 
     fn to_prediction(&self, probs: &[f32]) -> Prediction {

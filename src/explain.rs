@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::classifier::Classifier;
 use crate::error::{Error, Result};
 use crate::model::bow::{Term, TermKind};
-use crate::model::{argmax, softmax_in_place, Model, Workspace};
+use crate::model::{argmax, Model, Workspace};
 use crate::text::UNK;
 
 /// What a feature of an explanation is.
@@ -286,7 +286,7 @@ impl Classifier {
             Model::Transformer(_) => return Err(not_explained()),
         };
         let (raised, lowered, other) = split_terms(terms, n);
-        softmax_in_place(&mut logits);
+        self.logits_to_probabilities(&mut logits);
         Ok(Explanation {
             label: self.config.labels[label].clone(),
             score: logits[label],

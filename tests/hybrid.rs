@@ -223,8 +223,16 @@ fn the_cascade_answers_alone_only_where_the_bow_part_is_sure() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+    // A bow model without a calibration, so without a threshold of its own.
     let bow = dir.path().join("bow");
-    common::classifier().save(&bow).unwrap();
+    Trainer::new(TrainConfig {
+        calibration_folds: 0,
+        ..TrainConfig::default()
+    })
+    .train(&common::corpus("train.jsonl"))
+    .unwrap()
+    .save(&bow)
+    .unwrap();
     let out = khabar()
         .args(["eval", "--fast", "--model"])
         .arg(&bow)
@@ -238,7 +246,7 @@ fn the_cascade_answers_alone_only_where_the_bow_part_is_sure() {
         "{}",
         stderr(&out)
     );
-    // --unsure: the model's own threshold, recorded at training. A bow model has none.
+    // --unsure: the model's own threshold, recorded at training.
     let below = clf
         .config()
         .unsure_below

@@ -56,6 +56,20 @@ pub fn info(a: InfoArgs) -> Result<()> {
              right at training; `predict --unsure` answers unsure there)"
         );
     }
+    match (&c.calibrator, clf.model()) {
+        (Some(k), _) => println!(
+            "probabilities: calibrated (a stated 0.9 was right 9 times in 10 on held-out data): \
+             a monotone map of the top probability, fitted on the {}-fold cross-validated scores \
+             of {} training examples",
+            k.folds,
+            thousands(k.documents)
+        ),
+        (None, Model::Bow(_)) => println!(
+            "probabilities: not calibrated (trained with --calibration-folds 0, or before \
+             calibration existed): the model's scores through a softmax"
+        ),
+        (None, _) => {}
+    }
     let counts = c.training.as_ref().map(|t| &t.label_counts);
     let labels: Vec<String> = c
         .labels

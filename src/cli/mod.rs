@@ -165,7 +165,8 @@ pub fn own_threshold(clf: &Classifier) -> Result<f32> {
     clf.config().unsure_below.ok_or_else(|| {
         Error::Usage(
             "--unsure uses the threshold a model records at training, and this model has none \
-             (encoder and hybrid models trained by this version have one): give --threshold P"
+             (bow models trained with calibrated probabilities, the default, and encoder and \
+             hybrid models have one): give --threshold P"
                 .into(),
         )
     })

@@ -133,6 +133,15 @@ fn refuse_inapplicable(a: &TrainArgs, m: &ArgMatches) -> Result<()> {
         }
         Arch::Transformer => {}
     }
+    if !matches!(a.arch, Arch::Bow) && given(m, "calibration_folds") {
+        let instead = match a.arch {
+            Arch::Transformer => "it would train again once per fold",
+            _ => "it fits its weights on cross-validated log-loss instead",
+        };
+        return refuse(format!(
+            "--calibration-folds applies to bow; {arch} does not use it ({instead})"
+        ));
+    }
     if a.valid.is_some() && given(m, "valid_fraction") {
         return refuse(
             "give --valid FILE or --valid-fraction, not both: --valid replaces the cut".into(),
@@ -184,6 +193,10 @@ pub fn train(a: TrainArgs, matches: &ArgMatches) -> Result<()> {
         refit: defaults.refit && !a.no_refit,
         compact: !a.no_compact,
         keep_ngrams: a.keep_ngrams,
+        calibration_folds: match a.arch {
+            Arch::Bow => a.calibration_folds,
+            _ => 0,
+        },
         threads: a.threads,
         command: Some(command_line()),
         progress: (!a.quiet).then(|| Arc::new(Bar::default()) as Arc<dyn TrainProgress>),

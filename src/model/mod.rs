@@ -3,6 +3,7 @@
 
 pub(crate) mod adam;
 pub mod bow;
+mod calibrator;
 mod dense;
 pub mod encoder;
 pub mod hybrid;
@@ -19,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
 use crate::text::Tokenizer;
 pub use bow::{Bow, BowConfig, ClassWeight, CompactOptions, Loss, SparseOptimizer, Weighting};
+pub use calibrator::Calibrator;
 pub use dense::DenseHead;
 pub use encoder::{Encoder, EncoderId};
 pub use hybrid::{Cascade, EncoderArchConfig, EncoderModel, Hybrid, HybridConfig, Mode};

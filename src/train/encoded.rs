@@ -11,13 +11,13 @@
 //!    weights ([`fit_scales`]).
 //! 4. The layer and the bow part train again on all the data; the weights stay.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use rayon::prelude::*;
 
+use super::heldout::{held_out_logits, stratified_folds, unsure_below};
 use super::{labels_and_targets, rfc3339_now, source_names, Trainer};
 use crate::bundle::TrainingInfo;
 use crate::classifier::Classifier;
@@ -25,12 +25,11 @@ use crate::corpus::{Corpus, Example};
 use crate::error::{Error, Result};
 use crate::metrics::Evaluation;
 use crate::model::encoder::EncodingCache;
-use crate::model::hybrid::{fit_cascade, fit_scales};
+use crate::model::hybrid::{fit_cascade, fit_scales, top_probability};
 use crate::model::{
     argmax, softmax_in_place, ArchConfig, BowConfig, DenseHead, Encoder, EncoderArchConfig,
-    EncoderModel, Hybrid, Mode, Model, Workspace,
+    EncoderModel, Hybrid, Model, Workspace,
 };
-use crate::rng::SplitMix64;
 use crate::text::{Tokenizer, TokenizerOptions};
 
 /// Folds of the cross-validation that scores every training document.
@@ -96,7 +95,7 @@ impl Trainer {
         let vectors = self.encode(&encoder, &texts, max_tokens)?;
         self.check_cancel()?;
 
-        let folds = stratified_folds(&texts, &targets, labels.len(), cfg.seed);
+        let folds = stratified_folds(&texts, &targets, labels.len(), FOLDS, cfg.seed);
         let bow_trainer = bow_config.map(|c| self.bow_part(c));
         let cross = self.cross_scores(
             corpus,
@@ -234,7 +233,13 @@ impl Trainer {
             command: cfg.command.clone(),
         };
         let mut clf = self.classifier(corpus, labels, tokenizer, model, info);
-        clf.config.unsure_below = unsure_below(&combined, &targets);
+        clf.config.unsure_below = unsure_below(
+            combined
+                .iter()
+                .zip(&targets)
+                .map(|(z, &y)| (top_probability(z), argmax(z) == y as usize))
+                .collect(),
+        );
         Ok(clf)
     }
 
@@ -379,34 +384,7 @@ impl Trainer {
                         .collect::<Vec<Example>>(),
                 );
                 let clf = trainer.train_as_trained(&part)?;
-                // The fold's model may lack a rare label: its logits go to the corpus's label
-                // positions, a missing label getting the document's lowest logit.
-                let position: Vec<usize> = clf
-                    .labels()
-                    .iter()
-                    .map(|l| labels.iter().position(|m| m == l).expect("a corpus label"))
-                    .collect();
-                let held: Vec<Vec<f32>> = outside
-                    .par_iter()
-                    .map_init(
-                        || (Workspace::default(), Vec::new()),
-                        |(ws, out), &i| -> Result<Vec<f32>> {
-                            clf.model.logits_into(
-                                &clf.tokenizer,
-                                &corpus.examples[i].text,
-                                Mode::Accurate,
-                                ws,
-                                out,
-                            )?;
-                            let low = out.iter().copied().fold(f32::INFINITY, f32::min);
-                            let mut z = vec![low; classes];
-                            for (&pos, &v) in position.iter().zip(out.iter()) {
-                                z[pos] = v;
-                            }
-                            Ok(z)
-                        },
-                    )
-                    .collect::<Result<_>>()?;
+                let held = held_out_logits(&clf, corpus, &outside, labels)?;
                 for (&i, z) in outside.iter().zip(held) {
                     scores[i] = z;
                 }
@@ -476,125 +454,5 @@ impl Trainer {
             known.iter().map(|&(_, t)| t).zip(predicted),
         );
         Ok((eval.accuracy(), eval.macro_f1()))
-    }
-}
-
-/// The probability under which the answers of the cross-validated logits `z` are right less
-/// than half the time: the highest top probability such that, of the documents less sure than
-/// it, at most half are right (`None` when even the least sure one is right).
-fn unsure_below(z: &[Vec<f32>], targets: &[u32]) -> Option<f32> {
-    let mut docs: Vec<(f32, bool)> = z
-        .iter()
-        .zip(targets)
-        .map(|(z, &y)| {
-            (
-                crate::model::hybrid::top_probability(z),
-                argmax(z) == y as usize,
-            )
-        })
-        .collect();
-    docs.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (mut right, mut below) = (0usize, None);
-    for k in 1..docs.len() {
-        right += docs[k - 1].1 as usize;
-        // The documents less sure than the k-th: the first k (ties kept together).
-        if docs[k].0 > docs[k - 1].0 && 2 * right <= k {
-            below = Some(docs[k].0);
-        }
-    }
-    below
-}
-
-/// The fold (below [`FOLDS`]) of each document: each label's documents shuffled with `seed`
-/// and dealt round the folds, each label starting where the last one stopped, so that the
-/// folds' sizes differ by at most one. A text given more than once (a corpus repeated to weigh
-/// more, or the same article in two files) goes with its first occurrence, so that no fold is
-/// scored by a model that trained on the same text.
-fn stratified_folds(texts: &[&str], targets: &[u32], classes: usize, seed: u64) -> Vec<usize> {
-    let mut first: HashMap<&str, usize> = HashMap::with_capacity(texts.len());
-    let mut by_label: Vec<Vec<usize>> = vec![Vec::new(); classes];
-    for (i, (&text, &t)) in texts.iter().zip(targets).enumerate() {
-        if let std::collections::hash_map::Entry::Vacant(e) = first.entry(text) {
-            e.insert(i);
-            by_label[t as usize].push(i);
-        }
-    }
-    let mut rng = SplitMix64::new(seed ^ 0xf01d_5eed);
-    let mut folds = vec![0; targets.len()];
-    let mut next = 0;
-    for docs in &mut by_label {
-        rng.shuffle(docs);
-        for &i in docs.iter() {
-            folds[i] = next % FOLDS;
-            next += 1;
-        }
-    }
-    for (i, text) in texts.iter().enumerate() {
-        folds[i] = folds[first[text]];
-    }
-    folds
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_unsure_threshold_is_where_answers_turn_mostly_wrong() {
-        // Two classes; the less sure a document, the likelier its answer is wrong: the 10 least
-        // sure (top probability about 0.52) are wrong, then 10 of which half are right, then 20
-        // right.
-        let mut z = Vec::new();
-        let mut targets = Vec::new();
-        for i in 0..40u32 {
-            let margin = 0.1 + i as f32 * 0.1;
-            let right = i >= 20 || (i >= 10 && i % 2 == 0);
-            z.push(vec![margin, 0.0]);
-            targets.push(if right { 0 } else { 1 });
-        }
-        let t = unsure_below(&z, &targets).unwrap();
-        // Below the threshold, at most half are right: the 20 least sure (5 right) and the
-        // next 10 (right) make 15 of 30; one more would tip it.
-        let k = z
-            .iter()
-            .filter(|v| crate::model::hybrid::top_probability(v) < t)
-            .count();
-        let right_below = (0..k).filter(|&i| targets[i] == 0).count();
-        assert_eq!((k, right_below), (30, 15));
-        // Answers right everywhere: no threshold.
-        let all: Vec<u32> = vec![0; 40];
-        assert_eq!(unsure_below(&z, &all), None);
-    }
-
-    #[test]
-    fn folds_are_stratified_and_even() {
-        let targets: Vec<u32> = (0..103)
-            .map(|i| if i < 80 { 0 } else { 1 + i % 2 })
-            .collect();
-        let names: Vec<String> = (0..103).map(|i| format!("text {i}")).collect();
-        let texts: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
-        let folds = stratified_folds(&texts, &targets, 3, 1);
-        for f in 0..FOLDS {
-            let size = folds.iter().filter(|&&x| x == f).count();
-            assert!((20..=21).contains(&size), "fold {f}: {size}");
-            let label0 = (0..103)
-                .filter(|&i| folds[i] == f && targets[i] == 0)
-                .count();
-            assert_eq!(label0, 16);
-        }
-        assert_eq!(folds, stratified_folds(&texts, &targets, 3, 1));
-        // The same texts given three times: every copy in its first one's fold, and the folds
-        // as even as before.
-        let thrice: Vec<&str> = texts.iter().chain(&texts).chain(&texts).copied().collect();
-        let targets3: Vec<u32> = targets
-            .iter()
-            .chain(&targets)
-            .chain(&targets)
-            .copied()
-            .collect();
-        let folds3 = stratified_folds(&thrice, &targets3, 3, 1);
-        assert_eq!(&folds3[..103], &folds[..]);
-        assert_eq!(&folds3[103..206], &folds[..]);
-        assert_eq!(&folds3[206..], &folds[..]);
     }
 }

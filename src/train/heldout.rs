@@ -1,0 +1,271 @@
+//! Held-out scores of the training data and what is fitted on them: the folds of a
+//! cross-validation, the logits of a model trained without a fold, the calibration of a `bow`
+//! model's probabilities, and the probability under which a model's answers turn mostly
+//! wrong (`predict --unsure`).
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use super::{labels_and_targets, Trainer};
+use crate::classifier::Classifier;
+use crate::corpus::{Corpus, Example};
+use crate::error::Result;
+use crate::metrics::{Evaluation, Scored};
+use crate::model::{argmax, softmax_in_place, Calibrator, Mode, Model, Workspace};
+use crate::rng::SplitMix64;
+
+/// The fold (below `folds`) of each document: each label's documents shuffled with `seed`
+/// and dealt round the folds, each label starting where the last one stopped, so that the
+/// folds' sizes differ by at most one. A text given more than once (a corpus repeated to weigh
+/// more, or the same article in two files) goes with its first occurrence, so that no fold is
+/// scored by a model that trained on the same text.
+pub(super) fn stratified_folds(
+    texts: &[&str],
+    targets: &[u32],
+    classes: usize,
+    folds: usize,
+    seed: u64,
+) -> Vec<usize> {
+    let mut first: HashMap<&str, usize> = HashMap::with_capacity(texts.len());
+    let mut by_label: Vec<Vec<usize>> = vec![Vec::new(); classes];
+    for (i, (&text, &t)) in texts.iter().zip(targets).enumerate() {
+        if let std::collections::hash_map::Entry::Vacant(e) = first.entry(text) {
+            e.insert(i);
+            by_label[t as usize].push(i);
+        }
+    }
+    let mut rng = SplitMix64::new(seed ^ 0xf01d_5eed);
+    let mut fold = vec![0; targets.len()];
+    let mut next = 0;
+    for docs in &mut by_label {
+        rng.shuffle(docs);
+        for &i in docs.iter() {
+            fold[i] = next % folds;
+            next += 1;
+        }
+    }
+    for (i, text) in texts.iter().enumerate() {
+        fold[i] = fold[first[text]];
+    }
+    fold
+}
+
+/// The logits, at the positions of `labels`, that `clf` (trained without the documents
+/// `held`) gives each of those documents of `corpus`. The fold's model may lack a rare label:
+/// a label it lacks gets the document's lowest logit.
+pub(super) fn held_out_logits(
+    clf: &Classifier,
+    corpus: &Corpus,
+    held: &[usize],
+    labels: &[String],
+) -> Result<Vec<Vec<f32>>> {
+    let position: Vec<usize> = clf
+        .labels()
+        .iter()
+        .map(|l| labels.iter().position(|m| m == l).expect("a corpus label"))
+        .collect();
+    held.par_iter()
+        .map_init(
+            || (Workspace::default(), Vec::new()),
+            |(ws, out), &i| -> Result<Vec<f32>> {
+                clf.model.logits_into(
+                    &clf.tokenizer,
+                    &corpus.examples[i].text,
+                    Mode::Accurate,
+                    ws,
+                    out,
+                )?;
+                let low = out.iter().copied().fold(f32::INFINITY, f32::min);
+                let mut z = vec![low; labels.len()];
+                for (&pos, &v) in position.iter().zip(out.iter()) {
+                    z[pos] = v;
+                }
+                Ok(z)
+            },
+        )
+        .collect()
+}
+
+/// The probability under which answers are right less than half the time, from held-out
+/// documents (each one's top probability and whether its answer was right): the highest top
+/// probability such that, of the documents less sure than it, at most half are right (`None`
+/// when even the least sure one is right).
+pub(super) fn unsure_below(mut docs: Vec<(f32, bool)>) -> Option<f32> {
+    docs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (mut right, mut below) = (0usize, None);
+    for k in 1..docs.len() {
+        right += docs[k - 1].1 as usize;
+        // The documents less sure than the k-th: the first k (ties kept together).
+        if docs[k].0 > docs[k - 1].0 && 2 * right <= k {
+            below = Some(docs[k].0);
+        }
+    }
+    below
+}
+
+/// The expected calibration error (10 bins) of held-out documents' top probabilities.
+fn calibration_error(docs: &[(f32, bool)]) -> f64 {
+    let scored = docs
+        .iter()
+        .map(|&(confidence, right)| Scored {
+            truth: 0,
+            predicted: usize::from(!right),
+            confidence,
+            rank: 1,
+        })
+        .collect();
+    Evaluation::from_scored(vec!["a".into(), "b".into()], scored)
+        .calibration(10)
+        .map_or(0.0, |c| c.ece)
+}
+
+impl Trainer {
+    /// Calibrates the probabilities of `clf`, a `bow` model trained on `corpus`: the model
+    /// trains again on each `calibration_folds`-fold cut of the data without one fold and
+    /// scores that fold; a [`Calibrator`] is fitted on those held-out scores, and the unsure
+    /// threshold on the calibrated ones. Nothing is done for other models, with fewer than 2
+    /// folds, or with fewer than 2 examples per fold (said so).
+    pub(super) fn calibrate(&self, clf: &mut Classifier, corpus: &Corpus) -> Result<()> {
+        let k = self.config.calibration_folds;
+        if k < 2 || !matches!(clf.model(), Model::Bow(_)) {
+            return Ok(());
+        }
+        if corpus.len() < 2 * k {
+            self.say(&format!(
+                "warning: {} examples are too few to calibrate the probabilities on {k} folds; \
+                 they are left as the SVMs' scores give them",
+                corpus.len()
+            ));
+            return Ok(());
+        }
+        let started = Instant::now();
+        let (labels, targets) = labels_and_targets(corpus)?;
+        let texts: Vec<&str> = corpus.examples.iter().map(|e| e.text.as_str()).collect();
+        let fold = stratified_folds(&texts, &targets, labels.len(), k, self.config.seed);
+        let trainer = Trainer::new(super::TrainConfig {
+            progress: None,
+            calibration_folds: 0,
+            ..self.config.clone()
+        });
+        let mut docs: Vec<(f32, bool)> = Vec::with_capacity(corpus.len());
+        for f in 0..k {
+            self.check_cancel()?;
+            self.say(&format!(
+                "calibrating the probabilities: training without fold {} of {k}",
+                f + 1
+            ));
+            let (inside, held): (Vec<usize>, Vec<usize>) =
+                (0..corpus.len()).partition(|&i| fold[i] != f);
+            let part = Corpus::from_examples(
+                inside
+                    .iter()
+                    .map(|&i| corpus.examples[i].clone())
+                    .collect::<Vec<Example>>(),
+            );
+            let fold_clf = trainer.compact(trainer.train_as_trained(&part)?);
+            for (z, &i) in held_out_logits(&fold_clf, corpus, &held, &labels)?
+                .into_iter()
+                .zip(&held)
+            {
+                let mut p = z;
+                softmax_in_place(&mut p);
+                let top = argmax(&p);
+                docs.push((p[top], top == targets[i] as usize));
+            }
+        }
+        let Some(calibrator) = Calibrator::fit(&docs, labels.len(), k) else {
+            return Ok(());
+        };
+        let floor = 1.0 / labels.len() as f32;
+        let calibrated: Vec<(f32, bool)> = docs
+            .iter()
+            .map(|&(p, right)| (calibrator.map(p).max(floor), right))
+            .collect();
+        let right = docs.iter().filter(|d| d.1).count() as f64 / docs.len() as f64;
+        self.say(&format!(
+            "calibrated in {:.1} s: {k}-fold held-out accuracy {right:.4}, expected calibration \
+             error {:.4} as trained ({} knots fitted)",
+            started.elapsed().as_secs_f64(),
+            calibration_error(&docs),
+            calibrator.knots.len()
+        ));
+        clf.config.unsure_below = unsure_below(calibrated);
+        clf.config.calibrator = Some(calibrator);
+        if let Some(info) = clf.config.training.as_mut() {
+            info.seconds += started.elapsed().as_secs_f64();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_unsure_threshold_is_where_answers_turn_mostly_wrong() {
+        // The less sure a document, the likelier its answer is wrong: the 10 least sure are
+        // wrong, then 10 of which half are right, then 20 right.
+        let docs: Vec<(f32, bool)> = (0..40)
+            .map(|i| (0.5 + i as f32 * 0.01, i >= 20 || (i >= 10 && i % 2 == 0)))
+            .collect();
+        let t = unsure_below(docs.clone()).unwrap();
+        // Below the threshold, at most half are right: the 20 least sure (5 right) and the
+        // next 10 (right) make 15 of 30; one more would tip it.
+        let below: Vec<&(f32, bool)> = docs.iter().filter(|d| d.0 < t).collect();
+        let right_below = below.iter().filter(|d| d.1).count();
+        assert_eq!((below.len(), right_below), (30, 15));
+        // Answers right everywhere: no threshold.
+        let all: Vec<(f32, bool)> = docs.iter().map(|&(p, _)| (p, true)).collect();
+        assert_eq!(unsure_below(all), None);
+    }
+
+    #[test]
+    fn folds_are_stratified_and_even() {
+        let targets: Vec<u32> = (0..103)
+            .map(|i| if i < 80 { 0 } else { 1 + i % 2 })
+            .collect();
+        let names: Vec<String> = (0..103).map(|i| format!("text {i}")).collect();
+        let texts: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+        let folds = stratified_folds(&texts, &targets, 3, 5, 1);
+        for f in 0..5 {
+            let size = folds.iter().filter(|&&x| x == f).count();
+            assert!((20..=21).contains(&size), "fold {f}: {size}");
+            let label0 = (0..103)
+                .filter(|&i| folds[i] == f && targets[i] == 0)
+                .count();
+            assert_eq!(label0, 16);
+        }
+        assert_eq!(folds, stratified_folds(&texts, &targets, 3, 5, 1));
+        // Three folds: as even.
+        let three = stratified_folds(&texts, &targets, 3, 3, 1);
+        for f in 0..3 {
+            let size = three.iter().filter(|&&x| x == f).count();
+            assert!((34..=35).contains(&size), "fold {f}: {size}");
+        }
+        // The same texts given three times: every copy in its first one's fold, and the folds
+        // as even as before.
+        let thrice: Vec<&str> = texts.iter().chain(&texts).chain(&texts).copied().collect();
+        let targets3: Vec<u32> = targets
+            .iter()
+            .chain(&targets)
+            .chain(&targets)
+            .copied()
+            .collect();
+        let folds3 = stratified_folds(&thrice, &targets3, 3, 5, 1);
+        assert_eq!(&folds3[..103], &folds[..]);
+        assert_eq!(&folds3[103..206], &folds[..]);
+        assert_eq!(&folds3[206..], &folds[..]);
+    }
+
+    #[test]
+    fn calibration_error_of_held_out_documents() {
+        // 0.9 stated, right 9 times in 10: calibrated; right every time: 0.1 off.
+        let docs: Vec<(f32, bool)> = (0..100).map(|i| (0.9, i % 10 != 0)).collect();
+        assert!(calibration_error(&docs) < 1e-6);
+        let docs: Vec<(f32, bool)> = (0..100).map(|_| (0.9, true)).collect();
+        assert!((calibration_error(&docs) - 0.1).abs() < 1e-6);
+    }
+}
