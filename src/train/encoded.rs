@@ -250,6 +250,7 @@ impl Trainer {
             arch: ArchConfig::Bow(bow),
             progress: None,
             compact: false,
+            calibration_folds: 0,
             encoder: None,
             encoding_cache: None,
             ..self.config.clone()

@@ -13,7 +13,7 @@ use crate::classifier::Classifier;
 use crate::corpus::{Corpus, Example};
 use crate::error::Result;
 use crate::metrics::{Evaluation, Scored};
-use crate::model::{argmax, softmax_in_place, Calibrator, Mode, Model, Workspace};
+use crate::model::{argmax, softmax_in_place, ArchConfig, Calibrator, Mode, Model, Workspace};
 use crate::rng::SplitMix64;
 
 /// The fold (below `folds`) of each document: each label's documents shuffled with `seed`
@@ -122,24 +122,80 @@ fn calibration_error(docs: &[(f32, bool)]) -> f64 {
 }
 
 impl Trainer {
-    /// Calibrates the probabilities of `clf`, a `bow` model trained on `corpus`: the model
-    /// trains again on each `calibration_folds`-fold cut of the data without one fold and
-    /// scores that fold; a [`Calibrator`] is fitted on those held-out scores, and the unsure
-    /// threshold on the calibrated ones. Nothing is done for other models, with fewer than 2
-    /// folds, or with fewer than 2 examples per fold (said so).
-    pub(super) fn calibrate(&self, clf: &mut Classifier, corpus: &Corpus) -> Result<()> {
+    /// The folds of this training's calibration of a `bow` model on `n` examples: `None` when
+    /// it is off (fewer than 2 folds), for the other architectures, or with fewer than 2
+    /// examples per fold.
+    pub(super) fn calibration_folds(&self, n: usize) -> Option<usize> {
         let k = self.config.calibration_folds;
-        if k < 2 || !matches!(clf.model(), Model::Bow(_)) {
+        (k >= 2 && matches!(self.config.arch, ArchConfig::Bow(_)) && n >= 2 * k).then_some(k)
+    }
+
+    /// Calibrates the probabilities of `clf` on held-out logits `z` of its training documents
+    /// (labels `targets`), scored by models trained without their fold, `folds` in all: a
+    /// [`Calibrator`] fitted on them, and the unsure threshold on the calibrated ones; the
+    /// time since `started` is added to the training's.
+    pub(super) fn fit_calibration(
+        &self,
+        clf: &mut Classifier,
+        z: &[Vec<f32>],
+        targets: &[u32],
+        folds: usize,
+        started: Instant,
+    ) {
+        let classes = clf.labels().len();
+        let docs: Vec<(f32, bool)> = z
+            .iter()
+            .zip(targets)
+            .map(|(z, &t)| {
+                let mut p = z.clone();
+                softmax_in_place(&mut p);
+                let top = argmax(&p);
+                (p[top], top == t as usize)
+            })
+            .collect();
+        let Some(calibrator) = Calibrator::fit(&docs, classes, folds) else {
+            return;
+        };
+        let floor = 1.0 / classes as f32;
+        let calibrated: Vec<(f32, bool)> = docs
+            .iter()
+            .map(|&(p, right)| (calibrator.map(p).max(floor), right))
+            .collect();
+        let right = docs.iter().filter(|d| d.1).count() as f64 / docs.len() as f64;
+        self.say(&format!(
+            "calibrated in {:.1} s: {folds}-fold held-out accuracy {right:.4}, expected \
+             calibration error {:.4} as trained ({} knots fitted)",
+            started.elapsed().as_secs_f64(),
+            calibration_error(&docs),
+            calibrator.knots.len()
+        ));
+        clf.config.unsure_below = unsure_below(calibrated);
+        clf.config.calibrator = Some(calibrator);
+        if let Some(info) = clf.config.training.as_mut() {
+            info.seconds += started.elapsed().as_secs_f64();
+        }
+    }
+
+    /// Calibrates the probabilities of `clf`, a `bow` model trained on `corpus`: the model
+    /// trains again from the text (tokenizer, features and all, so that nothing of a fold
+    /// reaches the model that scores it) on each cut of the data without one fold, and scores
+    /// that fold. Nothing is done for a model calibrated already, for other architectures, or
+    /// with fewer than 2 folds; with fewer than 2 examples per fold, a warning says so.
+    pub(super) fn calibrate(&self, clf: &mut Classifier, corpus: &Corpus) -> Result<()> {
+        if clf.config.calibrator.is_some() || !matches!(clf.model(), Model::Bow(_)) {
             return Ok(());
         }
-        if corpus.len() < 2 * k {
-            self.say(&format!(
-                "warning: {} examples are too few to calibrate the probabilities on {k} folds; \
-                 they are left as the SVMs' scores give them",
-                corpus.len()
-            ));
+        let Some(k) = self.calibration_folds(corpus.len()) else {
+            if self.config.calibration_folds >= 2 {
+                self.say(&format!(
+                    "warning: {} examples are too few to calibrate the probabilities on {} \
+                     folds; they are left as the model's scores give them",
+                    corpus.len(),
+                    self.config.calibration_folds
+                ));
+            }
             return Ok(());
-        }
+        };
         let started = Instant::now();
         let (labels, targets) = labels_and_targets(corpus)?;
         let texts: Vec<&str> = corpus.examples.iter().map(|e| e.text.as_str()).collect();
@@ -149,7 +205,7 @@ impl Trainer {
             calibration_folds: 0,
             ..self.config.clone()
         });
-        let mut docs: Vec<(f32, bool)> = Vec::with_capacity(corpus.len());
+        let mut z = vec![Vec::new(); corpus.len()];
         for f in 0..k {
             self.check_cancel()?;
             self.say(&format!(
@@ -165,37 +221,14 @@ impl Trainer {
                     .collect::<Vec<Example>>(),
             );
             let fold_clf = trainer.compact(trainer.train_as_trained(&part)?);
-            for (z, &i) in held_out_logits(&fold_clf, corpus, &held, &labels)?
+            for (logits, &i) in held_out_logits(&fold_clf, corpus, &held, &labels)?
                 .into_iter()
                 .zip(&held)
             {
-                let mut p = z;
-                softmax_in_place(&mut p);
-                let top = argmax(&p);
-                docs.push((p[top], top == targets[i] as usize));
+                z[i] = logits;
             }
         }
-        let Some(calibrator) = Calibrator::fit(&docs, labels.len(), k) else {
-            return Ok(());
-        };
-        let floor = 1.0 / labels.len() as f32;
-        let calibrated: Vec<(f32, bool)> = docs
-            .iter()
-            .map(|&(p, right)| (calibrator.map(p).max(floor), right))
-            .collect();
-        let right = docs.iter().filter(|d| d.1).count() as f64 / docs.len() as f64;
-        self.say(&format!(
-            "calibrated in {:.1} s: {k}-fold held-out accuracy {right:.4}, expected calibration \
-             error {:.4} as trained ({} knots fitted)",
-            started.elapsed().as_secs_f64(),
-            calibration_error(&docs),
-            calibrator.knots.len()
-        ));
-        clf.config.unsure_below = unsure_below(calibrated);
-        clf.config.calibrator = Some(calibrator);
-        if let Some(info) = clf.config.training.as_mut() {
-            info.seconds += started.elapsed().as_secs_f64();
-        }
+        self.fit_calibration(clf, &z, &targets, k, started);
         Ok(())
     }
 }
