@@ -255,7 +255,7 @@ pub struct TrainArgs {
     /// Folds of the cross-validation that calibrates the probabilities (bow): the model trains
     /// again on each cut of the data without one fold, and the top probability is mapped so
     /// that, on those held-out scores, a stated 0.9 is right 9 times in 10. Training takes
-    /// about 3 times as long with 3 folds; 0 leaves the probabilities uncalibrated (the
+    /// about twice as long with 2 folds; 0 leaves the probabilities uncalibrated (the
     /// hybrid fits its own weights on cross-validated log-loss instead).
     #[arg(help_heading = "bow (the default --arch)", long, default_value_t = TrainConfig::default().calibration_folds)]
     pub calibration_folds: usize,
