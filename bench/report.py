@@ -239,7 +239,7 @@ def main():
         "on all of train and hold nothing out; `--loss softmax` holds out 10% to choose the "
         "epoch, then trains again on all of it), `khabar eval --json` for the scores.",
         "- khabar hybrid (`bench/run --with-hybrid`): `khabar train --arch hybrid` with default "
-        "settings and `--cache-dir bench/work/encoder-cache`, emptied at the start of the run, so "
+        "settings and `--cache-dir bench/work/bench-encoder-cache`, emptied at the start of the run, so "
         "its training time includes encoding every training text; its throughput is on the "
         "first 300 test texts, all cores, one run (it is about a thousand times slower than "
         "bow); its model MB leaves out the pretrained encoder, which is built into khabar (32 MB "
