@@ -19,7 +19,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::{ArchConfig, Calibrator, Encoder, EncoderId, Model};
+use crate::model::{ArchConfig, Calibrator, Encoder, EncoderId, Model, MultiLabel};
 use crate::text::Tokenizer;
 
 /// The bundle format this build writes and the newest it reads.
@@ -132,6 +132,10 @@ pub struct BundleConfig {
     /// training (`bow` models; see [`Calibrator`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibrator: Option<Calibrator>,
+    /// A multi-label model's thresholds (`khabar train --multi-label`): its scores are each
+    /// label's own, and it answers every label whose score reaches that label's threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_label: Option<MultiLabel>,
     /// SHA-256 (hex) of `tokenizer.json` and `model.safetensors`, checked on load.
     #[serde(default)]
     pub checksums: BTreeMap<String, String>,
@@ -383,6 +387,10 @@ pub(crate) fn from_bytes(
     })?;
     if config.labels.len() < 2 {
         return Err(Error::bundle(&config_path, "fewer than two labels"));
+    }
+    if let Some(m) = &config.multi_label {
+        m.check(config.labels.len())
+            .map_err(|why| Error::bundle(&config_path, format!("field 'multi_label': {why}")))?;
     }
     if let Some(c) = &config.calibrator {
         c.check()

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::bundle::{self, BundleConfig, Parts};
 use crate::corpus::Corpus;
 use crate::error::Result;
-use crate::metrics::{Evaluation, Scored};
+use crate::metrics::{Evaluation, MultiEvaluation, Scored, PRECISION_AT};
+use crate::model::multilabel::sigmoid_in_place;
 use crate::model::{argmax, softmax_in_place, CompactOptions, Encoder, Mode, Model, Workspace};
 use crate::text::Tokenizer;
 use crate::threads;
@@ -32,6 +33,10 @@ pub struct Prediction {
     pub score: f32,
     /// Every label with its probability, most probable first.
     pub top: Vec<LabelScore>,
+    /// A multi-label model's answer: every label whose score reaches its threshold, best first
+    /// (possibly none: then `label` is the best one, under its threshold); `None` for a
+    /// single-label model.
+    pub labels: Option<Vec<LabelScore>>,
 }
 
 /// A trained classifier: tokenizer, model and labels. `Send + Sync`: load it once and share it
@@ -219,12 +224,23 @@ impl Classifier {
     }
 
     /// The model's logits into the probabilities shown: their softmax, calibrated when the
-    /// bundle has a [`Calibrator`](crate::model::Calibrator).
+    /// bundle has a [`Calibrator`](crate::model::Calibrator); for a multi-label model, each
+    /// label's own score, the sigmoid of its logit.
     pub(crate) fn logits_to_probabilities(&self, logits: &mut [f32]) {
+        if self.config.multi_label.is_some() {
+            sigmoid_in_place(logits);
+            return;
+        }
         softmax_in_place(logits);
         if let Some(c) = &self.config.calibrator {
             c.apply(logits);
         }
+    }
+
+    /// Whether the model is multi-label (`khabar train --multi-label`): its scores are each
+    /// label's own, and [`Prediction::labels`] holds every label over its threshold.
+    pub fn is_multi_label(&self) -> bool {
+        self.config.multi_label.is_some()
     }
 
     fn to_prediction(&self, probs: &[f32]) -> Prediction {
@@ -237,10 +253,20 @@ impl Classifier {
                 score: probs[i],
             })
             .collect();
+        let labels = self.config.multi_label.as_ref().map(|m| {
+            m.chosen(probs)
+                .into_iter()
+                .map(|i| LabelScore {
+                    label: self.config.labels[i].clone(),
+                    score: probs[i],
+                })
+                .collect()
+        });
         Prediction {
             label: top[0].label.clone(),
             score: top[0].score,
             top,
+            labels,
         }
     }
 
@@ -400,6 +426,53 @@ impl Classifier {
             })
             .collect();
         Ok(Evaluation::from_scored(labels, scored))
+    }
+
+    /// Measures a multi-label model on a corpus read with
+    /// [`ReadOptions::multi_label`](crate::ReadOptions::multi_label): each article's labels
+    /// against the labels the model answers (every one over its threshold), as `khabar eval`
+    /// reports them. The labels are the model's, then the corpus's it does not know, sorted
+    /// (never answered, so their articles count as misses). A single-label model is refused.
+    pub fn evaluate_multi(&self, corpus: &Corpus) -> Result<MultiEvaluation> {
+        let Some(multi) = &self.config.multi_label else {
+            return Err(crate::Error::Usage(
+                "evaluate_multi measures a multi-label model (trained with --multi-label); \
+                 this one is single-label: use evaluate"
+                    .into(),
+            ));
+        };
+        let mut labels: Vec<String> = self.labels().to_vec();
+        let mut extra: Vec<String> = corpus
+            .label_counts()
+            .keys()
+            .filter(|l| !labels.iter().any(|m| m == *l))
+            .map(|l| l.to_string())
+            .collect();
+        extra.sort();
+        labels.extend(extra);
+        let index = |l: &str| labels.iter().position(|m| m == l).expect("added above");
+        let texts: Vec<&str> = corpus.examples.iter().map(|e| e.text.as_str()).collect();
+        let scores = self.probabilities_batch(&texts)?;
+        let deepest = PRECISION_AT.iter().copied().max().unwrap_or(1);
+        let ranked = scores
+            .iter()
+            .map(|p| {
+                let mut order: Vec<usize> = (0..p.len()).collect();
+                order.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b)));
+                order.truncate(deepest);
+                order
+            })
+            .collect();
+        Ok(MultiEvaluation {
+            gold: corpus
+                .examples
+                .iter()
+                .map(|e| e.labels().map(index).collect())
+                .collect(),
+            answered: scores.iter().map(|p| multi.chosen(p)).collect(),
+            ranked,
+            labels,
+        })
     }
 }
 

@@ -87,7 +87,7 @@ pub use classifier::{Classifier, LabelScore, Prediction};
 pub use corpus::{BadRow, Corpus, Example, Format, LabelMap, ReadOptions, ReadReport};
 pub use error::{Error, Location, Result};
 pub use explain::{Contribution, Explanation, FeatureKind, TopFeatures};
-pub use metrics::{Calibration, ConfidenceBin, Coverage, Evaluation, Scored};
+pub use metrics::{Calibration, ConfidenceBin, Coverage, Evaluation, MultiEvaluation, Scored};
 pub use model::{
     ArchConfig, BowConfig, CompactOptions, Encoder, EncoderArchConfig, EncoderId, HybridConfig,
     Loss, TransformerConfig, Weighting,

@@ -361,8 +361,278 @@ impl Evaluation {
     }
 }
 
+/// A multi-label evaluation: each article's true labels against the labels the model answered
+/// (every label over its threshold), and its labels ranked by score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MultiEvaluation {
+    /// The labels; the indices below point into them.
+    pub labels: Vec<String>,
+    /// Each article's true labels.
+    pub gold: Vec<Vec<usize>>,
+    /// Each article's answered labels.
+    pub answered: Vec<Vec<usize>>,
+    /// Each article's labels by score, best first (the first few).
+    pub ranked: Vec<Vec<usize>>,
+}
+
+/// The `k` of the precision at k that reports show.
+pub const PRECISION_AT: [usize; 3] = [1, 3, 5];
+
+impl MultiEvaluation {
+    /// Number of articles.
+    pub fn n(&self) -> usize {
+        self.gold.len()
+    }
+
+    /// True positives, answered and true label counts of each label.
+    fn counts(&self) -> Vec<(usize, usize, usize)> {
+        let mut c = vec![(0, 0, 0); self.labels.len()];
+        for (gold, answered) in self.gold.iter().zip(&self.answered) {
+            for &l in answered {
+                c[l].1 += 1;
+                if gold.contains(&l) {
+                    c[l].0 += 1;
+                }
+            }
+            for &l in gold {
+                c[l].2 += 1;
+            }
+        }
+        c
+    }
+
+    /// Each label's precision, recall, F1 (0 where undefined) and support.
+    pub fn per_label(&self) -> Vec<ClassMetrics> {
+        self.counts()
+            .into_iter()
+            .map(|(tp, answered, support)| scores(tp, answered, support))
+            .collect()
+    }
+
+    /// Precision, recall and F1 over all (article, label) decisions.
+    pub fn micro(&self) -> ClassMetrics {
+        let (tp, answered, support) = self
+            .counts()
+            .into_iter()
+            .fold((0, 0, 0), |a, c| (a.0 + c.0, a.1 + c.1, a.2 + c.2));
+        scores(tp, answered, support)
+    }
+
+    /// The mean F1 of the labels that some article has or that the model answered (a label of
+    /// neither is left out: its F1 is undefined).
+    pub fn macro_f1(&self) -> f64 {
+        let (sum, n) = self
+            .counts()
+            .into_iter()
+            .filter(|&(_, answered, support)| answered + support > 0)
+            .map(|(tp, answered, support)| scores(tp, answered, support).f1)
+            .fold((0.0, 0usize), |(s, n), f| (s + f, n + 1));
+        if n == 0 {
+            0.0
+        } else {
+            sum / n as f64
+        }
+    }
+
+    /// The share of articles whose answered labels are exactly their true labels.
+    pub fn subset_accuracy(&self) -> f64 {
+        let same =
+            |a: &Vec<usize>, b: &Vec<usize>| a.len() == b.len() && a.iter().all(|l| b.contains(l));
+        let right = self
+            .gold
+            .iter()
+            .zip(&self.answered)
+            .filter(|(g, a)| same(g, a))
+            .count();
+        right as f64 / self.n().max(1) as f64
+    }
+
+    /// The share of (article, label) decisions that are wrong: labels answered but not true,
+    /// and true but not answered, over articles times labels.
+    pub fn hamming_loss(&self) -> f64 {
+        let wrong: usize = self
+            .gold
+            .iter()
+            .zip(&self.answered)
+            .map(|(g, a)| {
+                a.iter().filter(|l| !g.contains(l)).count()
+                    + g.iter().filter(|l| !a.contains(l)).count()
+            })
+            .sum();
+        wrong as f64 / (self.n() * self.labels.len()).max(1) as f64
+    }
+
+    /// Precision at `k`: of each article's `k` best-scored labels, the share that are true,
+    /// averaged over articles.
+    pub fn precision_at(&self, k: usize) -> f64 {
+        let sum: f64 = self
+            .gold
+            .iter()
+            .zip(&self.ranked)
+            .map(|(g, r)| r.iter().take(k).filter(|l| g.contains(l)).count() as f64 / k as f64)
+            .sum();
+        sum / self.n().max(1) as f64
+    }
+
+    /// Recall at `k`: of each article's true labels, the share among its `k` best-scored
+    /// labels, averaged over articles.
+    pub fn recall_at(&self, k: usize) -> f64 {
+        let sum: f64 = self
+            .gold
+            .iter()
+            .zip(&self.ranked)
+            .map(|(g, r)| {
+                r.iter().take(k).filter(|l| g.contains(l)).count() as f64 / g.len().max(1) as f64
+            })
+            .sum();
+        sum / self.n().max(1) as f64
+    }
+
+    /// Everything as one JSON object (`khabar eval --json`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let micro = self.micro();
+        let per_label: serde_json::Map<String, serde_json::Value> = self
+            .labels
+            .iter()
+            .zip(self.per_label())
+            .map(|(l, m)| (l.clone(), serde_json::to_value(m).expect("plain numbers")))
+            .collect();
+        let at = |f: &dyn Fn(usize) -> f64| -> serde_json::Map<String, serde_json::Value> {
+            PRECISION_AT
+                .iter()
+                .map(|&k| (k.to_string(), f(k).into()))
+                .collect()
+        };
+        serde_json::json!({
+            "n": self.n(),
+            "multi_label": true,
+            "micro_precision": micro.precision,
+            "micro_recall": micro.recall,
+            "micro_f1": micro.f1,
+            "macro_f1": self.macro_f1(),
+            "subset_accuracy": self.subset_accuracy(),
+            "hamming_loss": self.hamming_loss(),
+            "precision_at": at(&|k| self.precision_at(k)),
+            "recall_at": at(&|k| self.recall_at(k)),
+            "labels": self.labels,
+            "per_label": per_label,
+        })
+    }
+
+    /// A readable report: totals, then each label's precision, recall, F1 and support.
+    pub fn report(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let micro = self.micro();
+        let width = self
+            .labels
+            .iter()
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        let _ = writeln!(
+            s,
+            "articles: {}   micro-F1: {:.4} (precision {:.4}, recall {:.4})   macro-F1: {:.4}",
+            self.n(),
+            micro.f1,
+            micro.precision,
+            micro.recall,
+            self.macro_f1()
+        );
+        let _ = writeln!(
+            s,
+            "subset accuracy: {:.4}   Hamming loss: {:.5}",
+            self.subset_accuracy(),
+            self.hamming_loss()
+        );
+        let at: Vec<String> = PRECISION_AT
+            .iter()
+            .map(|&k| {
+                format!(
+                    "P@{k} {:.4} R@{k} {:.4}",
+                    self.precision_at(k),
+                    self.recall_at(k)
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "{}
+",
+            at.join(", ")
+        );
+        let _ = writeln!(s, "{:<width$}  precision  recall     f1  support", "label");
+        for (l, m) in self.labels.iter().zip(self.per_label()) {
+            let _ = writeln!(
+                s,
+                "{:<width$}  {:>9.4}  {:>6.4}  {:>6.4}  {:>7}",
+                l, m.precision, m.recall, m.f1, m.support
+            );
+        }
+        s
+    }
+}
+
+/// Precision, recall and F1 from true positives, answers and true examples (0 where a ratio
+/// is undefined).
+fn scores(tp: usize, answered: usize, support: usize) -> ClassMetrics {
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let (precision, recall) = (ratio(tp, answered), ratio(tp, support));
+    let f1 = if precision + recall == 0.0 {
+        0.0
+    } else {
+        2.0 * precision * recall / (precision + recall)
+    };
+    ClassMetrics {
+        precision,
+        recall,
+        f1,
+        support,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    /// A case counted by hand: three articles, three labels.
+    #[test]
+    fn multi_label_metrics_of_a_hand_counted_case() {
+        let e = super::MultiEvaluation {
+            labels: vec!["a".into(), "b".into(), "c".into()],
+            gold: vec![vec![0, 1], vec![1], vec![2]],
+            answered: vec![vec![0], vec![1, 2], vec![]],
+            ranked: vec![vec![0, 2, 1], vec![1, 2, 0], vec![0, 2, 1]],
+        };
+        let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+        let per = e.per_label();
+        close(per[0].f1, 1.0);
+        close(per[1].precision, 1.0);
+        close(per[1].recall, 0.5);
+        close(per[1].f1, 2.0 / 3.0);
+        close(per[2].f1, 0.0);
+        assert_eq!(per[1].support, 2);
+        let micro = e.micro();
+        close(micro.precision, 2.0 / 3.0);
+        close(micro.recall, 0.5);
+        close(micro.f1, 4.0 / 7.0);
+        close(e.macro_f1(), (1.0 + 2.0 / 3.0) / 3.0);
+        close(e.subset_accuracy(), 0.0);
+        close(e.hamming_loss(), 3.0 / 9.0);
+        close(e.precision_at(1), 2.0 / 3.0);
+        close(e.precision_at(3), 4.0 / 9.0);
+        close(e.recall_at(1), 0.5);
+        let v = e.to_json();
+        close(v["micro_f1"].as_f64().unwrap(), 4.0 / 7.0);
+        close(v["precision_at"]["3"].as_f64().unwrap(), 4.0 / 9.0);
+        assert!(e.report().contains("micro-F1: 0.5714"), "{}", e.report());
+        // One article right in full: subset accuracy counts it.
+        let right = super::MultiEvaluation {
+            answered: vec![vec![1, 0], vec![1, 2], vec![]],
+            ..e
+        };
+        close(right.subset_accuracy(), 1.0 / 3.0);
+    }
+
     use super::*;
 
     /// Top-k accuracy, calibration and coverage of a hand-made set of outcomes.

@@ -65,6 +65,11 @@ pub struct DataArgs {
     /// the map it was trained with, and eval applies it unless given another.
     #[arg(long, value_name = "FILE")]
     pub label_map: Option<PathBuf>,
+    /// Multi-label data: the separator of several labels in one label field (CSV, TSV, or a
+    /// JSON string), such as ';' or '|'. JSON arrays of labels and fastText lines with
+    /// several __label__ words need none.
+    #[arg(long, value_name = "SEP")]
+    pub label_separator: Option<String>,
 }
 
 impl DataArgs {
@@ -77,6 +82,8 @@ impl DataArgs {
             lossy: self.lossy,
             skip_bad: self.skip_bad,
             label_map: self.label_map.as_ref().map(LabelMap::load).transpose()?,
+            multi_label: false,
+            label_separator: self.label_separator.clone(),
         })
     }
 }
@@ -147,6 +154,13 @@ pub struct TrainArgs {
     /// Model architecture.
     #[arg(help_heading = "Training", long, value_enum, default_value = "bow")]
     pub arch: Arch,
+    /// Train a multi-label model (bow, the SVMs): articles may have several labels (fastText
+    /// lines with several __label__ words, a JSON array, or a field split on
+    /// --label-separator), one SVM per label against the rest, each label's threshold chosen
+    /// for its F1 on held-out folds (--calibration-folds); predict answers every label over
+    /// its threshold.
+    #[arg(help_heading = "Training", long)]
+    pub multi_label: bool,
     #[command(flatten, next_help_heading = "Data")]
     pub data_args: DataArgs,
     /// Share of each label held out for validation when --valid is not given, by bow --loss

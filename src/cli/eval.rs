@@ -1,6 +1,6 @@
 //! `khabar eval`: a model measured on labeled data, as a report or JSON.
 
-use khabar::{Error, Result};
+use khabar::{Classifier, Error, ReadOptions, Result};
 
 use super::args::EvalArgs;
 use super::{io_error, load_model, own_threshold, read_corpus_with, with_mode};
@@ -14,37 +14,18 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         }
     }
     let clf = with_mode(load_model(&a.model, &a.encoder, a.threads)?, a.mode)?;
+    if clf.is_multi_label() {
+        return eval_multi(&a, &clf);
+    }
     let threshold = if a.unsure {
         Some(own_threshold(&clf)? as f64)
     } else {
         a.threshold
     };
-    let mut options = a.data_args.read_options()?;
-    let own_map = options.label_map.is_none();
-    if own_map {
-        if let Some(map) = &clf.config().label_map {
-            eprintln!(
-                "note: the data's labels go through the model's label map ({} label(s) renamed \
-                 or dropped), as its training data's did; --label-map FILE gives another",
-                map.len()
-            );
-            options.label_map = Some(map.clone());
-        }
-    }
-    let corpus = read_corpus_with(&a.data, &options, !own_map)?;
+    let (options, given) = options_for(&a, &clf)?;
+    let corpus = read_corpus_with(&a.data, &options, given)?;
     let eval = clf.evaluate(&corpus)?;
-    let unknown: Vec<&String> = eval.labels[clf.labels().len()..].iter().collect();
-    if !unknown.is_empty() {
-        eprintln!(
-            "warning: {} label(s) in the data are unknown to the model and always count as errors: {}",
-            unknown.len(),
-            unknown
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
+    warn_unknown(&eval.labels[clf.labels().len()..]);
     let coverage = threshold.and_then(|p| eval.at_threshold(p));
     if a.json {
         let mut v = eval.to_json();
@@ -85,6 +66,64 @@ pub fn eval(a: EvalArgs) -> Result<()> {
             "wrote the {n} misclassified article(s) to {}",
             path.display()
         );
+    }
+    Ok(())
+}
+
+/// Warns of the data's labels the model does not know.
+fn warn_unknown(unknown: &[String]) {
+    if !unknown.is_empty() {
+        eprintln!(
+            "warning: {} label(s) in the data are unknown to the model and always count as errors: {}",
+            unknown.len(),
+            unknown.join(", ")
+        );
+    }
+}
+
+/// The data's read options for this model: the command line's, with the model's label map
+/// unless given another (said so); whether the map is the command line's.
+fn options_for(a: &EvalArgs, clf: &Classifier) -> Result<(ReadOptions, bool)> {
+    let mut options = a.data_args.read_options()?;
+    let given = options.label_map.is_some();
+    if !given {
+        if let Some(map) = &clf.config().label_map {
+            eprintln!(
+                "note: the data's labels go through the model's label map ({} label(s) renamed \
+                 or dropped), as its training data's did; --label-map FILE gives another",
+                map.len()
+            );
+            options.label_map = Some(map.clone());
+        }
+    }
+    Ok((options, given))
+}
+
+/// `eval` of a multi-label model: the data read with every label of each article, and the
+/// multi-label measures (micro- and macro-F1, precision and recall at k, subset accuracy,
+/// Hamming loss, each label's scores).
+fn eval_multi(a: &EvalArgs, clf: &Classifier) -> Result<()> {
+    for (given, option) in [
+        (a.threshold.is_some(), "--threshold"),
+        (a.unsure, "--unsure"),
+        (a.errors.is_some(), "--errors"),
+    ] {
+        if given {
+            return Err(Error::Usage(format!(
+                "{option} applies to single-label models; a multi-label model answers every \
+                 label over its own threshold, chosen at training"
+            )));
+        }
+    }
+    let (mut options, given) = options_for(a, clf)?;
+    options.multi_label = true;
+    let corpus = read_corpus_with(&a.data, &options, given)?;
+    let eval = clf.evaluate_multi(&corpus)?;
+    warn_unknown(&eval.labels[clf.labels().len()..]);
+    if a.json {
+        println!("{}", eval.to_json());
+    } else {
+        print!("{}", eval.report());
     }
     Ok(())
 }

@@ -56,7 +56,28 @@ pub fn info(a: InfoArgs) -> Result<()> {
              right at training; `predict --unsure` answers unsure there)"
         );
     }
+    if let Some(m) = &c.multi_label {
+        let low = m.thresholds.iter().copied().fold(f32::INFINITY, f32::min);
+        let high = m
+            .thresholds
+            .iter()
+            .copied()
+            .fold(f32::NEG_INFINITY, f32::max);
+        let chosen = if m.folds > 0 {
+            format!(
+                "each chosen for that label's F1 on {}-fold cross-validated scores",
+                m.folds
+            )
+        } else {
+            "0.5, the SVMs' own boundary (no folds)".to_string()
+        };
+        println!(
+            "multi-label: each label scored on its own (the sigmoid of its SVM's score) and \
+             answered over its threshold ({low:.3} to {high:.3}), {chosen}"
+        );
+    }
     match (&c.calibrator, clf.model()) {
+        _ if c.multi_label.is_some() => {}
         (Some(k), _) => println!(
             "probabilities: calibrated (a stated 0.9 was right 9 times in 10 on held-out data): \
              a monotone map of the top probability, fitted on the {}-fold cross-validated scores \

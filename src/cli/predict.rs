@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
+use khabar::model::MultiLabel;
 use khabar::{Error, Explanation, Location, Result};
 
 use super::args::{OutputFormat, PredictArgs};
@@ -62,6 +63,13 @@ pub fn predict(a: PredictArgs, matches: &clap::ArgMatches) -> Result<()> {
     }
     let load_start = std::time::Instant::now();
     let clf = with_mode(load_model(&a.model, &a.encoder, a.threads)?, a.mode)?;
+    if clf.is_multi_label() && (a.threshold.is_some() || a.unsure) {
+        return Err(Error::Usage(
+            "--threshold and --unsure apply to single-label models; a multi-label model answers \
+             every label over its own threshold, chosen at training"
+                .into(),
+        ));
+    }
     let unsure = Unsure {
         below: if a.unsure {
             Some(own_threshold(&clf)?)
@@ -69,6 +77,7 @@ pub fn predict(a: PredictArgs, matches: &clap::ArgMatches) -> Result<()> {
             a.threshold
         },
         label: a.unsure_label.as_str(),
+        multi: clf.config().multi_label.as_ref(),
     };
     if a.explain.is_some() {
         // A model that cannot be explained is refused before any input is read.
@@ -422,11 +431,13 @@ fn top_k(probs: &[f32], k: usize, out: &mut Vec<usize>) {
     }
 }
 
-/// The answer when the best label is not probable enough (`--threshold`).
+/// How the answer is decided: the answer when the best label is not probable enough
+/// (`--threshold`), or a multi-label model's thresholds.
 #[derive(Clone, Copy)]
 struct Unsure<'a> {
     below: Option<f32>,
     label: &'a str,
+    multi: Option<&'a MultiLabel>,
 }
 
 /// One line of `predict` output: the labels of `top` with their probabilities; below the
@@ -444,6 +455,9 @@ fn write_prediction(
     unsure: Unsure,
     why: Option<&Explanation>,
 ) -> std::io::Result<()> {
+    if let Some(m) = unsure.multi {
+        return write_labels(out, labels, probs, top, format, id, m, why);
+    }
     let best = probs[top[0]];
     let unsure = unsure
         .below
@@ -484,6 +498,70 @@ fn write_prediction(
                     .iter()
                     .map(|&i| serde_json::json!({"label": labels[i], "score": probs[i]}))
                     .collect::<Vec<_>>(),
+            });
+            if let Some(id) = id {
+                v["id"] = id.clone();
+            }
+            if let Some(e) = why {
+                v["explain"] = serde_json::to_value(e).expect("plain values");
+            }
+            writeln!(out, "{v}")
+        }
+    }
+}
+
+/// One line of a multi-label model's `predict` output: every label over its threshold with its
+/// score (text: `label<TAB>score` pairs; none over: the best label in parentheses, `(earn)`,
+/// with its score); in JSON, "labels" (those over), "label" and "score" (the best),
+/// "below_threshold", and the `--top-k` labels in "top".
+#[allow(clippy::too_many_arguments)]
+fn write_labels(
+    out: &mut impl Write,
+    labels: &[String],
+    scores: &[f32],
+    top: &[usize],
+    format: OutputFormat,
+    id: Option<&serde_json::Value>,
+    multi: &MultiLabel,
+    why: Option<&Explanation>,
+) -> std::io::Result<()> {
+    let chosen = multi.chosen(scores);
+    let best = top[0];
+    match format {
+        OutputFormat::Text => {
+            if let Some(id) = id {
+                match id {
+                    serde_json::Value::String(s) => out.write_all(s.as_bytes())?,
+                    v => write!(out, "{v}")?,
+                }
+                out.write_all(b"\t")?;
+            }
+            if chosen.is_empty() {
+                write!(out, "({})\t", labels[best])?;
+                write_score(out, scores[best])?;
+            }
+            for (n, &i) in chosen.iter().enumerate() {
+                if n > 0 {
+                    out.write_all(b"\t")?;
+                }
+                out.write_all(labels[i].as_bytes())?;
+                out.write_all(b"\t")?;
+                write_score(out, scores[i])?;
+            }
+            out.write_all(b"\n")?;
+            match why {
+                Some(e) => write_explanation(out, e),
+                None => Ok(()),
+            }
+        }
+        OutputFormat::Jsonl => {
+            let pair = |i: usize| serde_json::json!({"label": labels[i], "score": scores[i]});
+            let mut v = serde_json::json!({
+                "labels": chosen.iter().map(|&i| pair(i)).collect::<Vec<_>>(),
+                "label": labels[best],
+                "score": scores[best],
+                "below_threshold": chosen.is_empty(),
+                "top": top.iter().map(|&i| pair(i)).collect::<Vec<_>>(),
             });
             if let Some(id) = id {
                 v["id"] = id.clone();

@@ -142,6 +142,24 @@ fn refuse_inapplicable(a: &TrainArgs, m: &ArgMatches) -> Result<()> {
             "--calibration-folds applies to bow; {arch} does not use it ({instead})"
         ));
     }
+    if a.multi_label && !matches!(a.arch, Arch::Bow) {
+        return refuse(format!(
+            "--multi-label applies to bow (one SVM per label); {arch} does not train one"
+        ));
+    }
+    if a.multi_label && a.valid.is_some() {
+        return refuse(
+            "--valid does not apply to --multi-label: the model trains to its optimum and \
+             chooses its thresholds on folds of the training data; measure it with eval"
+                .into(),
+        );
+    }
+    if a.data_args.label_separator.is_some() && !a.multi_label {
+        return refuse(
+            "--label-separator splits the labels of multi-label data: give it with --multi-label"
+                .into(),
+        );
+    }
     if a.valid.is_some() && given(m, "valid_fraction") {
         return refuse(
             "give --valid FILE or --valid-fraction, not both: --valid replaces the cut".into(),
@@ -193,6 +211,7 @@ pub fn train(a: TrainArgs, matches: &ArgMatches) -> Result<()> {
         refit: defaults.refit && !a.no_refit,
         compact: !a.no_compact,
         keep_ngrams: a.keep_ngrams,
+        multi_label: a.multi_label,
         calibration_folds: match a.arch {
             Arch::Bow => a.calibration_folds,
             _ => 0,
@@ -239,7 +258,8 @@ pub fn train(a: TrainArgs, matches: &ArgMatches) -> Result<()> {
         );
     }
     let trainer = Trainer::new(config);
-    let options = a.data_args.read_options()?;
+    let mut options = a.data_args.read_options()?;
+    options.multi_label = a.multi_label;
     // Check the destination before spending time on training.
     check_out_dir(&a.out)?;
     let corpus = read_corpus(&a.data, &options)?;

@@ -70,8 +70,8 @@ pub(super) fn read(path: &Path, delimiter: u8, sink: &mut Sink) -> Result<()> {
         }
         let invalid = |_| Error::input(at(), "invalid UTF-8");
         let label = sink.decode(&record[layout.label.index], invalid)?;
-        let label = label.trim().to_string();
-        if label.is_empty() {
+        let labels = sink.split_labels(&label);
+        if labels.is_empty() {
             sink.bad(at().field(label_name), BadRow::EmptyLabel, "empty label")?;
             continue;
         }
@@ -84,7 +84,7 @@ pub(super) fn read(path: &Path, delimiter: u8, sink: &mut Sink) -> Result<()> {
             sink.bad(at().field(&text_name), BadRow::EmptyText, "empty text")?;
             continue;
         }
-        sink.push(&shared, line, text, label);
+        sink.push_labels(&shared, line, text, labels);
     }
     Ok(())
 }

@@ -1,7 +1,10 @@
 //! fastText's format: one example per line, `__label__sports __label__cricket The text ...`.
 //!
-//! The labels are the `__label__` words at the start of the line. Until khabar has multi-label
-//! models, a line with several labels is read with its first, and the report counts such lines.
+//! The labels are the `__label__` words at the start of the line. A line with several labels
+//! is read with all of them for multi-label data ([`ReadOptions::multi_label`]), and otherwise
+//! with its first, the report counting such lines.
+//!
+//! [`ReadOptions::multi_label`]: super::ReadOptions::multi_label
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,21 +21,26 @@ pub(super) fn read(path: &Path, sink: &mut Sink) -> Result<()> {
     for_each_line(path, sink, |sink, line_no, line| {
         let at = || Location::new(path, line_no);
         let (labels, text) = split_labels(line);
-        let Some(&label) = labels.first() else {
+        if labels.is_empty() {
             let message = "no __label__ at the start of the line";
             return sink.bad(at(), BadRow::MissingLabel, message);
-        };
-        if label.is_empty() {
+        }
+        if labels.iter().any(|l| l.is_empty()) {
             let message = "empty label (__label__ with no name)";
             return sink.bad(at(), BadRow::EmptyLabel, message);
         }
         if text.is_empty() {
             return sink.bad(at(), BadRow::EmptyText, "empty text");
         }
-        if labels.len() > 1 {
-            sink.report.multi_label_lines += 1;
-        }
-        sink.push(&shared, line_no, text.to_string(), label.to_string());
+        let labels: Vec<String> = if sink.options().multi_label {
+            labels.iter().map(|l| l.to_string()).collect()
+        } else {
+            if labels.len() > 1 {
+                sink.report.multi_label_lines += 1;
+            }
+            vec![labels[0].to_string()]
+        };
+        sink.push_labels(&shared, line_no, text.to_string(), labels);
         Ok(())
     })
 }

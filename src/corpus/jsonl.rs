@@ -19,25 +19,46 @@ pub(super) fn read(path: &Path, sink: &mut Sink) -> Result<()> {
             Ok(_) => return sink.bad(at(), BadRow::NotJson, "expected a JSON object"),
             Err(e) => return sink.bad(at(), BadRow::NotJson, format!("not valid JSON: {e}")),
         };
-        if let Some((text, label)) = row(&object, &at, sink)? {
-            sink.push(&shared, line_no, text, label);
+        if let Some((text, labels)) = row(&object, &at, sink)? {
+            sink.push_labels(&shared, line_no, text, labels);
         }
         Ok(())
     })
 }
 
-/// The text and label of one object, or `None` when it is a bad row that was skipped.
+/// The text and labels of one object, or `None` when it is a bad row that was skipped.
 fn row(
     object: &Map<String, Value>,
     at: &dyn Fn() -> Location,
     sink: &mut Sink,
-) -> Result<Option<(String, String)>> {
+) -> Result<Option<(String, Vec<String>)>> {
     let options = sink.options();
     let label_field = options.label_field.as_str();
-    let label = match object.get(label_field) {
-        Some(Value::String(s)) => s.trim().to_string(),
-        Some(Value::Number(n)) => n.to_string(),
-        Some(Value::Bool(b)) => b.to_string(),
+    let scalar = |v: &Value| match v {
+        Value::String(s) => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    };
+    let labels = match object.get(label_field) {
+        Some(Value::String(s)) => sink.split_labels(s),
+        Some(Value::Number(n)) => vec![n.to_string()],
+        Some(Value::Bool(b)) => vec![b.to_string()],
+        Some(Value::Array(items)) if options.multi_label => {
+            match items.iter().map(scalar).collect::<Option<Vec<String>>>() {
+                Some(labels) => labels.into_iter().filter(|l| !l.is_empty()).collect(),
+                None => {
+                    let message = "expected an array of strings or numbers";
+                    sink.bad(at().field(label_field), BadRow::WrongType, message)?;
+                    return Ok(None);
+                }
+            }
+        }
+        Some(Value::Array(_)) => {
+            let message = "an array of labels: read several labels per example with --multi-label";
+            sink.bad(at().field(label_field), BadRow::WrongType, message)?;
+            return Ok(None);
+        }
         Some(Value::Null) | None => {
             let hint = field_hint(object, Role::Label);
             sink.bad_with_hint(
@@ -49,12 +70,16 @@ fn row(
             return Ok(None);
         }
         Some(_) => {
-            let message = "expected a string or a number";
+            let message = if options.multi_label {
+                "expected a string, a number or an array of them"
+            } else {
+                "expected a string or a number"
+            };
             sink.bad(at().field(label_field), BadRow::WrongType, message)?;
             return Ok(None);
         }
     };
-    if label.is_empty() {
+    if labels.is_empty() {
         sink.bad(at().field(label_field), BadRow::EmptyLabel, "empty label")?;
         return Ok(None);
     }
@@ -85,7 +110,7 @@ fn row(
         sink.bad(at().field(&field), BadRow::EmptyText, "empty text")?;
         return Ok(None);
     }
-    Ok(Some((text, label)))
+    Ok(Some((text, labels)))
 }
 
 /// What a field holds: the label or the text.

@@ -28,8 +28,10 @@ pub use label_map::LabelMap;
 pub struct Example {
     /// The article text.
     pub text: String,
-    /// Its label.
+    /// Its label (the first, for an example of several labels).
     pub label: String,
+    /// Its other labels, for multi-label data ([`ReadOptions::multi_label`]); empty otherwise.
+    pub more_labels: Vec<String>,
 }
 
 impl Example {
@@ -38,7 +40,23 @@ impl Example {
         Example {
             text: text.into(),
             label: label.into(),
+            more_labels: Vec::new(),
         }
+    }
+
+    /// An example of several labels (at least one; the first becomes [`Example::label`]).
+    pub fn with_labels(text: impl Into<String>, labels: Vec<String>) -> Self {
+        let mut labels = labels.into_iter();
+        Example {
+            text: text.into(),
+            label: labels.next().unwrap_or_default(),
+            more_labels: labels.collect(),
+        }
+    }
+
+    /// All its labels, the first first.
+    pub fn labels(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.label.as_str()).chain(self.more_labels.iter().map(|l| l.as_str()))
     }
 }
 
@@ -102,6 +120,13 @@ pub struct ReadOptions {
     pub skip_bad: bool,
     /// Renames, merges or drops labels as they are read (see [`LabelMap`]).
     pub label_map: Option<LabelMap>,
+    /// Read every label of an example: all the `__label__` words of a fastText line, a JSON
+    /// array of labels, or a label field split on `label_separator`. Without it, a fastText
+    /// line with several labels is read with its first, and a JSON array is a bad row.
+    pub multi_label: bool,
+    /// With `multi_label`: the separator of several labels in one label field (CSV, TSV, or
+    /// a JSON string), such as `;` or `|`.
+    pub label_separator: Option<String>,
 }
 
 impl Default for ReadOptions {
@@ -114,6 +139,8 @@ impl Default for ReadOptions {
             lossy: false,
             skip_bad: false,
             label_map: None,
+            multi_label: false,
+            label_separator: None,
         }
     }
 }
@@ -129,6 +156,19 @@ impl ReadOptions {
             return Err(Error::Usage(
                 "--text-field and --label-field must not be empty".into(),
             ));
+        }
+        match &self.label_separator {
+            Some(_) if !self.multi_label => {
+                return Err(Error::Usage(
+                    "--label-separator splits the labels of multi-label data: give it with \
+                     --multi-label"
+                        .into(),
+                ))
+            }
+            Some(sep) if sep.is_empty() => {
+                return Err(Error::Usage("--label-separator must not be empty".into()))
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -255,7 +295,9 @@ impl Corpus {
     pub fn label_counts(&self) -> BTreeMap<&str, usize> {
         let mut counts = BTreeMap::new();
         for e in &self.examples {
-            *counts.entry(e.label.as_str()).or_insert(0) += 1;
+            for label in e.labels() {
+                *counts.entry(label).or_insert(0) += 1;
+            }
         }
         counts
     }
@@ -421,7 +463,7 @@ impl ReadReport {
         if self.multi_label_lines > 0 {
             out.push(format!(
                 "{} line(s) have more than one label; each was read with its first \
-                 (khabar does not train multi-label models yet)",
+                 (--multi-label reads them all and trains a multi-label model)",
                 self.multi_label_lines
             ));
         }
@@ -570,26 +612,63 @@ impl<'a> Sink<'a> {
     /// A good row: `label` is already trimmed and not empty, `text` not blank. The label map
     /// applies here, so it applies to every format alike.
     pub(crate) fn push(&mut self, file: &Arc<Path>, line: usize, text: String, label: String) {
+        self.push_labels(file, line, text, vec![label]);
+    }
+
+    /// The labels of one label field: split on the separator of multi-label data when there
+    /// is one, each trimmed, the empty ones left out.
+    pub(crate) fn split_labels(&self, field: &str) -> Vec<String> {
+        match (&self.options.label_separator, self.options.multi_label) {
+            (Some(sep), true) => field
+                .split(sep.as_str())
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect(),
+            _ => [field.trim()]
+                .into_iter()
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect(),
+        }
+    }
+
+    /// An example with its labels (at least one): each goes through the label map; labels
+    /// given twice count once; an example whose labels the map all drops is dropped.
+    pub(crate) fn push_labels(
+        &mut self,
+        file: &Arc<Path>,
+        line: usize,
+        text: String,
+        labels: Vec<String>,
+    ) {
         self.rows_in_file += 1;
         if std::mem::take(&mut self.row_lossy) {
             self.report.lossy_documents += 1;
         }
-        let label = match self.options.label_map.as_ref().and_then(|m| m.get(&label)) {
-            None => label,
-            Some(to) => {
-                if !self.mapped.contains(&label) {
-                    self.mapped.insert(label.clone());
-                }
-                match to {
-                    Some(to) => to.to_string(),
-                    None => {
-                        self.report.dropped_by_label_map += 1;
-                        return;
+        let mut kept: Vec<String> = Vec::with_capacity(labels.len());
+        for label in labels {
+            let label = match self.options.label_map.as_ref().and_then(|m| m.get(&label)) {
+                None => label,
+                Some(to) => {
+                    if !self.mapped.contains(&label) {
+                        self.mapped.insert(label.clone());
+                    }
+                    match to {
+                        Some(to) => to.to_string(),
+                        None => continue,
                     }
                 }
+            };
+            if !kept.contains(&label) {
+                kept.push(label);
             }
-        };
-        self.examples.push(Example { text, label });
+        }
+        if kept.is_empty() {
+            self.report.dropped_by_label_map += 1;
+            return;
+        }
+        self.examples.push(Example::with_labels(text, kept));
         self.origins.push(Origin {
             file: file.clone(),
             line,

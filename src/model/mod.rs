@@ -7,6 +7,7 @@ mod calibrator;
 mod dense;
 pub mod encoder;
 pub mod hybrid;
+pub mod multilabel;
 mod ops;
 pub mod transformer;
 
@@ -24,6 +25,7 @@ pub use calibrator::Calibrator;
 pub use dense::DenseHead;
 pub use encoder::{Encoder, EncoderId};
 pub use hybrid::{Cascade, EncoderArchConfig, EncoderModel, Hybrid, HybridConfig, Mode};
+pub use multilabel::MultiLabel;
 pub use transformer::{Transformer, TransformerConfig};
 
 /// An architecture and its hyperparameters, as recorded in `config.json`.

@@ -84,6 +84,14 @@ pub struct TrainConfig {
     /// leaves the probabilities uncalibrated. The other architectures do not use it (the
     /// encoder and hybrid models choose their weights on cross-validated log-loss).
     pub calibration_folds: usize,
+    /// Train a multi-label model (`bow` with the SVM losses): one SVM per label against the
+    /// rest, an example counting for each of its labels ([`Example::more_labels`]), and each
+    /// label's threshold chosen on `calibration_folds`-fold held-out scores for that label's F1
+    /// (0.5, the SVMs' own boundary, without folds). The model then answers every label over
+    /// its threshold ([`Prediction::labels`](crate::Prediction::labels)).
+    ///
+    /// [`Example::more_labels`]: crate::Example::more_labels
+    pub multi_label: bool,
     /// Where the encoder's vectors of training texts are kept between runs (see
     /// [`EncodingCache`](crate::model::encoder::EncodingCache)): training again on the same
     /// texts encodes none of them again. `None`: no cache.
@@ -112,6 +120,7 @@ impl Default for TrainConfig {
             encoder: None,
             encoding_cache: None,
             calibration_folds: CALIBRATION_FOLDS,
+            multi_label: false,
         }
     }
 }
@@ -201,6 +210,15 @@ impl TrainConfig {
         }
         if self.tokenizer.vocab_size < 100 {
             return Err(Error::config("vocab_size", "must be at least 100"));
+        }
+        if self.multi_label
+            && !(matches!(self.arch, ArchConfig::Bow(_)) && self.trains_to_optimum())
+        {
+            return Err(Error::config(
+                "multi_label",
+                "applies to bow with the SVM losses (--loss nb-svm, the default, or svm): one SVM \
+                 per label",
+            ));
         }
         if self.calibration_folds == 1 {
             return Err(Error::config(
@@ -408,7 +426,11 @@ impl Trainer {
                 return Ok(self.compact(self.train_encoded(corpus, None)?));
             }
             let mut clf = self.compact(self.train_as_trained(corpus)?);
-            self.calibrate(&mut clf, corpus)?;
+            if self.config.multi_label {
+                self.fit_thresholds(&mut clf, corpus)?;
+            } else {
+                self.calibrate(&mut clf, corpus)?;
+            }
             Ok(clf)
         })?
     }
@@ -444,6 +466,13 @@ impl Trainer {
         threads::install(self.config.threads, || {
             if self.config.arch.uses_encoder() {
                 return Ok(self.compact(self.train_encoded(train, Some((valid, description)))?));
+            }
+            if self.config.multi_label {
+                return Err(Error::Usage(
+                    "a multi-label model takes no validation data: it trains to its optimum and \
+                     chooses its thresholds on folds of the training data; measure it with eval"
+                        .into(),
+                ));
             }
             let trained = self.run(train, train.len(), Valid::Corpus(valid, description))?;
             let mut clf = self.compact(trained);
@@ -492,6 +521,16 @@ impl Trainer {
         let refit = matches!(valid, Valid::Tail(_));
 
         let (labels, targets) = labels_and_targets(corpus)?;
+        if !cfg.multi_label {
+            if let Some(e) = corpus.examples.iter().find(|e| !e.more_labels.is_empty()) {
+                return Err(Error::Usage(format!(
+                    "the data has examples of several labels (\"{}\": {}): train a multi-label \
+                     model (--multi-label), or read only the first label of each",
+                    e.text.chars().take(40).collect::<String>(),
+                    e.labels().collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
         let label_index = |l: &str| labels.binary_search_by(|x| x.as_str().cmp(l)).ok();
         let (valid_examples, valid_description) = match valid {
             Valid::Corpus(v, d) => (&v.examples[..], d),
@@ -554,6 +593,11 @@ impl Trainer {
                 &tokenizer,
                 &texts,
                 targets,
+                if cfg.multi_label {
+                    more_targets(corpus, &labels)
+                } else {
+                    Vec::new()
+                },
                 &labels,
                 cfg.seed,
             )?,
@@ -618,8 +662,11 @@ impl Trainer {
             label_counts: {
                 let trained_on = if refit { corpus.len() } else { n_train };
                 let mut counts = std::collections::BTreeMap::new();
-                for e in &corpus.examples[..trained_on] {
-                    *counts.entry(e.label.clone()).or_insert(0) += 1;
+                for label in corpus.examples[..trained_on]
+                    .iter()
+                    .flat_map(|e| e.labels())
+                {
+                    *counts.entry(label.to_string()).or_insert(0) += 1;
                 }
                 counts
             },
@@ -659,6 +706,7 @@ impl Trainer {
                 encoder: model.encoder().map(|(e, _)| e.id()),
                 unsure_below: None,
                 calibrator: None,
+                multi_label: None,
                 checksums: Default::default(),
             },
             tokenizer,
@@ -938,6 +986,25 @@ fn schedule(peak: f64, step: f64, total: f64, warmup: f64) -> f64 {
 
 /// The corpus's labels, sorted (the model's outputs in that order), and each example's index
 /// into them; an error when there are fewer than two.
+/// Each example's labels after its first, as indices into `labels` (sorted); empty when no
+/// example has more than one.
+fn more_targets(corpus: &Corpus, labels: &[String]) -> Vec<Vec<u32>> {
+    if corpus.examples.iter().all(|e| e.more_labels.is_empty()) {
+        return Vec::new();
+    }
+    let index = |l: &str| labels.binary_search_by(|x| x.as_str().cmp(l)).ok();
+    corpus
+        .examples
+        .iter()
+        .map(|e| {
+            e.more_labels
+                .iter()
+                .map(|l| index(l).expect("labels come from this corpus") as u32)
+                .collect()
+        })
+        .collect()
+}
+
 fn labels_and_targets(corpus: &Corpus) -> Result<(Vec<String>, Vec<u32>)> {
     let labels: Vec<String> = corpus
         .label_counts()

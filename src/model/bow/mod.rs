@@ -43,21 +43,30 @@ use crate::model::{Checked, Fit};
 use crate::text::Tokenizer;
 
 /// The trainer for `config`: the documents featurized once, then the SVMs or the softmax
-/// trainer on them.
+/// trainer on them. `more_targets`: each document's other labels, for multi-label training
+/// (the SVMs only; empty for single-label data).
 pub(crate) fn trainer(
     config: Checked<BowConfig>,
     tokenizer: &Tokenizer,
     texts: &[&str],
     targets: Vec<u32>,
+    more_targets: Vec<Vec<u32>>,
     labels: &[String],
     seed: u64,
 ) -> Result<Box<dyn Fit>> {
     let mut counts = vec![0usize; labels.len()];
-    for &t in &targets {
+    for &t in targets.iter().chain(more_targets.iter().flatten()) {
         counts[t as usize] += 1;
     }
     let class_weights = config.class_weight.resolve(labels, &counts)?;
     let mut prepared = prepare::Prepared::new(config, tokenizer, texts, targets, labels.len());
+    if !more_targets.is_empty() && !prepared.trains_svms() {
+        return Err(crate::Error::config(
+            "loss",
+            "a multi-label model trains one SVM per label: use --loss nb-svm or svm",
+        ));
+    }
+    prepared.more_targets = more_targets;
     prepared.class_weights = class_weights;
     let prepared = Arc::new(prepared);
     Ok(if prepared.trains_svms() {

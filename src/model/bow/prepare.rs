@@ -43,6 +43,8 @@ pub(crate) struct Prepared {
     pub(super) idf: Vec<f32>,
     pub(super) docs: Vec<SparseDoc>,
     pub(super) targets: Vec<u32>,
+    /// Each document's other labels, for multi-label training (the SVMs); empty otherwise.
+    pub(super) more_targets: Vec<Vec<u32>>,
     pub(super) classes: usize,
     /// A linear model (`dim` 0 asked): one column per label and the identity for a head, which
     /// is not trained.
@@ -162,6 +164,7 @@ impl Prepared {
             idf,
             docs,
             targets,
+            more_targets: Vec::new(),
             classes,
             linear,
             class_weights: Vec::new(),
@@ -343,4 +346,11 @@ pub(super) fn merged_runs<'a, T: Ord + Copy>(
         },
         _ => a.next().or_else(|| b.next()),
     })
+}
+
+/// Whether document `d` has label `c`: its target, or one of its other labels (`more`, empty
+/// for single-label documents).
+#[inline]
+pub(super) fn has_label(targets: &[u32], more: &[Vec<u32>], d: usize, c: usize) -> bool {
+    targets[d] as usize == c || more.get(d).is_some_and(|m| m.contains(&(c as u32)))
 }

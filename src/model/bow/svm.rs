@@ -12,7 +12,7 @@ use super::model::Bow;
 use super::packed::{
     advise_huge_pages, packed_stride, pool, prefetch_span, AlignedRows, Packed, PREFETCH_AHEAD,
 };
-use super::prepare::Prepared;
+use super::prepare::{has_label, Prepared};
 use super::weights::SparseDoc;
 use crate::error::Result;
 use crate::model::{argmax, Fit, Model};
@@ -38,7 +38,13 @@ impl SvmTrainer {
         let p = &*self.prepared;
         let (classes, rows) = (p.classes, p.rows());
         let r2 = if p.config.loss == Loss::NbSvm {
-            nb_ratios_squared(&p.docs[..n], &p.targets[..n], rows, classes)
+            nb_ratios_squared(
+                &p.docs[..n],
+                &p.targets[..n],
+                &p.more_targets,
+                rows,
+                classes,
+            )
         } else {
             Vec::new()
         };
@@ -46,6 +52,7 @@ impl SvmTrainer {
         self.svm = Some(Svm::new(
             &p.docs,
             &p.targets,
+            &p.more_targets,
             n,
             &r2,
             rows,
@@ -106,13 +113,14 @@ impl Fit for SvmTrainer {
         let Some(svm) = self.svm.as_mut() else {
             return Err(crate::Error::Internal("an SVM step before begin".into()));
         };
-        let (docs, targets) = (&self.prepared.docs[..], &self.prepared.targets[..]);
+        let p = &*self.prepared;
+        let (docs, targets, more) = (&p.docs[..], &p.targets[..], &p.more_targets[..]);
         let loss: f32 = if svm.parts.len() == 1 {
-            svm.parts[0].step(docs, targets, batch)
+            svm.parts[0].step(docs, targets, more, batch)
         } else {
             svm.parts
                 .par_iter_mut()
-                .map(|p| p.step(docs, targets, batch))
+                .map(|p| p.step(docs, targets, more, batch))
                 .sum()
         };
         Ok(loss / batch.len().max(1) as f32)
@@ -196,6 +204,7 @@ impl Svm {
     fn new(
         docs: &[SparseDoc],
         targets: &[u32],
+        more: &[Vec<u32>],
         n: usize,
         r2: &[f32],
         rows: usize,
@@ -217,7 +226,7 @@ impl Svm {
                     o.copy_from_slice(&x[first..first + k]);
                 }
                 let w = weights.get(first..first + k).unwrap_or(&[]);
-                SvmPart::new(docs, targets, n, part_r2, rows, first, k, c, w)
+                SvmPart::new(docs, targets, more, n, part_r2, rows, first, k, c, w)
             })
             .collect();
         Svm { parts, classes }
@@ -279,6 +288,7 @@ impl SvmPart {
     fn new(
         docs: &[SparseDoc],
         targets: &[u32],
+        more: &[Vec<u32>],
         n: usize,
         r2: Vec<f32>,
         rows: usize,
@@ -321,7 +331,7 @@ impl SvmPart {
             .collect();
         for (d, q) in qd.chunks_mut(k).take(n).enumerate() {
             for (j, x) in q.iter_mut().enumerate() {
-                let own = targets[d] as usize == first + j;
+                let own = has_label(targets, more, d, first + j);
                 *x += 1.0 + if own { inv_2c_own[j] } else { inv_2c[j] };
             }
         }
@@ -342,7 +352,13 @@ impl SvmPart {
     /// One pass of dual coordinate descent over `batch`: each document's dual variable moves
     /// to the optimum of the dual with the others fixed, and the weights follow. Returns the
     /// batch's squared hinge loss (summed over documents and labels), before the updates.
-    fn step(&mut self, docs: &[SparseDoc], targets: &[u32], batch: &[usize]) -> f32 {
+    fn step(
+        &mut self,
+        docs: &[SparseDoc],
+        targets: &[u32],
+        more: &[Vec<u32>],
+        batch: &[usize],
+    ) -> f32 {
         let k = self.k;
         let mut s = vec![0f32; k];
         // The labels whose dual variable moved, and by how much (times y).
@@ -351,7 +367,6 @@ impl SvmPart {
         let table = &mut self.table;
         for &d in batch {
             let doc = &docs[d];
-            let t = targets[d] as usize;
             // The scores, asking for the rows (and their ratios) a few features ahead: they
             // are scattered over megabytes, and the loop otherwise waits on memory.
             s.fill(0.0);
@@ -371,7 +386,11 @@ impl SvmPart {
             let qd = &self.qd[d * k..(d + 1) * k];
             moved.clear();
             for c in 0..k {
-                let y = if self.first + c == t { 1.0 } else { -1.0 };
+                let y = if has_label(targets, more, d, self.first + c) {
+                    1.0
+                } else {
+                    -1.0
+                };
                 let margin = y * (s[c] + self.bias[c]);
                 loss += (1.0 - margin).max(0.0).powi(2);
                 let inv_2c = if y > 0.0 {
@@ -422,27 +441,44 @@ pub(super) const SVM_SCORE_SCALE: f32 = 4.0;
 pub(super) fn nb_ratios_squared(
     docs: &[SparseDoc],
     targets: &[u32],
+    more: &[Vec<u32>],
     rows: usize,
     classes: usize,
 ) -> Vec<f32> {
     let mut count = vec![0f32; rows * classes];
     advise_huge_pages(&mut count);
-    for (doc, &t) in docs.iter().zip(targets) {
+    // Documents that have each row, of any label (a document of several labels once).
+    let mut with_row = if more.is_empty() {
+        Vec::new()
+    } else {
+        vec![0f32; rows]
+    };
+    for (d, (doc, &t)) in docs.iter().zip(targets).enumerate() {
+        let others = more.get(d).map_or(&[][..], |m| &m[..]);
         for &r in &doc.rows {
             count[r as usize * classes + t as usize] += 1.0;
+            for &o in others {
+                count[r as usize * classes + o as usize] += 1.0;
+            }
+            if let Some(w) = with_row.get_mut(r as usize) {
+                *w += 1.0;
+            }
         }
     }
     let mut psum = vec![0f64; classes];
     let mut qsum = vec![0f64; classes];
-    for row in count.chunks(classes) {
-        let total: f32 = row.iter().sum();
+    let total_of = |r: usize, row: &[f32]| -> f32 {
+        with_row.get(r).copied().unwrap_or_else(|| row.iter().sum())
+    };
+    for (r, row) in count.chunks(classes).enumerate() {
+        let total = total_of(r, row);
         for (c, &n) in row.iter().enumerate() {
             psum[c] += 1.0 + n as f64;
             qsum[c] += 1.0 + (total - n) as f64;
         }
     }
-    for row in count.chunks_mut(classes) {
-        let total: f32 = row.iter().sum();
+    for (r, row) in count.chunks_mut(classes).enumerate() {
+        let total = total_of(r, row);
         for (c, x) in row.iter_mut().enumerate() {
             let p = (1.0 + *x as f64) / psum[c];
             let q = (1.0 + (total - *x) as f64) / qsum[c];

@@ -739,7 +739,7 @@ fn nb_ratios_match_a_hand_count() {
         weights: vec![1.0; rows.len()],
     };
     let docs = [doc(&[0, 1]), doc(&[0]), doc(&[1, 2])];
-    let r2 = nb_ratios_squared(&docs, &[0, 0, 1], 3, 2);
+    let r2 = nb_ratios_squared(&docs, &[0, 0, 1], &[], 3, 2);
     // Label 0: p = 1 + [2, 1, 0] (sum 6), q = 1 + [0, 1, 1] (sum 5); label 1 the reverse.
     let r0 = [(2.5f32).ln(), (5.0f32 / 6.0).ln(), (5.0f32 / 12.0).ln()];
     for (row, r) in r0.iter().enumerate() {
@@ -785,7 +785,7 @@ fn svm_descent_reaches_the_optimum_of_its_dual() {
             _ => Vec::new(),
         };
         if loss == Loss::NbSvm {
-            let want = nb_ratios_squared(&p.docs[..n], &p.targets[..n], rows, classes);
+            let want = nb_ratios_squared(&p.docs[..n], &p.targets[..n], &[], rows, classes);
             assert_eq!(r2, want);
             assert!(r2.iter().any(|&x| x > 0.1));
         } else {
