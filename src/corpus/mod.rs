@@ -31,6 +31,7 @@ pub struct Example {
     /// Its label (the first, for an example of several labels).
     pub label: String,
     /// Its other labels, for multi-label data ([`ReadOptions::multi_label`]); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub more_labels: Vec<String>,
 }
 

@@ -750,6 +750,36 @@ fn nb_ratios_match_a_hand_count() {
     }
 }
 
+/// With several labels per document (multi-label), a document counts for each of its labels,
+/// and the other labels' documents are those with the feature that lack the label.
+#[test]
+fn nb_ratios_of_multi_label_documents_match_a_hand_count() {
+    let doc = |rows: &[u32]| SparseDoc {
+        rows: rows.to_vec(),
+        weights: vec![1.0; rows.len()],
+    };
+    let docs = [doc(&[0, 1]), doc(&[0]), doc(&[1, 2])];
+    // The third document has labels 1 and 0.
+    let r2 = nb_ratios_squared(&docs, &[0, 0, 1], &[vec![], vec![], vec![0]], 3, 2);
+    // Label 0: p = 1 + [2, 2, 1] (sum 8), q = 1 + [0, 0, 0] (sum 3).
+    // Label 1: p = 1 + [0, 1, 1] (sum 5), q = 1 + [2, 1, 0] (sum 6).
+    let want = [
+        [(9.0f32 / 8.0).ln(), 0.4f32.ln()],
+        [(9.0f32 / 8.0).ln(), 1.2f32.ln()],
+        [0.75f32.ln(), 2.4f32.ln()],
+    ];
+    for (row, rs) in want.iter().enumerate() {
+        for (label, r) in rs.iter().enumerate() {
+            let got = r2[row * 2 + label];
+            assert!(
+                (got - r * r).abs() < 1e-5,
+                "row {row} label {label}: {got} vs {}",
+                r * r
+            );
+        }
+    }
+}
+
 /// Dual coordinate descent reaches the SVMs' optimum (the dual's optimality conditions
 /// hold, with each label's C relative to its documents' mean squared length), the table
 /// holds `sum_i alpha_i y_i r^2 x_i` for each label, documents past the run's first `n` are
