@@ -302,8 +302,16 @@ def main():
         for n in notes:
             md += ["Note: %s." % n, ""]
         md += [summary_line(c["corpus"], summaries[c["corpus"]]), ""]
+    # bench/multilabel.py's section (between its markers) stays as that script wrote it.
+    kept = ""
+    if os.path.exists(args.markdown):
+        with open(args.markdown, encoding="utf-8") as f:
+            old = f.read()
+        begin, end = "<!-- multilabel:begin -->", "<!-- multilabel:end -->"
+        if begin in old and end in old:
+            kept = "\n" + old[old.index(begin):old.index(end) + len(end)] + "\n"
     with open(args.markdown, "w", encoding="utf-8") as f:
-        f.write("\n".join(md))
+        f.write("\n".join(md) + kept)
 
     if args.readme:
         with open(args.readme, encoding="utf-8") as f:
