@@ -389,15 +389,7 @@ impl Classifier {
     /// the model does not know, sorted: those can never be predicted, so their examples count
     /// as errors.
     pub fn evaluate(&self, corpus: &Corpus) -> Result<Evaluation> {
-        let mut labels: Vec<String> = self.labels().to_vec();
-        let mut extra: Vec<String> = corpus
-            .label_counts()
-            .keys()
-            .filter(|l| !labels.iter().any(|m| m == *l))
-            .map(|l| l.to_string())
-            .collect();
-        extra.sort();
-        labels.extend(extra);
+        let labels = self.labels_with(corpus);
         let index = |l: &str| labels.iter().position(|m| m == l).expect("added above");
         let texts: Vec<&str> = corpus.examples.iter().map(|e| e.text.as_str()).collect();
         let probs = self.probabilities_batch(&texts)?;
@@ -428,6 +420,20 @@ impl Classifier {
         Ok(Evaluation::from_scored(labels, scored))
     }
 
+    /// The model's labels, in order, then the labels of `corpus` that it does not know, sorted.
+    fn labels_with(&self, corpus: &Corpus) -> Vec<String> {
+        let mut labels: Vec<String> = self.labels().to_vec();
+        let mut extra: Vec<String> = corpus
+            .label_counts()
+            .keys()
+            .filter(|l| !labels.iter().any(|m| m == *l))
+            .map(|l| l.to_string())
+            .collect();
+        extra.sort();
+        labels.extend(extra);
+        labels
+    }
+
     /// Measures a multi-label model on a corpus read with
     /// [`ReadOptions::multi_label`](crate::ReadOptions::multi_label): each article's labels
     /// against the labels the model answers (every one over its threshold), as `khabar eval`
@@ -441,15 +447,7 @@ impl Classifier {
                     .into(),
             ));
         };
-        let mut labels: Vec<String> = self.labels().to_vec();
-        let mut extra: Vec<String> = corpus
-            .label_counts()
-            .keys()
-            .filter(|l| !labels.iter().any(|m| m == *l))
-            .map(|l| l.to_string())
-            .collect();
-        extra.sort();
-        labels.extend(extra);
+        let labels = self.labels_with(corpus);
         let index = |l: &str| labels.iter().position(|m| m == l).expect("added above");
         let texts: Vec<&str> = corpus.examples.iter().map(|e| e.text.as_str()).collect();
         let scores = self.probabilities_batch(&texts)?;

@@ -277,13 +277,6 @@ impl Evaluation {
     pub fn report(&self) -> String {
         use std::fmt::Write;
         let mut s = String::new();
-        let width = self
-            .labels
-            .iter()
-            .map(|l| l.chars().count())
-            .max()
-            .unwrap_or(5)
-            .max(5);
         let _ = writeln!(
             s,
             "examples: {}   accuracy: {:.4}   macro-F1: {:.4}\n",
@@ -291,14 +284,7 @@ impl Evaluation {
             self.accuracy(),
             self.macro_f1()
         );
-        let _ = writeln!(s, "{:<width$}  precision  recall     f1  support", "label");
-        for (l, m) in self.labels.iter().zip(self.per_class()) {
-            let _ = writeln!(
-                s,
-                "{:<width$}  {:>9.4}  {:>6.4}  {:>6.4}  {:>7}",
-                l, m.precision, m.recall, m.f1, m.support
-            );
-        }
+        write_table(&mut s, &self.labels, &self.per_class());
         if let Some(c) = self.calibration(CALIBRATION_BINS) {
             let tops: Vec<String> = (2..=self.labels.len().min(5))
                 .filter_map(|k| Some(format!("top-{k} {:.4}", self.top_k_accuracy(k)?)))
@@ -524,13 +510,6 @@ impl MultiEvaluation {
         use std::fmt::Write;
         let mut s = String::new();
         let micro = self.micro();
-        let width = self
-            .labels
-            .iter()
-            .map(|l| l.chars().count())
-            .max()
-            .unwrap_or(5)
-            .max(5);
         let _ = writeln!(
             s,
             "articles: {}   micro-F1: {:.4} (precision {:.4}, recall {:.4})   macro-F1: {:.4}",
@@ -556,21 +535,28 @@ impl MultiEvaluation {
                 )
             })
             .collect();
+        let _ = writeln!(s, "{}\n", at.join(", "));
+        write_table(&mut s, &self.labels, &self.per_label());
+        s
+    }
+}
+
+/// The table of each label's precision, recall, F1 and support.
+fn write_table(s: &mut String, labels: &[String], metrics: &[ClassMetrics]) {
+    use std::fmt::Write;
+    let width = labels
+        .iter()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let _ = writeln!(s, "{:<width$}  precision  recall     f1  support", "label");
+    for (l, m) in labels.iter().zip(metrics) {
         let _ = writeln!(
             s,
-            "{}
-",
-            at.join(", ")
+            "{:<width$}  {:>9.4}  {:>6.4}  {:>6.4}  {:>7}",
+            l, m.precision, m.recall, m.f1, m.support
         );
-        let _ = writeln!(s, "{:<width$}  precision  recall     f1  support", "label");
-        for (l, m) in self.labels.iter().zip(self.per_label()) {
-            let _ = writeln!(
-                s,
-                "{:<width$}  {:>9.4}  {:>6.4}  {:>6.4}  {:>7}",
-                l, m.precision, m.recall, m.f1, m.support
-            );
-        }
-        s
     }
 }
 

@@ -469,22 +469,12 @@ fn write_prediction(
     };
     match format {
         OutputFormat::Text => {
-            if let Some(id) = id {
-                match id {
-                    serde_json::Value::String(s) => out.write_all(s.as_bytes())?,
-                    v => write!(out, "{v}")?,
-                }
-                out.write_all(b"\t")?;
-            }
-            for (n, &i) in top.iter().enumerate() {
-                if n > 0 {
-                    out.write_all(b"\t")?;
-                }
-                out.write_all(label_of(n, i).as_bytes())?;
-                out.write_all(b"\t")?;
-                write_score(out, probs[i])?;
-            }
-            out.write_all(b"\n")?;
+            write_id(out, id)?;
+            let pairs = top
+                .iter()
+                .enumerate()
+                .map(|(n, &i)| (label_of(n, i), probs[i]));
+            write_pairs(out, pairs)?;
             match why {
                 Some(e) => write_explanation(out, e),
                 None => Ok(()),
@@ -529,26 +519,13 @@ fn write_labels(
     let best = top[0];
     match format {
         OutputFormat::Text => {
-            if let Some(id) = id {
-                match id {
-                    serde_json::Value::String(s) => out.write_all(s.as_bytes())?,
-                    v => write!(out, "{v}")?,
-                }
-                out.write_all(b"\t")?;
-            }
+            write_id(out, id)?;
             if chosen.is_empty() {
-                write!(out, "({})\t", labels[best])?;
-                write_score(out, scores[best])?;
+                let flagged = format!("({})", labels[best]);
+                write_pairs(out, std::iter::once((flagged.as_str(), scores[best])))?;
+            } else {
+                write_pairs(out, chosen.iter().map(|&i| (labels[i].as_str(), scores[i])))?;
             }
-            for (n, &i) in chosen.iter().enumerate() {
-                if n > 0 {
-                    out.write_all(b"\t")?;
-                }
-                out.write_all(labels[i].as_bytes())?;
-                out.write_all(b"\t")?;
-                write_score(out, scores[i])?;
-            }
-            out.write_all(b"\n")?;
             match why {
                 Some(e) => write_explanation(out, e),
                 None => Ok(()),
@@ -572,6 +549,32 @@ fn write_labels(
             writeln!(out, "{v}")
         }
     }
+}
+
+/// The id column of a text output line (`--id-field`), when there is one.
+fn write_id(out: &mut impl Write, id: Option<&serde_json::Value>) -> std::io::Result<()> {
+    match id {
+        Some(serde_json::Value::String(s)) => out.write_all(s.as_bytes())?,
+        Some(v) => write!(out, "{v}")?,
+        None => return Ok(()),
+    }
+    out.write_all(b"\t")
+}
+
+/// The rest of a text output line: `label<TAB>score` pairs, tab-separated, and the line end.
+fn write_pairs<'a>(
+    out: &mut impl Write,
+    pairs: impl Iterator<Item = (&'a str, f32)>,
+) -> std::io::Result<()> {
+    for (n, (label, score)) in pairs.enumerate() {
+        if n > 0 {
+            out.write_all(b"\t")?;
+        }
+        out.write_all(label.as_bytes())?;
+        out.write_all(b"\t")?;
+        write_score(out, score)?;
+    }
+    out.write_all(b"\n")
 }
 
 /// An explanation under its prediction line: `  + 0.412  word "budget"` for each feature
