@@ -734,3 +734,30 @@ fn a_missing_json_field_points_to_the_field_the_rows_have() {
         "{err}"
     );
 }
+
+/// The validation cut is stratified, and a text given more than once goes to one side only.
+#[test]
+fn the_stratified_split_keeps_a_texts_copies_together() {
+    let mut examples = Vec::new();
+    for i in 0..100 {
+        examples.push(Example::new(format!("text {i}"), ["a", "b"][i % 2]));
+    }
+    // Every text of label a given three times in all.
+    for i in (0..100).step_by(2) {
+        examples.push(Example::new(format!("text {i}"), "a"));
+        examples.push(Example::new(format!("text {i}"), "a"));
+    }
+    let corpus = Corpus::from_examples(examples);
+    let (train, valid) = corpus.stratified_split(0.2, 7);
+    assert_eq!(train.len() + valid.len(), 200);
+    let in_train: std::collections::HashSet<&str> =
+        train.examples.iter().map(|e| e.text.as_str()).collect();
+    assert!(valid
+        .examples
+        .iter()
+        .all(|e| !in_train.contains(e.text.as_str())));
+    // A fifth of each label's distinct texts: 10 of a (with their copies, 30) and 10 of b.
+    let count = |c: &Corpus, l: &str| c.examples.iter().filter(|e| e.label == l).count();
+    assert_eq!((count(&valid, "a"), count(&valid, "b")), (30, 10));
+    assert_eq!(corpus.stratified_split(0.2, 7), (train, valid));
+}

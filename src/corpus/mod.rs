@@ -304,12 +304,19 @@ impl Corpus {
     }
 
     /// Splits off a stratified validation set: about `fraction` of each label's examples (at
-    /// least one from each label that has two or more), chosen by `seed`. Returns
-    /// `(train, valid)`, each in the original order.
+    /// least one from each label that has two or more), chosen by `seed`; the copies of a text
+    /// given more than once go with its first. Returns `(train, valid)`, each in the original
+    /// order.
     pub fn stratified_split(&self, fraction: f64, seed: u64) -> (Corpus, Corpus) {
+        // A text given more than once goes where its first copy goes, so that no validation
+        // article is also a training one.
+        let mut first: std::collections::HashMap<&str, usize> = Default::default();
         let mut by_label: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, e) in self.examples.iter().enumerate() {
-            by_label.entry(e.label.as_str()).or_default().push(i);
+            if let std::collections::hash_map::Entry::Vacant(v) = first.entry(e.text.as_str()) {
+                v.insert(i);
+                by_label.entry(e.label.as_str()).or_default().push(i);
+            }
         }
         let mut rng = SplitMix64::new(seed ^ 0x5eed_0000_0000_0001);
         let mut in_valid = vec![false; self.examples.len()];
@@ -328,7 +335,7 @@ impl Corpus {
         }
         let (mut train, mut valid) = (Vec::new(), Vec::new());
         for (i, e) in self.examples.iter().enumerate() {
-            if in_valid[i] {
+            if in_valid[first[e.text.as_str()]] {
                 valid.push(e.clone());
             } else {
                 train.push(e.clone());

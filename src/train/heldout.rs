@@ -137,7 +137,7 @@ impl Trainer {
     /// (labels `targets`), scored by models trained without their fold, `folds` in all: a
     /// [`Calibrator`] fitted on them, and the unsure threshold on the calibrated ones; the
     /// time since `started` is added to the training's.
-    pub(super) fn fit_calibration(
+    fn fit_calibration(
         &self,
         clf: &mut Classifier,
         z: &[Vec<f32>],
