@@ -270,7 +270,8 @@ pub struct TrainArgs {
     /// again on each cut of the data without one fold, and the top probability is mapped so
     /// that, on those held-out scores, a stated 0.9 is right 9 times in 10. Training takes
     /// about twice as long with 2 folds; 0 leaves the probabilities uncalibrated (the
-    /// hybrid fits its own weights on cross-validated log-loss instead).
+    /// hybrid fits its own weights on cross-validated log-loss instead). With --multi-label,
+    /// the folds whose held-out scores choose each label's threshold (0: every threshold 0.5).
     #[arg(help_heading = "bow (the default --arch)", long, default_value_t = TrainConfig::default().calibration_folds)]
     pub calibration_folds: usize,
     /// Encoder blocks (transformer).
