@@ -84,8 +84,7 @@ fn the_calibrator_is_saved_loaded_and_checked() {
     knots.reverse();
     std::fs::write(&config, serde_json::to_string(&v).unwrap()).unwrap();
     let err = Classifier::load(&model)
-        .err()
-        .expect("a broken map")
+        .expect_err("a broken map")
         .to_string();
     assert!(
         err.contains("config.json") && err.contains("calibrator") && err.contains("order"),

@@ -334,7 +334,7 @@ impl Corpus {
             }
         }
         let (mut train, mut valid) = (Vec::new(), Vec::new());
-        for (i, e) in self.examples.iter().enumerate() {
+        for e in &self.examples {
             if in_valid[first[e.text.as_str()]] {
                 valid.push(e.clone());
             } else {

@@ -115,7 +115,7 @@ impl Calibrator {
         let top = crate::model::argmax(probs);
         let p1 = probs[top] as f64;
         let target = (self.map(probs[top]) as f64).max(1.0 / k as f64);
-        if !(p1 > 0.0) || (target - p1).abs() < 1e-7 {
+        if p1.is_nan() || p1 <= 0.0 || (target - p1).abs() < 1e-7 {
             return;
         }
         // The others' log-ratios to the top, d <= 0: the top probability at temperature t is
