@@ -31,6 +31,24 @@ fn every_format_reads_several_labels_per_article() {
     let c = Corpus::read(&ft, &multi()).unwrap();
     assert_eq!(labels(&c.examples[0]), ["grain", "wheat"]);
     assert_eq!(labels(&c.examples[1]), ["earn"]);
+    // A text given twice with the same labels in another order does not conflict; with other
+    // labels it does, named by all of them.
+    let twice = write(
+        d,
+        "b.ft",
+        "__label__grain __label__wheat Wheat prices rose
+         __label__wheat __label__grain Wheat prices rose
+         __label__grain Wheat prices rose
+",
+    );
+    let c = Corpus::read(&twice, &multi()).unwrap();
+    assert_eq!(c.report.conflicting_texts, 1);
+    let names: Vec<&str> = c.report.conflicts[0]
+        .labels
+        .iter()
+        .map(|(l, _)| l.as_str())
+        .collect();
+    assert_eq!(names, ["grain+wheat", "grain"]);
     // Without multi_label: the first label, and the report counts the line.
     let c = Corpus::read(&ft, &ReadOptions::default()).unwrap();
     assert_eq!(labels(&c.examples[0]), ["grain"]);

@@ -708,17 +708,20 @@ impl<'a> Sink<'a> {
         let mut conflicts: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         for (i, e) in self.examples.iter().enumerate() {
             let f = *first.entry(e.text.as_str()).or_insert(i);
-            if self.examples[f].label != e.label {
+            if !same_labels(&self.examples[f], e) {
                 conflicts.entry(f).or_default().push(i);
             }
         }
         self.report.conflicting_texts = conflicts.len();
         let at = |i: usize| Location::new(&self.origins[i].file, self.origins[i].line);
+        // An example of several labels is named by all of them: "grain+wheat".
+        let name = |i: usize| self.examples[i].labels().collect::<Vec<_>>().join("+");
         for (&f, later) in conflicts.iter().take(CONFLICT_EXAMPLES) {
-            let mut labels = vec![(self.examples[f].label.clone(), at(f))];
+            let mut labels = vec![(name(f), at(f))];
             for &i in later {
-                if !labels.iter().any(|(l, _)| *l == self.examples[i].label) {
-                    labels.push((self.examples[i].label.clone(), at(i)));
+                let n = name(i);
+                if !labels.iter().any(|(l, _)| *l == n) {
+                    labels.push((n, at(i)));
                 }
             }
             self.report.conflicts.push(Conflict {
@@ -727,6 +730,19 @@ impl<'a> Sink<'a> {
             });
         }
     }
+}
+
+/// Whether two examples carry the same labels, in any order.
+fn same_labels(a: &Example, b: &Example) -> bool {
+    if a.more_labels.is_empty() && b.more_labels.is_empty() {
+        return a.label == b.label;
+    }
+    fn sorted(e: &Example) -> Vec<&str> {
+        let mut v: Vec<&str> = e.labels().collect();
+        v.sort_unstable();
+        v
+    }
+    sorted(a) == sorted(b)
 }
 
 /// Calls `row` with each non-blank line of a line-oriented file: its 1-based number and its
