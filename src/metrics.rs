@@ -248,12 +248,7 @@ impl Evaluation {
 
     /// The machine-readable report of `khabar eval --json`.
     pub fn to_json(&self) -> serde_json::Value {
-        let per_class: serde_json::Map<String, serde_json::Value> = self
-            .labels
-            .iter()
-            .zip(self.per_class())
-            .map(|(l, m)| (l.clone(), serde_json::to_value(m).expect("plain numbers")))
-            .collect();
+        let per_class = by_label(&self.labels, &self.per_class());
         let mut v = serde_json::json!({
             "n": self.n(),
             "accuracy": self.accuracy(),
@@ -477,12 +472,7 @@ impl MultiEvaluation {
     /// Everything as one JSON object (`khabar eval --json`).
     pub fn to_json(&self) -> serde_json::Value {
         let micro = self.micro();
-        let per_label: serde_json::Map<String, serde_json::Value> = self
-            .labels
-            .iter()
-            .zip(self.per_label())
-            .map(|(l, m)| (l.clone(), serde_json::to_value(m).expect("plain numbers")))
-            .collect();
+        let per_label = by_label(&self.labels, &self.per_label());
         let at = |f: &dyn Fn(usize) -> f64| -> serde_json::Map<String, serde_json::Value> {
             PRECISION_AT
                 .iter()
@@ -539,6 +529,18 @@ impl MultiEvaluation {
         write_table(&mut s, &self.labels, &self.per_label());
         s
     }
+}
+
+/// Each label's precision, recall, F1 and support as a JSON object keyed by label.
+fn by_label(
+    labels: &[String],
+    metrics: &[ClassMetrics],
+) -> serde_json::Map<String, serde_json::Value> {
+    labels
+        .iter()
+        .zip(metrics)
+        .map(|(l, m)| (l.clone(), serde_json::to_value(m).expect("plain numbers")))
+        .collect()
 }
 
 /// The table of each label's precision, recall, F1 and support.

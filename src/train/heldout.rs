@@ -12,7 +12,7 @@ use super::{labels_and_targets, Trainer};
 use crate::classifier::Classifier;
 use crate::corpus::{Corpus, Example};
 use crate::error::Result;
-use crate::metrics::{Evaluation, Scored};
+use crate::metrics::{Evaluation, MultiEvaluation, Scored};
 use crate::model::multilabel::{best_threshold, sigmoid_in_place};
 use crate::model::{
     argmax, softmax_in_place, ArchConfig, Calibrator, Mode, Model, MultiLabel, Workspace,
@@ -280,32 +280,36 @@ impl Trainer {
         let (labels, targets) = labels_and_targets(corpus)?;
         let mut z = self.held_out_by_retraining(corpus, &labels, &targets, k)?;
         z.iter_mut().for_each(|v| sigmoid_in_place(v));
-        let has = |i: usize, c: usize| corpus.examples[i].labels().any(|l| l == labels[c]);
+        // Each example's labels, as indices into `labels` (sorted).
+        let index = |l: &str| labels.binary_search_by(|x| x.as_str().cmp(l)).unwrap_or(0);
+        let gold: Vec<Vec<usize>> = corpus
+            .examples
+            .iter()
+            .map(|e| e.labels().map(index).collect())
+            .collect();
         let thresholds: Vec<f32> = (0..classes)
             .map(|c| {
                 let scores: Vec<f32> = z.iter().map(|v| v[c]).collect();
-                let gold: Vec<bool> = (0..corpus.len()).map(|i| has(i, c)).collect();
-                best_threshold(&scores, &gold)
+                let has: Vec<bool> = gold.iter().map(|g| g.contains(&c)).collect();
+                best_threshold(&scores, &has)
             })
             .collect();
-        let (mut tp, mut answered, mut gold) = (0usize, 0usize, 0usize);
-        for (i, v) in z.iter().enumerate() {
-            for c in 0..classes {
-                let (yes, truth) = (v[c] >= thresholds[c], has(i, c));
-                tp += (yes && truth) as usize;
-                answered += yes as usize;
-                gold += truth as usize;
-            }
-        }
+        let multi = MultiLabel {
+            thresholds,
+            folds: k,
+        };
+        let held = MultiEvaluation {
+            answered: z.iter().map(|v| multi.chosen(v)).collect(),
+            gold,
+            ranked: Vec::new(),
+            labels,
+        };
         self.say(&format!(
             "thresholds chosen in {:.1} s: {k}-fold held-out micro-F1 {:.4} at them",
             started.elapsed().as_secs_f64(),
-            2.0 * tp as f64 / (answered + gold).max(1) as f64
+            held.micro().f1
         ));
-        clf.config.multi_label = Some(MultiLabel {
-            thresholds,
-            folds: k,
-        });
+        clf.config.multi_label = Some(multi);
         if let Some(info) = clf.config.training.as_mut() {
             info.seconds += started.elapsed().as_secs_f64();
         }
