@@ -78,6 +78,8 @@ pub mod metrics;
 pub mod model;
 mod progress;
 mod rng;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod text;
 mod threads;
 mod train;

@@ -33,6 +33,46 @@ pub enum Command {
     Info(InfoArgs),
     /// Shrink a model: fold the head into the table, half precision, fewer n-gram rows.
     Compact(CompactArgs),
+    /// Serve a model over HTTP: POST /v1/classify, GET /health, /v1/info, /metrics and
+    /// /openapi.json (stops on SIGTERM or Ctrl-C once the requests in flight are answered).
+    #[cfg(feature = "serve")]
+    Serve(ServeArgs),
+}
+
+#[cfg(feature = "serve")]
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Model bundle directory (default: the built-in news model).
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+    /// The pretrained encoder's directory, for a model trained with an encoder other than the
+    /// built-in one.
+    #[arg(long, value_name = "DIR")]
+    pub encoder: Option<PathBuf>,
+    #[command(flatten)]
+    pub mode: ModeArgs,
+    /// Address to listen on (port 0: any free port; the one chosen is printed).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// Threads that classify (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Requests classified at once (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Requests that may wait for a worker; more are answered 503 (overloaded).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub queue: usize,
+    /// Largest request body, in bytes; larger is answered 413.
+    #[arg(long, value_name = "BYTES", default_value_t = 8 << 20)]
+    pub max_body_bytes: usize,
+    /// Most articles in one request; more is answered 413.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub max_batch: usize,
+    /// Seconds a request may take, waiting for a worker included; longer is answered 503
+    /// (timeout).
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub timeout: f64,
 }
 
 #[derive(Args, Debug)]

@@ -15,6 +15,8 @@ mod eval;
 mod info;
 mod predict;
 mod progress;
+#[cfg(feature = "serve")]
+mod serve;
 mod train;
 
 /// Runs the command line and returns the process exit code.
@@ -65,6 +67,8 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
         Command::Eval(a) => eval::eval(a),
         Command::Info(a) => info::info(a),
         Command::Compact(a) => compact::compact(a),
+        #[cfg(feature = "serve")]
+        Command::Serve(a) => serve::serve(a),
     }
 }
 
