@@ -7,6 +7,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import platform
 import subprocess
 import sys
@@ -302,14 +303,14 @@ def main():
         for n in notes:
             md += ["Note: %s." % n, ""]
         md += [summary_line(c["corpus"], summaries[c["corpus"]]), ""]
-    # bench/multilabel.py's section (between its markers) stays as that script wrote it.
+    # The sections other scripts write (bench/multilabel.py, bench/serve_load.py, ...), each
+    # between its `<!-- NAME:begin -->` and `<!-- NAME:end -->` markers, stay as written.
     kept = ""
     if os.path.exists(args.markdown):
         with open(args.markdown, encoding="utf-8") as f:
             old = f.read()
-        begin, end = "<!-- multilabel:begin -->", "<!-- multilabel:end -->"
-        if begin in old and end in old:
-            kept = "\n" + old[old.index(begin):old.index(end) + len(end)] + "\n"
+        for m in re.finditer(r"<!-- ([a-z0-9_-]+):begin -->.*?<!-- \1:end -->", old, re.S):
+            kept += "\n" + m.group(0) + "\n"
     with open(args.markdown, "w", encoding="utf-8") as f:
         f.write("\n".join(md) + kept)
 

@@ -60,7 +60,9 @@
 //! ## Features
 //!
 //! The default feature `cli` builds the `khabar` command line, and with it clap, indicatif and
-//! ctrlc, which the library does not use. A program that uses only the library leaves them out:
+//! ctrlc, which the library does not use; the default feature `serve` builds [`serve`], the
+//! HTTP server that `khabar serve` runs (axum, tokio, utoipa). A program that uses only the
+//! library leaves them out:
 //!
 //! ```toml
 //! [dependencies]
