@@ -35,9 +35,7 @@ fn options() -> Result<Options, String> {
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value"))?;
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
         match flag.as_str() {
             "--addr" => o.addr = value,
@@ -108,12 +106,7 @@ fn round_trip(stream: &mut BufReader<TcpStream>, request: &[u8]) -> std::io::Res
     Ok(status)
 }
 
-fn client(
-    o: Arc<Options>,
-    texts: Arc<Vec<String>>,
-    offset: usize,
-    start: Instant,
-) -> Seen {
+fn client(o: Arc<Options>, texts: Arc<Vec<String>>, offset: usize, start: Instant) -> Seen {
     let mut seen = Seen::default();
     let warm_until = start + Duration::from_secs_f64(o.warmup);
     let end = warm_until + Duration::from_secs_f64(o.seconds);
@@ -197,7 +190,8 @@ fn main() {
         if all.latencies_us.is_empty() {
             return f64::NAN;
         }
-        let i = ((all.latencies_us.len() as f64 * p).ceil() as usize).clamp(1, all.latencies_us.len());
+        let i =
+            ((all.latencies_us.len() as f64 * p).ceil() as usize).clamp(1, all.latencies_us.len());
         all.latencies_us[i - 1] as f64 / 1000.0
     };
     let line = serde_json::json!({

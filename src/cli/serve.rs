@@ -49,7 +49,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
         .build()
         .map_err(|e| Error::Internal(format!("cannot start the server's runtime: {e}")))?;
     let address = a.addr.clone();
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&address)
             .await
             .map_err(|e| Error::Usage(format!("cannot listen on {address}: {e}")))?;
@@ -72,7 +72,11 @@ pub fn serve(a: ServeArgs) -> Result<()> {
         khabar::serve::serve(listener, name, load, config, stop_signal(), on_loaded).await?;
         eprintln!("stopped");
         Ok(())
-    })
+    });
+    // Work still running past its time limit (its request already answered 503), or a model
+    // still loading when the signal came, is not waited for.
+    runtime.shutdown_background();
+    served
 }
 
 /// The model's name in answers: its directory's name, or `built-in`.
