@@ -508,3 +508,67 @@ fn a_model_that_cannot_load_stops_the_server() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--workers must be at least 1"));
 }
+
+/// A multi-label model answers every label over its threshold, as the library does, and a
+/// threshold of the request's own is refused (422 unsupported).
+#[test]
+fn a_multi_label_model_answers_its_labels() {
+    use khabar::{Classifier, Corpus, Example, ReadOptions, TrainConfig, Trainer};
+    let c = Corpus::read("data/news/train.jsonl", &ReadOptions::default()).unwrap();
+    let mut examples = c.examples.clone();
+    for (a, b) in c.examples.iter().zip(c.examples.iter().skip(7)) {
+        if a.label != b.label {
+            examples.push(Example::with_labels(
+                format!("{} {}", a.text, b.text),
+                vec![a.label.clone(), b.label.clone()],
+            ));
+        }
+    }
+    let clf = Trainer::new(TrainConfig {
+        multi_label: true,
+        ..TrainConfig::default()
+    })
+    .train(&Corpus::from_examples(examples))
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("multi");
+    clf.save(&dir).unwrap();
+    let clf = Classifier::load(&dir).unwrap();
+    let test = Corpus::read("data/news/test.jsonl", &ReadOptions::default()).unwrap();
+    let texts: Vec<String> = test
+        .examples
+        .iter()
+        .zip(test.examples.iter().skip(3))
+        .take(12)
+        .map(|(a, b)| format!("{} {}", a.text, b.text))
+        .collect();
+    let expected = clf.predict_batch(&texts).unwrap();
+
+    let server = Server::start(&["--model", dir.to_str().unwrap()]);
+    let (status, v) = server.classify(json!({"texts": texts}));
+    assert_eq!(status, 200, "{v}");
+    let mut answered_two = 0;
+    for (got, want) in v["results"].as_array().unwrap().iter().zip(&expected) {
+        let want_labels: Vec<&str> = want
+            .labels
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|l| l.label.as_str())
+            .collect();
+        let got_labels: Vec<&str> = got["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["label"].as_str().unwrap())
+            .collect();
+        assert_eq!(got_labels, want_labels);
+        assert_eq!(got["below_threshold"], want_labels.is_empty());
+        assert_eq!(got["label"], want.label.as_str());
+        answered_two += usize::from(got_labels.len() >= 2);
+    }
+    assert!(answered_two > 0, "no article got two labels: {v}");
+    let (status, v) = server.classify(json!({"texts": ["a"], "threshold": 0.5}));
+    assert_eq!(status, 422);
+    assert_eq!(v["kind"], "unsupported");
+}
