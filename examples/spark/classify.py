@@ -8,7 +8,9 @@ Each row's text (``--text-col``, default ``text``) is classified; the output hol
 (``--id-col``, default ``id``), its ``label`` and its ``score`` (the label's probability). The
 texts travel to Python as Arrow batches (``mapInArrow``) and khabar reads them in place
 (``Classifier.predict_arrow``). Each Python worker process loads the model once
-(``khabar.cached``) and keeps it for every batch and task it runs after.
+(``khabar.cached``) and keeps it for every batch and task it runs after; it classifies on as
+many threads as Spark gives a task (``spark.task.cpus``, 1 by default), since Spark runs one
+worker per task slot.
 
 Without ``--model`` the built-in news model is used. On a cluster the model directory must be
 readable where the executors run: ship it with ``--archives my-model.tar.gz#my-model`` and give
@@ -20,14 +22,27 @@ import sys
 import time
 
 
-def classify_batches(batches, model, text_col, id_col, threshold):
+def task_threads():
+    """The cores Spark gives each task (``spark.task.cpus``, 1 by default). Spark runs one
+    Python worker per task slot, so a worker that used every core of the machine would compete
+    with the others."""
+    from pyspark import TaskContext
+
+    ctx = TaskContext.get()
+    try:
+        return max(1, int(ctx.cpus())) if ctx is not None else 1
+    except (AttributeError, TypeError, ValueError):
+        return 1
+
+
+def classify_batches(batches, model, text_col, id_col, threshold, threads=None):
     """``mapInArrow``'s function: Arrow batches of (id, text) in, (id, label, score) out."""
     import pyarrow as pa
 
     import khabar
 
     # Loaded on the first batch a worker process sees, then kept for the process's life.
-    clf = khabar.cached(model)
+    clf = khabar.cached(model, threads=threads or task_threads())
     for batch in batches:
         out = clf.predict_arrow(batch.column(text_col), threshold=threshold)
         yield pa.RecordBatch.from_arrays(
@@ -59,7 +74,7 @@ def input_format(path, given):
 
 
 def classify(spark, input_path, output_path, *, model=None, text_col="text", id_col="id",
-             fmt="auto", threshold=None, overwrite=False):
+             fmt="auto", threshold=None, overwrite=False, threads=None):
     """Runs the job on ``spark``; returns the number of rows written."""
     from pyspark.sql.types import FloatType, StringType, StructField, StructType
 
@@ -80,7 +95,7 @@ def classify(spark, input_path, output_path, *, model=None, text_col="text", id_
         StructField("score", FloatType(), True),
     ])
     out = df.select(id_col, text_col).mapInArrow(
-        lambda batches: classify_batches(batches, model, text_col, id_col, threshold), schema
+        lambda batches: classify_batches(batches, model, text_col, id_col, threshold, threads), schema
     )
     writer = out.write.mode("overwrite" if overwrite else "errorifexists")
     writer.parquet(output_path)
@@ -99,6 +114,8 @@ def main(argv=None):
     ap.add_argument("--threshold", type=float, metavar="P",
                     help="label 'unsure' where the best probability is below P")
     ap.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
+    ap.add_argument("--threads", type=int, metavar="N",
+                    help="khabar's threads in each Python worker [spark.task.cpus, 1 by default]")
     ap.add_argument("--master", help="Spark master, for runs without spark-submit (e.g. 'local[2]')")
     a = ap.parse_args(argv)
 
@@ -111,7 +128,7 @@ def main(argv=None):
     try:
         start = time.perf_counter()
         n = classify(spark, a.input, a.output, model=a.model, text_col=a.text_col, id_col=a.id_col,
-                     fmt=a.format, threshold=a.threshold, overwrite=a.overwrite)
+                     fmt=a.format, threshold=a.threshold, overwrite=a.overwrite, threads=a.threads)
         took = time.perf_counter() - start
         print(f"classified {n} rows into {a.output} in {took:.1f} s", file=sys.stderr)
     finally:

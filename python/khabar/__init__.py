@@ -243,16 +243,20 @@ class Classifier:
             raise ValueError(f"n must be a non-negative int (got {n!r})")
         return self._inner.explain(text, n)
 
-    def evaluate(self, texts: Sequence[str], labels: Sequence[str]) -> Dict[str, Any]:
+    def evaluate(self, texts: Sequence[str], labels: Sequence[Any]) -> Dict[str, Any]:
         """Measures the model on texts and their true labels, as ``khabar eval --json`` does:
         a dict with ``n``, ``accuracy``, ``macro_f1``, ``labels``, ``per_class`` (by label:
         ``precision``, ``recall``, ``f1``, ``support``), ``confusion`` (``[true][predicted]``
         over ``labels``), ``top_k_accuracy``, ``expected_calibration_error`` and
-        ``reliability``. Labels the model does not know count as errors. Single-label models
-        only."""
+        ``reliability``. Labels the model does not know count as errors.
+
+        For a multi-label model, ``labels`` holds a list of labels per text, and the dict has
+        ``micro_f1``, ``macro_f1``, ``subset_accuracy``, ``hamming_loss``, ``precision_at``,
+        ``recall_at`` and ``per_label`` instead (``khabar eval`` of such a model)."""
         texts = _texts(texts)
-        labels = _texts(labels, "labels")
-        return self._inner.evaluate(texts, labels)
+        if isinstance(labels, (str, bytes)):
+            raise TypeError("labels must be a sequence (one per text), not a single str")
+        return self._inner.evaluate(texts, list(labels))
 
     def save(self, path: Union[str, "PathLike[str]"]) -> None:
         """Saves the model as a directory (atomically: an existing model there stays intact

@@ -67,6 +67,22 @@ class Evaluation(TypedDict):
     expected_calibration_error: float
     reliability: List[Dict[str, float]]
 
+class MultiEvaluation(TypedDict):
+    """A multi-label model's evaluation, as `khabar eval --json` writes it."""
+
+    n: int
+    multi_label: Literal[True]
+    micro_precision: float
+    micro_recall: float
+    micro_f1: float
+    macro_f1: float
+    subset_accuracy: float
+    hamming_loss: float
+    precision_at: Dict[str, float]
+    recall_at: Dict[str, float]
+    labels: List[str]
+    per_label: Dict[str, ClassMetrics]
+
 class Classifier:
     @classmethod
     def load(cls, path: _Path, *, mode: _Mode = "cascade", threads: Optional[int] = None) -> Classifier: ...
@@ -102,7 +118,9 @@ class Classifier:
         nulls: Literal["null", "raise"] = "null",
     ) -> pyarrow.RecordBatch: ...
     def explain(self, text: str, n: int = 5) -> Explanation: ...
-    def evaluate(self, texts: Sequence[str], labels: Sequence[str]) -> Evaluation: ...
+    def evaluate(
+        self, texts: Sequence[str], labels: Union[Sequence[str], Sequence[Sequence[str]]]
+    ) -> Union[Evaluation, MultiEvaluation]: ...
     def save(self, path: _Path) -> None: ...
 
 def train(

@@ -257,35 +257,24 @@ impl PyClassifier {
         json_to_py(py, &v)
     }
 
-    /// Measures the model on texts and their gold labels: the dict of `khabar eval --json`.
+    /// Measures the model on texts and their gold labels: the dict of `khabar eval --json`
+    /// (for a multi-label model, `labels` holds a list of labels per text).
     fn evaluate<'py>(
         &self,
         py: Python<'py>,
         texts: Vec<String>,
-        labels: Vec<String>,
+        labels: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        if texts.len() != labels.len() {
-            return Err(PyValueError::new_err(format!(
-                "texts and labels must have the same length (got {} texts and {} labels)",
-                texts.len(),
-                labels.len()
-            )));
-        }
-        if self.inner.is_multi_label() {
-            return Err(PyValueError::new_err(
-                "evaluate measures a single-label model; this one is multi-label",
-            ));
-        }
+        let examples = examples(texts, labels, self.inner.is_multi_label())?;
+        let multi = self.inner.is_multi_label();
         let v = py
             .detach(|| {
-                let corpus = Corpus::from_examples(
-                    texts
-                        .into_iter()
-                        .zip(labels)
-                        .map(|(t, l)| Example::new(t, l))
-                        .collect(),
-                );
-                self.inner.evaluate(&corpus).map(|e| e.to_json())
+                let corpus = Corpus::from_examples(examples);
+                if multi {
+                    self.inner.evaluate_multi(&corpus).map(|e| e.to_json())
+                } else {
+                    self.inner.evaluate(&corpus).map(|e| e.to_json())
+                }
             })
             .py_err()?;
         json_to_py(py, &v)
@@ -393,35 +382,7 @@ fn train(
     patience: Option<usize>,
     multi_label: bool,
 ) -> PyResult<PyClassifier> {
-    let examples: Vec<Example> = if multi_label {
-        let labels: Vec<Vec<String>> = labels.extract().map_err(|_| {
-            PyTypeError::new_err("with multi_label=True, labels must be a list of lists of str")
-        })?;
-        check_lengths(texts.len(), labels.len())?;
-        let mut examples = Vec::with_capacity(texts.len());
-        for (i, (t, ls)) in texts.into_iter().zip(labels).enumerate() {
-            if ls.is_empty() {
-                return Err(PyValueError::new_err(format!(
-                    "labels[{i}] is empty: every text needs at least one label"
-                )));
-            }
-            examples.push(Example::with_labels(t, ls));
-        }
-        examples
-    } else {
-        let labels: Vec<String> = labels.extract().map_err(|_| {
-            PyTypeError::new_err(
-                "labels must be a list of str (one per text; a list of lists with \
-                 multi_label=True)",
-            )
-        })?;
-        check_lengths(texts.len(), labels.len())?;
-        texts
-            .into_iter()
-            .zip(labels)
-            .map(|(t, l)| Example::new(t, l))
-            .collect()
-    };
+    let examples = examples(texts, labels, multi_label)?;
     let arch = arch_config(arch)?;
     let uses_calibration = matches!(arch, ArchConfig::Bow(_));
     if calibration_folds.is_some_and(|f| f > 0) && !uses_calibration {
@@ -452,6 +413,47 @@ fn train(
         .detach(|| Trainer::new(config).train(&Corpus::from_examples(examples)))
         .py_err()?;
     Ok(PyClassifier { inner: clf })
+}
+
+/// Texts and their labels as examples: one label (a str) per text, or with `multi_label` a
+/// list of labels per text.
+fn examples(
+    texts: Vec<String>,
+    labels: &Bound<'_, PyAny>,
+    multi_label: bool,
+) -> PyResult<Vec<Example>> {
+    if multi_label {
+        let labels: Vec<Vec<String>> = labels.extract().map_err(|_| {
+            PyTypeError::new_err(
+                "for a multi-label model, labels must be a list of lists of str (the labels of \
+                 each text)",
+            )
+        })?;
+        check_lengths(texts.len(), labels.len())?;
+        let mut examples = Vec::with_capacity(texts.len());
+        for (i, (t, ls)) in texts.into_iter().zip(labels).enumerate() {
+            if ls.is_empty() {
+                return Err(PyValueError::new_err(format!(
+                    "labels[{i}] is empty: every text needs at least one label"
+                )));
+            }
+            examples.push(Example::with_labels(t, ls));
+        }
+        Ok(examples)
+    } else {
+        let labels: Vec<String> = labels.extract().map_err(|_| {
+            PyTypeError::new_err(
+                "labels must be a list of str, one per text (a list of lists for a multi-label \
+                 model)",
+            )
+        })?;
+        check_lengths(texts.len(), labels.len())?;
+        Ok(texts
+            .into_iter()
+            .zip(labels)
+            .map(|(t, l)| Example::new(t, l))
+            .collect())
+    }
 }
 
 fn check_lengths(texts: usize, labels: usize) -> PyResult<()> {

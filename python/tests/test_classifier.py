@@ -220,6 +220,8 @@ def test_train_refuses_unknown_and_bad_options(news_train):
         khabar.train(texts, labels[:-1])
     with pytest.raises(TypeError, match="labels must be a list of str"):
         khabar.train(texts[:2], [1, 2])
+    with pytest.raises(TypeError, match="not a single str"):
+        khabar.train(texts[:2], "sports")
     # A corpus of one label cannot train a classifier: the library says so.
     with pytest.raises(khabar.KhabarValueError):
         khabar.train(["a goal", "a match", "a striker"], ["sports"] * 3)
@@ -241,6 +243,14 @@ def test_multi_label_training_answers_every_label(tmp_path):
     assert all(l["label"] in {"sports", "business"} for l in p["labels"])
     with pytest.raises(ValueError, match="single-label"):
         clf.predict("x", threshold=0.5)
+    # Its evaluation, with a list of labels per text, agrees with the labels it answers.
+    report = clf.evaluate(texts, labels)
+    assert report["multi_label"] is True and report["n"] == len(texts)
+    answered = [{l["label"] for l in p["labels"]} for p in clf.predict_batch(texts)]
+    exact = sum(a == set(g) for a, g in zip(answered, labels)) / len(texts)
+    assert report["subset_accuracy"] == pytest.approx(exact)
+    with pytest.raises(TypeError, match="list of lists"):
+        clf.evaluate(texts, ["sports"] * len(texts))
     with pytest.raises(TypeError, match="list of lists"):
         khabar.train(texts, ["sports"] * len(texts), multi_label=True)
 
