@@ -12,7 +12,9 @@ trained on the matching train split (seed 1) and, with --builtin, the built-in m
 load time is left out of every figure but the command's wall time. The Spark job runs on the
 texts 20 times over (--spark-copies) in 8 Parquet files, with 1 and 2 cores (`local[1]`,
 `local[2]`; best of 2 runs after a first one), against `khabar predict` on the same rows as
-JSON lines (jsonl output, with the ids).
+JSON lines (jsonl output, with the ids); "per CPU-second" divides the rows by the CPU time of
+every process of the job (Spark: the driver, the JVM and the Python workers; the command: its
+own), which is what one executor core gives.
 """
 
 import argparse
@@ -64,16 +66,51 @@ def find_khabar(given):
     sys.exit("no khabar binary: build it (cargo build --release) or give --khabar PATH")
 
 
-def cli_figures(khabar_bin, model_args, input_path, n, repeats):
-    """(articles/s as `-v` reports it, load time left out; articles/s of the whole command)."""
+def tree_cpu_seconds(root):
+    """CPU seconds (user and system) used so far by process `root` and all its descendants
+    alive, with the children they have reaped (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parent, cpu = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry)
+        parent[pid] = int(fields[1])
+        # utime, stime, cutime, cstime: fields 14-17 of stat, 12-15 after the name.
+        cpu[pid] = sum(int(x) for x in fields[11:15]) / tick
+    total = 0.0
+    for pid in cpu:
+        p = pid
+        while p in parent and p != root and p > 1:
+            p = parent[p]
+        if p == root:
+            total += cpu[pid]
+    return total
+
+
+def cli_figures(khabar_bin, model_args, input_path, n, repeats, cpu=None):
+    """(articles/s as `-v` reports it, load time left out; articles/s of the whole command).
+    With a dict `cpu`, also the articles per CPU-second of the whole command, in cpu["rate"]."""
+    import resource
+
     inner, whole = 0.0, 0.0
     for _ in range(repeats):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         done = subprocess.run(
             [khabar_bin, "predict", *model_args, "--input", str(input_path), "--output", "jsonl", "-v"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True,
         )
         wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if cpu is not None:
+            used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            cpu["rate"] = max(cpu.get("rate", 0.0), n / used)
         m = re.search(r"classified (\d+) articles in ([\d.]+) s", done.stderr)
         assert m and int(m.group(1)) == n, done.stderr
         inner = max(inner, n / float(m.group(2)))
@@ -93,16 +130,23 @@ def spark_figures(model_dir, parquet, n, masters, repeats):
         spark = (SparkSession.builder.master(master).appName("khabar-bench")
                  .config("spark.ui.enabled", "false").getOrCreate())
         spark.sparkContext.setLogLevel("ERROR")
-        runs = []
+        runs, cpus = [], []
         with tempfile.TemporaryDirectory() as tmp:
             for i in range(repeats + 1):
+                cpu0 = tree_cpu_seconds(os.getpid())
                 start = time.perf_counter()
                 count = classify.classify(spark, str(parquet), f"{tmp}/out{i}", model=str(model_dir))
                 runs.append(time.perf_counter() - start)
+                cpus.append(tree_cpu_seconds(os.getpid()) - cpu0)
                 assert count == n
         spark.stop()
         # The first run also starts the Python workers and loads the model in each.
-        out[master] = {"first_docs_per_s": n / runs[0], "docs_per_s": n / min(runs[1:])}
+        out[master] = {
+            "first_docs_per_s": n / runs[0],
+            "docs_per_s": n / min(runs[1:]),
+            # Every process of the job: the driver, the JVM (Parquet, Arrow), the Python workers.
+            "docs_per_cpu_s": n / min(cpus[1:]),
+        }
     return out
 
 
@@ -187,18 +231,19 @@ def main():
             model_args = ["--model", str(tmp / "bow"), "--id-field", "id"]
             for threads in (1, None):
                 extra = ["--threads", "1"] if threads else []
-                inner, whole = cli_figures(khabar_bin, model_args + extra, big_jsonl, len(big), 2)
+                cpu = {}
+                inner, whole = cli_figures(khabar_bin, model_args + extra, big_jsonl, len(big), 2, cpu)
                 spark[f"khabar predict, {'1 thread' if threads else 'all cores'}"] = {
-                    "first_docs_per_s": whole, "docs_per_s": inner}
+                    "first_docs_per_s": whole, "docs_per_s": inner, "docs_per_cpu_s": cpu["rate"]}
             results["spark_bow"] = spark
             print(f"\nSpark (examples/spark/classify.py, bow; {len(big)} rows, Parquet in and out):")
             for master, r in spark.items():
                 if master.startswith("local"):
-                    print(f"  {master:28s} {r['docs_per_s']:10,.0f} docs/s   (first run, workers "
-                          f"starting: {r['first_docs_per_s']:,.0f})")
+                    print(f"  {master:28s} {r['docs_per_s']:10,.0f} docs/s, {r['docs_per_cpu_s']:8,.0f} per "
+                          f"CPU-second   (first run, workers starting: {r['first_docs_per_s']:,.0f} docs/s)")
                 else:
-                    print(f"  {master:28s} {r['docs_per_s']:10,.0f} docs/s   (whole command: "
-                          f"{r['first_docs_per_s']:,.0f})")
+                    print(f"  {master:28s} {r['docs_per_s']:10,.0f} docs/s, {r['docs_per_cpu_s']:8,.0f} per "
+                          f"CPU-second   (whole command: {r['first_docs_per_s']:,.0f} docs/s)")
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=2) + "\n")
 

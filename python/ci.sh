@@ -20,7 +20,6 @@ java -version 2>&1 | head -n 1
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 # The build backend runs the `maturin` command: the environment's bin/ comes first on PATH.
 export PATH="$(cd "$venv" && pwd)/bin:$PATH"
-"$venv/bin/python" -m pip install --quiet --upgrade pip
 # Pinned: the build backend, the test runner, and what the Arrow and Spark tests need
 # (pyspark's mapInArrow imports pandas).
 "$venv/bin/python" -m pip install --quiet \
