@@ -20,6 +20,7 @@ directory is the same as ``khabar train`` writes and ``khabar predict --model`` 
 
 from __future__ import annotations
 
+import numbers
 import threading
 from os import PathLike, fspath
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
@@ -57,9 +58,17 @@ def _threshold(clf: "_khabar._Classifier", threshold: Union[float, str, None]) -
                 "and encoder and hybrid models have one): give a probability"
             )
         return own
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
         raise TypeError(f"threshold must be a probability, 'model' or None (got {threshold!r})")
     return float(threshold)
+
+
+def _top_k(top_k: Any) -> int:
+    if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral):
+        raise TypeError(f"top_k must be an int (got {top_k!r})")
+    if top_k < 1:
+        raise ValueError(f"top_k must be at least 1 (got {top_k})")
+    return int(top_k)
 
 
 def _texts(texts: Any, what: str = "texts") -> List[str]:
@@ -176,7 +185,9 @@ class Classifier:
         """Classifies many texts in parallel, with the GIL released; one dict per text (see
         ``predict``), in input order."""
         texts = _texts(texts)
-        return self._inner.predict_batch(texts, top_k, _threshold(self._inner, threshold), unsure_label)
+        return self._inner.predict_batch(
+            texts, _top_k(top_k), _threshold(self._inner, threshold), unsure_label
+        )
 
     def predict_arrow(
         self,
@@ -256,7 +267,10 @@ class Classifier:
         texts = _texts(texts)
         if isinstance(labels, (str, bytes)):
             raise TypeError("labels must be a sequence (one per text), not a single str")
-        return self._inner.evaluate(texts, list(labels))
+        labels = list(labels)
+        if not texts and not labels:
+            raise ValueError("evaluate needs at least one text and its label")
+        return self._inner.evaluate(texts, labels)
 
     def save(self, path: Union[str, "PathLike[str]"]) -> None:
         """Saves the model as a directory (atomically: an existing model there stays intact

@@ -36,6 +36,8 @@ def test_top_is_sorted_and_holds_top_k_labels(builtin):
     assert [t["label"] for t in builtin.predict(SENSEX, top_k=1)["top"]] == ["business"]
     with pytest.raises(ValueError, match="top_k"):
         builtin.predict(SENSEX, top_k=0)
+    with pytest.raises(TypeError, match="top_k"):
+        builtin.predict(SENSEX, top_k=True)
 
 
 def test_predict_batch_keeps_input_order(bow, news_test):
@@ -78,6 +80,10 @@ def test_threshold_answers_unsure_as_the_cli_does(builtin):
             builtin.predict(RECIPE, threshold=bad)
     with pytest.raises(ValueError, match="'model'"):
         builtin.predict(RECIPE, threshold="sometimes")
+    # Any real number will do (numpy's float32 is not a float).
+    from fractions import Fraction
+
+    assert builtin.predict(RECIPE, threshold=Fraction(7, 10))["label"] == "unsure"
 
 
 def test_batch_calls_release_the_gil(bow, news_test):
@@ -171,6 +177,8 @@ def test_evaluate_counts_unknown_labels_as_errors(bow):
 def test_evaluate_needs_as_many_labels_as_texts(bow):
     with pytest.raises(ValueError, match="same length"):
         bow.evaluate(["a", "b"], ["sports"])
+    with pytest.raises(ValueError, match="at least one"):
+        bow.evaluate([], [])
 
 
 def test_train_save_load_gives_identical_predictions(bow, news_test, tmp_path):
