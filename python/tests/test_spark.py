@@ -103,3 +103,22 @@ def test_spark_names_a_missing_column(dataset, tmp_path):
     )
     assert done.returncode != 0
     assert "no column 'text'" in done.stderr
+
+
+def test_the_input_format_comes_from_the_extension(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("classify", SCRIPT)
+    classify = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(classify)
+    assert classify.input_format("a/b.parquet", "auto") == "parquet"
+    assert classify.input_format("a/b.JSONL", "auto") == "json"
+    assert classify.input_format("a/b.ndjson.gz", "auto") == "json"
+    assert classify.input_format("a/b.txt", "json") == "json"
+    # A directory: its files say (Spark's own _SUCCESS and dot files are not looked at).
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "_SUCCESS").write_text("")
+    (tmp_path / "d" / "part-0.snappy.parquet").write_text("")
+    assert classify.input_format(str(tmp_path / "d"), "auto") == "parquet"
+    with pytest.raises(SystemExit, match="--format"):
+        classify.input_format("a/b.csv", "auto")
