@@ -159,6 +159,9 @@ def main():
     ap.add_argument("--spark-copies", type=int, default=20,
                     help="the Spark dataset is the texts this many times over, in 8 Parquet files [20]")
     ap.add_argument("--json", help="write the figures to this file too")
+    ap.add_argument("--markdown", default=str(Path(__file__).resolve().parent / "RESULTS.md"),
+                    help="write the section between <!-- python:begin --> and <!-- python:end --> "
+                         "of this file [bench/RESULTS.md]; '' for none")
     a = ap.parse_args()
 
     import pyarrow as pa
@@ -246,6 +249,52 @@ def main():
                           f"CPU-second   (whole command: {r['first_docs_per_s']:,.0f} docs/s)")
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=2) + "\n")
+    if a.markdown:
+        write_section(Path(a.markdown), results, a)
+        print(f"wrote {a.markdown}")
+
+
+BEGIN, END = "<!-- python:begin -->", "<!-- python:end -->"
+
+
+def write_section(path, results, a):
+    """The figures as a section of bench/RESULTS.md, between its markers (replaced when there)."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parent).stdout.strip()
+    fmt = lambda v: "–" if v is None else f"{v:,.0f}"
+    md = [BEGIN, "", "## Python package and Spark", "",
+          f"`bench/python_bench.py` (commit {commit}, {time.strftime('%Y-%m-%d')}, "
+          f"{results['cores']} cores): {results['n']:,} texts of {results['corpus']}, documents per "
+          f"second, the best of {a.repeats} runs, the model's load left out but for the whole "
+          "command's figure.", "",
+          "| model | `predict_batch` | `predict_arrow` | `khabar predict` (classifying) | "
+          "`khabar predict` (whole command) |", "|---|---|---|---|---|"]
+    for label, r in results["models"].items():
+        md.append(f"| {label}, all cores | {fmt(r['predict_batch'])} | {fmt(r['predict_arrow'])} | "
+                  f"{fmt(r['cli_classify'])} | {fmt(r['cli_wall'])} |")
+        if r.get("predict_batch_1_thread"):
+            md.append(f"| {label}, 1 thread | {fmt(r['predict_batch_1_thread'])} | "
+                      f"{fmt(r['predict_arrow_1_thread'])} | {fmt(r.get('cli_classify_1_thread'))} | "
+                      f"{fmt(r.get('cli_wall_1_thread'))} |")
+    spark = results.get("spark_bow")
+    if spark:
+        md += ["", f"Spark (examples/spark/classify.py, the bow model, the texts {a.spark_copies} times "
+               "over in 8 Parquet files, Parquet out; best of 2 runs after a first one) against "
+               "`khabar predict` on the same rows as JSON lines. Per CPU-second counts every process "
+               "of the job (driver, JVM, Python workers): what one executor core gives.", "",
+               "| run | rows/s | rows per CPU-second | first run (workers starting; the command: whole) |",
+               "|---|---|---|---|"]
+        for master, r in spark.items():
+            md.append(f"| {master} | {fmt(r['docs_per_s'])} | {fmt(r['docs_per_cpu_s'])} | "
+                      f"{fmt(r['first_docs_per_s'])} |")
+    md += ["", END]
+    section = "\n".join(md)
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    if BEGIN in old and END in old:
+        new = old[:old.index(BEGIN)] + section + old[old.index(END) + len(END):]
+    else:
+        new = old.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(new, encoding="utf-8")
 
 
 if __name__ == "__main__":
