@@ -389,6 +389,7 @@ impl Classifier {
     /// the model does not know, sorted: those can never be predicted, so their examples count
     /// as errors.
     pub fn evaluate(&self, corpus: &Corpus) -> Result<Evaluation> {
+        check_not_empty(corpus)?;
         let labels = self.labels_with(corpus);
         let index = |l: &str| labels.iter().position(|m| m == l).expect("added above");
         let texts: Vec<&str> = corpus.examples.iter().map(|e| e.text.as_str()).collect();
@@ -440,6 +441,7 @@ impl Classifier {
     /// reports them. The labels are the model's, then the corpus's it does not know, sorted
     /// (never answered, so their articles count as misses). A single-label model is refused.
     pub fn evaluate_multi(&self, corpus: &Corpus) -> Result<MultiEvaluation> {
+        check_not_empty(corpus)?;
         let Some(multi) = &self.config.multi_label else {
             return Err(crate::Error::Usage(
                 "evaluate_multi measures a multi-label model (trained with --multi-label); \
@@ -472,6 +474,16 @@ impl Classifier {
             labels,
         })
     }
+}
+
+/// An evaluation needs articles: an empty corpus would give accuracy 0 of nothing.
+fn check_not_empty(corpus: &Corpus) -> Result<()> {
+    if corpus.is_empty() {
+        return Err(crate::Error::Usage(
+            "the corpus to evaluate on has no articles".into(),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

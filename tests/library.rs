@@ -690,3 +690,30 @@ fn threads_are_the_callers_setting_and_the_environment_is_left_alone() {
         })
     ));
 }
+
+/// Examples made in code without a label are refused at training, naming the example, and an
+/// empty corpus cannot be evaluated (rather than scoring 0).
+#[test]
+fn examples_without_a_label_and_empty_evaluations_are_refused() {
+    use khabar::Example;
+    for bad in [
+        Example::new("the striker scored", ""),
+        Example::with_labels("the striker scored", vec![]),
+    ] {
+        let mut examples = corpus("train.jsonl").examples;
+        examples.insert(2, bad);
+        let err = Trainer::new(TrainConfig {
+            calibration_folds: 0,
+            ..TrainConfig::default()
+        })
+        .train(&Corpus::from_examples(examples))
+        .unwrap_err();
+        assert!(matches!(err, Error::Usage(_)), "{err:?}");
+        assert!(err.to_string().contains("example 3"), "{err}");
+        assert!(err.to_string().contains("empty label"), "{err}");
+    }
+    let err = classifier()
+        .evaluate(&Corpus::from_examples(Vec::new()))
+        .unwrap_err();
+    assert!(err.to_string().contains("no articles"), "{err}");
+}

@@ -770,6 +770,18 @@ fn more_targets(corpus: &Corpus, labels: &[String]) -> Vec<Vec<u32>> {
 }
 
 fn labels_and_targets(corpus: &Corpus) -> Result<(Vec<String>, Vec<u32>)> {
+    // The readers refuse rows without a label; examples made in code may still have one
+    // (`Example::new(text, "")`, `Example::with_labels(text, vec![])`).
+    if let Some(i) = corpus
+        .examples
+        .iter()
+        .position(|e| e.labels().any(|l| l.trim().is_empty()))
+    {
+        return Err(Error::Usage(format!(
+            "example {} of the training data has an empty label: every example needs a label",
+            i + 1
+        )));
+    }
     let labels: Vec<String> = corpus
         .label_counts()
         .keys()
