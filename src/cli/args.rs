@@ -42,15 +42,8 @@ pub enum Command {
 #[cfg(feature = "serve")]
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Model bundle directory (default: the built-in news model).
-    #[arg(long, value_name = "DIR")]
-    pub model: Option<PathBuf>,
-    /// The pretrained encoder's directory, for a model trained with an encoder other than the
-    /// built-in one.
-    #[arg(long, value_name = "DIR")]
-    pub encoder: Option<PathBuf>,
     #[command(flatten)]
-    pub mode: ModeArgs,
+    pub model: ModelArgs,
     /// Address to listen on (port 0: any free port; the one chosen is printed).
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
     pub addr: String,
@@ -387,7 +380,21 @@ pub enum OutputFormat {
     Jsonl,
 }
 
-/// How a hybrid model (the built-in one is) answers: `predict` and `eval`.
+/// The model that `predict`, `eval` and `serve` run, and how a hybrid answers.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Model bundle directory (default: the built-in news model).
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+    /// The pretrained encoder's directory, for a model trained with an encoder other than the
+    /// built-in one (--arch encoder or hybrid with --encoder DIR).
+    #[arg(long, value_name = "DIR")]
+    pub encoder: Option<PathBuf>,
+    #[command(flatten)]
+    pub mode: ModeArgs,
+}
+
+/// How a hybrid model (the built-in one is) answers: `predict`, `eval` and `serve`.
 #[derive(Args, Debug, Clone, Copy)]
 pub struct ModeArgs {
     /// Hybrid models: answer with the n-gram part alone, never running the encoder (many times
@@ -402,15 +409,8 @@ pub struct ModeArgs {
 
 #[derive(Args, Debug)]
 pub struct PredictArgs {
-    /// Model bundle directory (default: the built-in news model).
-    #[arg(long, value_name = "DIR")]
-    pub model: Option<PathBuf>,
-    /// The pretrained encoder's directory, for a model trained with an encoder other than the
-    /// built-in one (--arch encoder or hybrid with --encoder DIR).
-    #[arg(long, value_name = "DIR")]
-    pub encoder: Option<PathBuf>,
     #[command(flatten)]
-    pub mode: ModeArgs,
+    pub model: ModelArgs,
     /// How many labels to show per article, most probable first.
     #[arg(long, default_value_t = 3)]
     pub top_k: usize,
@@ -471,20 +471,13 @@ pub struct PredictArgs {
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// Model bundle directory (default: the built-in news model).
-    #[arg(long, value_name = "DIR")]
-    pub model: Option<PathBuf>,
-    /// The pretrained encoder's directory, for a model trained with an encoder other than the
-    /// built-in one (--arch encoder or hybrid with --encoder DIR).
-    #[arg(long, value_name = "DIR")]
-    pub encoder: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Labeled data: a file, or a folder per class (repeat for several; formats may differ).
     #[arg(long, required = true, value_name = "PATH")]
     pub data: Vec<PathBuf>,
     #[command(flatten)]
     pub data_args: DataArgs,
-    #[command(flatten)]
-    pub mode: ModeArgs,
     /// Print one JSON object instead of the readable report.
     #[arg(long)]
     pub json: bool,

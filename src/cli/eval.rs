@@ -3,7 +3,7 @@
 use khabar::{Classifier, Error, ReadOptions, Result};
 
 use super::args::EvalArgs;
-use super::{io_error, load_model, own_threshold, read_corpus_with, with_mode};
+use super::{io_error, load_chosen, own_threshold, read_corpus_with};
 
 pub fn eval(a: EvalArgs) -> Result<()> {
     if let Some(p) = a.threshold {
@@ -13,7 +13,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
             )));
         }
     }
-    let clf = with_mode(load_model(&a.model, &a.encoder, a.threads)?, a.mode)?;
+    let clf = load_chosen(&a.model, a.threads)?;
     if clf.is_multi_label() {
         return eval_multi(&a, &clf);
     }

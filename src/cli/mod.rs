@@ -145,6 +145,11 @@ pub fn load_model(
     Ok(clf.with_threads(threads))
 }
 
+/// The model of `--model`, `--encoder`, `--fast`/`--accurate`, on `--threads` threads.
+pub fn load_chosen(m: &args::ModelArgs, threads: Option<usize>) -> Result<Classifier> {
+    with_mode(load_model(&m.model, &m.encoder, threads)?, m.mode)
+}
+
 /// `clf` answering as `--fast` or `--accurate` say; refused for a model that is not a hybrid
 /// (only a hybrid has two parts to choose from).
 pub fn with_mode(clf: Classifier, mode: args::ModeArgs) -> Result<Classifier> {

@@ -7,7 +7,7 @@ use khabar::serve::ServeConfig;
 use khabar::{Error, Result};
 
 use super::args::ServeArgs;
-use super::{check_threads, load_model, with_mode};
+use super::{check_threads, load_chosen};
 
 pub fn serve(a: ServeArgs) -> Result<()> {
     check_threads(a.threads)?;
@@ -28,7 +28,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
             return Err(Error::Usage(format!("{name} must be at least 1")));
         }
     }
-    if a.encoder.is_some() && a.model.is_none() {
+    if a.model.encoder.is_some() && a.model.model.is_none() {
         return Err(Error::Usage(
             "--encoder applies to a model trained with that encoder: give its --model".into(),
         ));
@@ -40,7 +40,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
         queue: a.queue,
         timeout: Duration::from_secs_f64(a.timeout),
     };
-    let name = local_name(&a.model);
+    let name = local_name(&a.model.model);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(config.workers + 4)
@@ -58,8 +58,8 @@ pub fn serve(a: ServeArgs) -> Result<()> {
             source: e,
         })?;
         eprintln!("listening on http://{local} (loading the model; GET /health says when ready)");
-        let (model, encoder, threads, mode) = (a.model, a.encoder, a.threads, a.mode);
-        let load = move || with_mode(load_model(&model, &encoder, threads)?, mode);
+        let (model, threads) = (a.model, a.threads);
+        let load = move || load_chosen(&model, threads);
         let shown = name.clone();
         let on_loaded = move |clf: &khabar::Classifier, took: Duration| {
             eprintln!(
