@@ -304,13 +304,17 @@ fn answers_match_predict_and_name_the_model() {
             "{path} missing from the OpenAPI"
         );
     }
-    let request = &api["components"]["schemas"]["ClassifyRequest"]["properties"];
+    // The request: its fields, texts or documents (one of them), at most max_batch of them.
+    let request = &api["components"]["schemas"]["ClassifyRequest"]["allOf"];
     for field in ["texts", "documents", "top_k", "threshold", "explain"] {
         assert!(
-            request[field].is_object(),
+            request[0]["properties"][field].is_object(),
             "{field} missing from the request schema"
         );
     }
+    assert_eq!(request[0]["properties"]["texts"]["maxItems"], 1000);
+    assert_eq!(request[1]["oneOf"][0]["required"], json!(["texts"]));
+    assert_eq!(request[1]["oneOf"][1]["required"], json!(["documents"]));
 
     assert_eq!(
         server.metric("khabar_requests_total{route=\"/v1/classify\",status=\"200\"}"),
@@ -407,9 +411,15 @@ fn bad_requests_get_json_errors_of_their_kind() {
         server.metric("khabar_errors_total{kind=\"body_too_large\"}"),
         1.0
     );
-    // The built-in model's own threshold answers `unsure: true`.
-    let (status, v) = server.classify(json!({"texts": ["asdf qwer zxcv"], "unsure": true}));
+    // The built-in model's own threshold: `"model"`.
+    let (status, v) = server.classify(json!({"texts": ["asdf qwer zxcv"], "threshold": "model"}));
     assert_eq!(status, 200, "{v}");
+    let msg = expect(
+        server.post("/v1/classify", br#"{"texts": ["a"], "threshold": "high"}"#),
+        422,
+        "invalid_request",
+    );
+    assert!(msg.contains("or \"model\""), "{msg}");
 }
 
 /// With one worker and no queue, a request that arrives while another is classified is

@@ -20,30 +20,113 @@ pub struct ClassifyRequest {
     pub documents: Option<Vec<Document>>,
     /// How many labels to give for each article, most probable first (default 3).
     #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "optional_count")]
     pub top_k: Option<usize>,
     /// Answer `unsure_label` instead of the best label when its probability is below this
-    /// (single-label models).
-    #[schema(minimum = 0.0, maximum = 1.0)]
-    pub threshold: Option<f32>,
-    /// Answer `unsure_label` below the model's own threshold (`khabar info` shows it).
-    pub unsure: Option<bool>,
+    /// (single-label models): a probability, or `"model"` for the model's own threshold
+    /// (`khabar predict --unsure`; `GET /v1/info` shows it).
+    #[schema(schema_with = threshold_schema)]
+    pub threshold: Option<Threshold>,
     /// The answer below the threshold (default `unsure`).
     pub unsure_label: Option<String>,
     /// Also say why each article got its label: the N features that raised the label's score
     /// most and the N that lowered it most (`true` is 5; `bow`, `hybrid` and `encoder`
     /// models).
-    #[schema(value_type = Option<Object>, example = json!(5))]
+    #[schema(schema_with = explain_schema)]
     pub explain: Option<ExplainOption>,
 }
 
-/// `explain`: a number of features, or `true` for 5, `false` for none.
+/// `threshold`: a probability, or `"model"`.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
+pub enum Threshold {
+    /// Below this probability, the answer is unsure.
+    Probability(f32),
+    /// `"model"`: the model's own threshold.
+    Named(String),
+}
+
+/// The schema of `threshold`: a number between 0 and 1, the string `model`, or null.
+fn threshold_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    one_of_or_null([
+        ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .minimum(Some(0.0))
+            .maximum(Some(1.0)),
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(["model"])),
+    ])
+}
+
+/// The schema of `explain`: a whole number, a boolean, or null.
+fn explain_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    one_of_or_null([
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(0)),
+        ObjectBuilder::new().schema_type(Type::Boolean),
+    ])
+}
+
+/// One of `schemas`, or null.
+fn one_of_or_null<const N: usize>(
+    schemas: [utoipa::openapi::schema::ObjectBuilder; N],
+) -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    let mut one_of = OneOfBuilder::new();
+    for s in schemas {
+        one_of = one_of.item(s);
+    }
+    Schema::OneOf(
+        one_of
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .build(),
+    )
+}
+
+/// A count that JSON may write as a whole float (`3.0`), as JSON Schema's integers allow.
+fn optional_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    match Option::<serde_json::Number>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) => whole_number(n).map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+/// `n` as a count: a whole number, not negative (as large as it is, up to `usize::MAX`).
+fn whole_number(n: serde_json::Number) -> Result<usize, String> {
+    if let Some(u) = n.as_u64() {
+        return Ok(usize::try_from(u).unwrap_or(usize::MAX));
+    }
+    match n.as_f64() {
+        Some(f) if f >= 0.0 && f.fract() == 0.0 => Ok(f.min(usize::MAX as f64) as usize),
+        _ => Err(format!("expected a whole number, not negative, got {n}")),
+    }
+}
+
+/// `explain`: a number of features, or `true` for 5, `false` for none.
+#[derive(Debug)]
 pub enum ExplainOption {
     /// Whether to explain, with 5 features each way.
     Flag(bool),
     /// Features listed each way.
     Count(usize),
+}
+
+impl<'de> Deserialize<'de> for ExplainOption {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Bool(b) => Ok(ExplainOption::Flag(b)),
+            serde_json::Value::Number(n) => whole_number(n)
+                .map(ExplainOption::Count)
+                .map_err(serde::de::Error::custom),
+            other => Err(serde::de::Error::custom(format!(
+                "expected a number of features or a boolean, got {other}"
+            ))),
+        }
+    }
 }
 
 impl ExplainOption {
@@ -62,7 +145,7 @@ impl ExplainOption {
 #[serde(deny_unknown_fields)]
 pub struct Document {
     /// Any JSON value (a string or a number, usually), repeated in the answer.
-    #[schema(value_type = Object, example = json!("wire-1842"))]
+    #[schema(value_type = Value, example = json!("wire-1842"))]
     pub id: serde_json::Value,
     /// The article.
     pub text: String,
@@ -102,7 +185,7 @@ pub struct Scored {
 pub struct ClassifyResult {
     /// The document's id, when the request gave documents.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub id: Option<serde_json::Value>,
     /// The answer: the most probable label, or `unsure_label` below the threshold.
     pub label: String,

@@ -2,7 +2,7 @@
 //! request.
 //!
 //! - `POST /v1/classify` classifies `{"texts": [...]}` or `{"documents": [{"id", "text"}]}`
-//!   (with `top_k`, `threshold`, `unsure`, `unsure_label`, `explain`); the answer keeps the
+//!   (with `top_k`, `threshold` (a probability, or `"model"`), `unsure_label`, `explain`); the answer keeps the
 //!   order and the ids, and names the model.
 //! - `GET /health` (200 once the model is loaded, 503 before), `GET /v1/info` (the model and the
 //!   limits), `GET /metrics` (Prometheus), `GET /openapi.json` (this API, generated from the
@@ -37,8 +37,8 @@ use tokio::sync::Semaphore;
 use utoipa::OpenApi;
 
 pub use api::{
-    ApiError, ClassifyRequest, ClassifyResponse, ClassifyResult, Document, ErrorBody, Health, Info,
-    Limits, ModelId, Scored,
+    ApiError, ClassifyRequest, ClassifyResponse, ClassifyResult, Document, ErrorBody,
+    ExplainOption, Health, Info, Limits, ModelId, Scored, Threshold,
 };
 pub use metrics::Metrics;
 
@@ -354,7 +354,6 @@ async fn classify(
         clf,
         request.top_k,
         request.threshold,
-        request.unsure.unwrap_or(false),
         request.unsure_label,
         request.explain.and_then(|e| e.count()),
     )?;
@@ -432,8 +431,7 @@ fn library_error(e: Error) -> ApiError {
 fn check_request(
     clf: &Classifier,
     top_k: Option<usize>,
-    threshold: Option<f32>,
-    unsure: bool,
+    threshold: Option<Threshold>,
     unsure_label: Option<String>,
     explain: Option<usize>,
 ) -> std::result::Result<Asked, ApiError> {
@@ -441,36 +439,36 @@ fn check_request(
     if top_k == 0 {
         return Err(ApiError::invalid("top_k must be at least 1"));
     }
-    if let Some(t) = threshold {
-        if !(0.0..=1.0).contains(&t) {
-            return Err(ApiError::invalid(format!(
-                "threshold must be a probability between 0 and 1 (got {t})"
-            )));
-        }
-    }
-    if threshold.is_some() && unsure {
-        return Err(ApiError::invalid(
-            "give threshold or unsure, not both: unsure uses the model's own threshold",
-        ));
-    }
-    if clf.is_multi_label() && (threshold.is_some() || unsure) {
+    if threshold.is_some() && clf.is_multi_label() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "unsupported",
-            "threshold and unsure apply to single-label models; a multi-label model answers \
-             every label over its own threshold, chosen at training",
+            "threshold applies to single-label models; a multi-label model answers every label \
+             over its own threshold, chosen at training",
         ));
     }
-    let below = match (threshold, unsure) {
-        (Some(t), _) => Some(t),
-        (None, true) => Some(clf.config().unsure_below.ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unsupported",
-                "this model records no threshold of its own: give threshold",
-            )
-        })?),
-        (None, false) => None,
+    let below = match threshold {
+        None => None,
+        Some(Threshold::Probability(t)) if (0.0..=1.0).contains(&t) => Some(t),
+        Some(Threshold::Named(name)) if name == "model" => {
+            Some(clf.config().unsure_below.ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unsupported",
+                    "this model records no threshold of its own: give threshold as a probability",
+                )
+            })?)
+        }
+        Some(Threshold::Probability(t)) => {
+            return Err(ApiError::invalid(format!(
+                "threshold must be a probability between 0 and 1, or \"model\" (got {t})"
+            )))
+        }
+        Some(Threshold::Named(name)) => {
+            return Err(ApiError::invalid(format!(
+                "threshold must be a probability between 0 and 1, or \"model\" (got {name:?})"
+            )))
+        }
     };
     if explain.is_some() {
         clf.explain_batch::<&str>(&[], 0).map_err(library_error)?;
@@ -597,10 +595,10 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     path = "/openapi.json",
     responses((status = 200, description = "OpenAPI 3.1", body = Object))
 )]
-async fn openapi_json() -> Response {
+async fn openapi_json(State(state): State<Arc<AppState>>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        openapi().to_pretty_json().unwrap_or_default(),
+        openapi(&state.config).to_pretty_json().unwrap_or_default(),
     )
         .into_response()
 }
@@ -628,10 +626,42 @@ async fn openapi_json() -> Response {
 )]
 struct ApiDoc;
 
-/// The OpenAPI description of the server's API, as `GET /openapi.json` serves it.
-pub fn openapi() -> utoipa::openapi::OpenApi {
+/// The OpenAPI description of the server's API with `config`'s limits, as `GET /openapi.json`
+/// serves it. What the derived schemas cannot say is added here: a request gives `texts` or
+/// `documents` (one of them, as an array), and at most `max_batch` of them.
+pub fn openapi(config: &ServeConfig) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::schema::{AllOfBuilder, ArrayBuilder, ObjectBuilder, OneOfBuilder};
+    use utoipa::openapi::{RefOr, Schema};
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    let Some(components) = doc.components.as_mut() else {
+        return doc;
+    };
+    if let Some(RefOr::T(Schema::Object(mut request))) =
+        components.schemas.remove("ClassifyRequest")
+    {
+        for field in ["texts", "documents"] {
+            if let Some(RefOr::T(Schema::Array(a))) = request.properties.get_mut(field) {
+                a.max_items = Some(config.max_batch);
+            }
+        }
+        let given = |field: &str| {
+            ObjectBuilder::new()
+                .required(field)
+                .property(field, ArrayBuilder::new())
+        };
+        let articles = OneOfBuilder::new()
+            .description(Some("The articles: texts or documents, not both"))
+            .item(given("texts"))
+            .item(given("documents"));
+        let whole = AllOfBuilder::new()
+            .item(Schema::Object(request))
+            .item(articles)
+            .build();
+        components
+            .schemas
+            .insert("ClassifyRequest".into(), RefOr::T(Schema::AllOf(whole)));
+    }
     doc
 }
 
