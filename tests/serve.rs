@@ -462,6 +462,26 @@ fn overload_and_time_limit() {
         1.0
     );
     assert_eq!(server.metric("khabar_errors_total{kind=\"timeout\"}"), 1.0);
+
+    // A client that sends its body slowly (here: a part of it, then nothing) gets the timeout
+    // too, rather than holding its connection for ever.
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /v1/classify HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: \
+         100\r\n\r\n{{\"texts\": ["
+    )
+    .unwrap();
+    let start = Instant::now();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("\"kind\":\"timeout\""), "{answer}");
+    assert!(start.elapsed() < Duration::from_secs(20));
+    assert_eq!(server.metric("khabar_errors_total{kind=\"timeout\"}"), 2.0);
 }
 
 /// SIGTERM: the request in flight is answered in full, no new connection is taken, and the

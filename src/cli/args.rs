@@ -62,8 +62,8 @@ pub struct ServeArgs {
     /// Most articles in one request; more is answered 413.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub max_batch: usize,
-    /// Seconds a request may take, waiting for a worker included; longer is answered 503
-    /// (timeout).
+    /// Seconds a request may take, reading its body and waiting for a worker included; longer
+    /// is answered 503 (timeout).
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     pub timeout: f64,
 }

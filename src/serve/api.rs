@@ -251,7 +251,8 @@ pub struct Limits {
     pub workers: usize,
     /// Requests that may wait for a worker (more: 503, kind `overloaded`).
     pub queue: usize,
-    /// Seconds a request may take, waiting included (longer: 503, kind `timeout`).
+    /// Seconds a request may take, reading its body and waiting included (longer: 503, kind
+    /// `timeout`).
     pub timeout_secs: f64,
 }
 

@@ -9,7 +9,8 @@
 //!   code by utoipa).
 //! - Limits, each answered with `{"error", "kind"}`: the body's size and the batch's (413),
 //!   malformed JSON or fields (422), a bounded queue of requests (503 `overloaded` when full,
-//!   with `Retry-After`), and a time limit per request, waiting included (503 `timeout`).
+//!   with `Retry-After`), and a time limit per request, reading its body and waiting included
+//!   (503 `timeout`).
 //! - [`serve`] returns once its `shutdown` future resolves and the requests in flight are
 //!   answered (the command line: on SIGTERM or Ctrl-C).
 //!
@@ -27,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -57,7 +58,8 @@ pub struct ServeConfig {
     pub workers: usize,
     /// Requests that may wait for a worker beyond those (default 256); more are refused.
     pub queue: usize,
-    /// Time a request may take, waiting for a worker included (default 30 s).
+    /// Time a request may take, reading its body and waiting for a worker included (default
+    /// 30 s).
     pub timeout: Duration,
 }
 
@@ -299,9 +301,35 @@ struct Asked {
 )]
 async fn classify(
     State(state): State<Arc<AppState>>,
+    request: Request,
+) -> std::result::Result<Json<ClassifyResponse>, ApiError> {
+    // The time limit covers everything from here: reading the body (a client that sends it
+    // slowly), waiting for a worker, and the work. Work that runs past it goes on, holding its
+    // worker, but its answer is the timeout.
+    let answer = async {
+        let body = Bytes::from_request(request, &()).await;
+        classify_body(Arc::clone(&state), body).await
+    };
+    tokio::time::timeout(state.config.timeout, answer)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                format!(
+                    "the request took over {} s, reading it and waiting included (khabar serve \
+                     --timeout)",
+                    state.config.timeout.as_secs_f64()
+                ),
+            ))
+        })
+}
+
+/// `POST /v1/classify` once its body is read (or failed to be).
+async fn classify_body(
+    state: Arc<AppState>,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> std::result::Result<Json<ClassifyResponse>, ApiError> {
-    let deadline = tokio::time::Instant::now() + state.config.timeout;
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
@@ -368,24 +396,14 @@ async fn classify(
             ),
         )
     };
-    let timed_out = || {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "timeout",
-            format!(
-                "the request took over {} s, waiting included (khabar serve --timeout)",
-                state.config.timeout.as_secs_f64()
-            ),
-        )
-    };
     let admitted = Arc::clone(&state.admitted)
         .try_acquire_owned()
         .map_err(|_| overloaded())?;
     let worker = {
         let _waiting = Raised::new(&state.metrics.waiting);
-        tokio::time::timeout_at(deadline, Arc::clone(&state.workers).acquire_owned())
+        Arc::clone(&state.workers)
+            .acquire_owned()
             .await
-            .map_err(|_| timed_out())?
             .map_err(|_| overloaded())?
     };
     let n = texts.len();
@@ -400,16 +418,15 @@ async fn classify(
             results(clf, &texts, ids, &asked)
         })
     };
-    let results = match tokio::time::timeout_at(deadline, job).await {
-        Err(_) => return Err(timed_out()),
-        Ok(Err(join)) => {
+    let results = match job.await {
+        Err(join) => {
             return Err(ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
                 format!("classification failed: {join}; please report this as a bug"),
             ))
         }
-        Ok(Ok(result)) => result.map_err(library_error)?,
+        Ok(result) => result.map_err(library_error)?,
     };
     state.metrics.documents(n);
     Ok(Json(ClassifyResponse {
