@@ -71,7 +71,6 @@ impl Metrics {
     /// Everything, in Prometheus' text format; `model` labels the `khabar_model_info` line.
     pub fn render(&self, model: Option<(&str, &str, &str)>) -> String {
         let mut out = String::new();
-        let mut lines = Vec::new();
         let name = family_line(
             &mut out,
             "khabar_requests_total",
@@ -84,11 +83,8 @@ impl Metrics {
             .unwrap_or_else(|p| p.into_inner())
             .iter()
         {
-            lines.push(format!(
-                "{name}{{route=\"{route}\",status=\"{status}\"}} {n}"
-            ));
+            let _ = writeln!(out, "{name}{{route=\"{route}\",status=\"{status}\"}} {n}");
         }
-        flush(&mut out, &mut lines);
         let name = family_line(
             &mut out,
             "khabar_errors_total",
@@ -96,9 +92,8 @@ impl Metrics {
             "Error answers, by kind.",
         );
         for (kind, n) in self.errors.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            lines.push(format!("{name}{{kind=\"{kind}\"}} {n}"));
+            let _ = writeln!(out, "{name}{{kind=\"{kind}\"}} {n}");
         }
-        flush(&mut out, &mut lines);
         for (name, kind, help, value) in [
             (
                 "khabar_documents_total",
@@ -158,14 +153,6 @@ impl Metrics {
 fn family_line(out: &mut String, name: &str, kind: &str, help: &str) -> String {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     name.to_string()
-}
-
-/// Writes the sample lines gathered, and empties the list.
-fn flush(out: &mut String, lines: &mut Vec<String>) {
-    for line in lines.drain(..) {
-        out.push_str(&line);
-        out.push('\n');
-    }
 }
 
 /// A label value, escaped as the text format asks (backslash, quote, newline).
