@@ -12,7 +12,7 @@
 # Encoding the 60,000 training texts takes about half an hour on 2 cores the first time (29
 # minutes on 2026-12-05); the vectors are kept in $CACHE (default bench/work/encoder-cache), so a
 # rebuild on the same data only trains (about 10 minutes: a teacher, then the model). OUT=DIR
-# writes the model elsewhere. Same data, same seed: the same bytes.
+# writes the model elsewhere. Same data, same seed, same machine: the same bytes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DATA=${DATA:-../shared/data}

@@ -5,9 +5,8 @@ domestic politics.
 The corpora's "national" labels (l3cube_en "India", l3cube_hi "national", l3cube_pa_lpc
 "National") mix topics, so labels.json drops them. Yet they hold the only English crime news
 and most of the Indian domestic politics here. build.sh trains a teacher (the encoder's vector and
-a linear layer, `--arch encoder`, on the mapped corpora: it carries crime from the Hindi, Marathi
-and Punjabi news to English), lets it score these articles, and trains the built-in model on
-two kinds of them:
+a linear layer, `--arch encoder`, on the mapped corpora: it reads every language alike), lets it
+score these articles, and trains the built-in model on two kinds of them:
 
 - politics: the teacher's most probable topic is politics, with a probability of at least
   MIN_SCORE;
@@ -18,8 +17,8 @@ two kinds of them:
     national.py pool DATA OUT.jsonl              # the national articles (texts with one label only)
     national.py select POOL.jsonl PRED.jsonl OUT.jsonl   # the kept ones, with the teacher's label
 
-PRED.jsonl is `khabar predict --input POOL.jsonl --output jsonl --top-k 11` by the teacher. Standard library
-only; the same inputs give the same output.
+PRED.jsonl is `khabar predict --input POOL.jsonl --output jsonl --top-k 11` by the teacher.
+Standard library only; the same inputs give the same output.
 """
 import collections
 import json
