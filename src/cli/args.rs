@@ -380,9 +380,9 @@ pub enum OutputFormat {
     Jsonl,
 }
 
-/// The model that `predict`, `eval` and `serve` run, and how a hybrid answers.
+/// Which model bundle to load, and the encoder it needs (`predict`, `eval`, `serve`, `info`).
 #[derive(Args, Debug, Clone)]
-pub struct ModelArgs {
+pub struct BundleArgs {
     /// Model bundle directory (default: the built-in news model).
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
@@ -390,6 +390,13 @@ pub struct ModelArgs {
     /// built-in one (--arch encoder or hybrid with --encoder DIR).
     #[arg(long, value_name = "DIR")]
     pub encoder: Option<PathBuf>,
+}
+
+/// The model that `predict`, `eval` and `serve` run, and how a hybrid answers.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    #[command(flatten)]
+    pub bundle: BundleArgs,
     #[command(flatten)]
     pub mode: ModeArgs,
 }
@@ -523,13 +530,8 @@ pub struct CompactArgs {
 
 #[derive(Args, Debug)]
 pub struct InfoArgs {
-    /// Model bundle directory (default: the built-in news model).
-    #[arg(long, value_name = "DIR")]
-    pub model: Option<PathBuf>,
-    /// The pretrained encoder's directory, for a model trained with an encoder other than the
-    /// built-in one (--arch encoder or hybrid with --encoder DIR).
-    #[arg(long, value_name = "DIR")]
-    pub encoder: Option<PathBuf>,
+    #[command(flatten)]
+    pub bundle: BundleArgs,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

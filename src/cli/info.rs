@@ -7,12 +7,12 @@ use super::args::InfoArgs;
 use super::{bundle_bytes, load_model};
 
 pub fn info(a: InfoArgs) -> Result<()> {
-    let clf = load_model(&a.model, &a.encoder, None)?;
+    let clf = load_model(&a.bundle.model, &a.bundle.encoder, None)?;
     if let Some(args) = &a.top_features {
         return top_features(&clf, args, a.json);
     }
     let c = clf.config();
-    let disk: u64 = match &a.model {
+    let disk: u64 = match &a.bundle.model {
         Some(dir) => bundle_bytes(dir),
         None => Classifier::default_model_size() as u64,
     };
@@ -45,7 +45,7 @@ pub fn info(a: InfoArgs) -> Result<()> {
         );
         return Ok(());
     }
-    match &a.model {
+    match &a.bundle.model {
         Some(dir) => println!("model: {}", dir.display()),
         None => println!("model: the built-in news model (see models/news/README.md)"),
     }

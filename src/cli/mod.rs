@@ -147,7 +147,10 @@ pub fn load_model(
 
 /// The model of `--model`, `--encoder`, `--fast`/`--accurate`, on `--threads` threads.
 pub fn load_chosen(m: &args::ModelArgs, threads: Option<usize>) -> Result<Classifier> {
-    with_mode(load_model(&m.model, &m.encoder, threads)?, m.mode)
+    with_mode(
+        load_model(&m.bundle.model, &m.bundle.encoder, threads)?,
+        m.mode,
+    )
 }
 
 /// `clf` answering as `--fast` or `--accurate` say; refused for a model that is not a hybrid

@@ -28,7 +28,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
             return Err(Error::Usage(format!("{name} must be at least 1")));
         }
     }
-    if a.model.encoder.is_some() && a.model.model.is_none() {
+    if a.model.bundle.encoder.is_some() && a.model.bundle.model.is_none() {
         return Err(Error::Usage(
             "--encoder applies to a model trained with that encoder: give its --model".into(),
         ));
@@ -40,7 +40,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
         queue: a.queue,
         timeout: Duration::from_secs_f64(a.timeout),
     };
-    let name = local_name(&a.model.model);
+    let name = local_name(&a.model.bundle.model);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(config.workers + 4)
