@@ -1,6 +1,6 @@
 //! [`Classifier`]: a loaded model that classifies text.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::bundle::{self, BundleConfig, Parts};
 use crate::corpus::Corpus;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::metrics::{Evaluation, MultiEvaluation, Scored, PRECISION_AT};
+use crate::model::encoder::EncodingCache;
 use crate::model::multilabel::sigmoid_in_place;
 use crate::model::{argmax, softmax_in_place, CompactOptions, Encoder, Mode, Model, Workspace};
 use crate::text::Tokenizer;
@@ -50,6 +51,9 @@ pub struct Classifier {
     pub(crate) threads: Option<usize>,
     /// How a hybrid model answers.
     pub(crate) mode: Mode,
+    /// Where the batch calls keep the encoder's vectors of the texts they read (`None`: they
+    /// keep none).
+    pub(crate) encoding_cache: Option<PathBuf>,
 }
 
 impl Classifier {
@@ -60,6 +64,7 @@ impl Classifier {
             model: parts.model,
             threads: None,
             mode: Mode::default(),
+            encoding_cache: None,
         }
     }
 
@@ -191,6 +196,7 @@ impl Classifier {
             model,
             threads: self.threads,
             mode: self.mode,
+            encoding_cache: self.encoding_cache.clone(),
         }
     }
 
@@ -294,6 +300,18 @@ impl Classifier {
         })
     }
 
+    /// The same classifier, keeping the encoder's vectors of the texts its batch calls read
+    /// (`probabilities_batch`, `predict_batch`, `evaluate`, ...) in the encoding cache under
+    /// `root` (see [`EncodingCache`]; `khabar train --cache-dir DIR` keeps its vectors under
+    /// `DIR/encodings`): texts read before are not encoded again, which makes a second
+    /// evaluation on the same test set, or one of another model with the same encoder and
+    /// `max_tokens`, fast. `None` (the default) keeps nothing. No effect on models without the
+    /// encoder.
+    pub fn with_encoding_cache(mut self, root: Option<PathBuf>) -> Classifier {
+        self.encoding_cache = root;
+        self
+    }
+
     /// The index of the most probable label of each text, in parallel, in input order.
     pub fn predict_indices<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<usize>> {
         self.map_batch(texts, |ws, logits, text, vector| {
@@ -330,13 +348,7 @@ impl Classifier {
                     _ => (0..texts.len()).collect(),
                 };
                 let chosen: Vec<&str> = needed.iter().map(|&i| texts[i].as_ref()).collect();
-                let encoded = encoder.embed_on(
-                    &chosen,
-                    max_tokens,
-                    self.threads,
-                    &|_| Ok(()),
-                    &|_| Ok(()),
-                )?;
+                let encoded = self.embed(encoder, max_tokens, &chosen)?;
                 let mut all = vec![None; texts.len()];
                 for (i, v) in needed.into_iter().zip(encoded) {
                     all[i] = Some(v);
@@ -347,6 +359,37 @@ impl Classifier {
         };
         let vector = |i: usize| vectors.as_ref().and_then(|v| v[i].as_deref());
         self.parallel(texts, |ws, logits, i, text| f(ws, logits, text, vector(i)))
+    }
+
+    /// The encoder's vectors of `texts`: from the encoding cache where it has them (when this
+    /// classifier keeps one), the others encoded (and stored there).
+    fn embed(&self, encoder: &Encoder, max_tokens: usize, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let run = |texts: &[&str]| {
+            encoder.embed_on(texts, max_tokens, self.threads, &|_| Ok(()), &|_| Ok(()))
+        };
+        let Some(root) = &self.encoding_cache else {
+            return run(texts);
+        };
+        let cache = EncodingCache::for_encoder(root, encoder, max_tokens)?;
+        let mut vectors = cache.get_many(texts)?.vectors;
+        let missing: Vec<usize> = (0..texts.len()).filter(|&i| vectors[i].is_none()).collect();
+        if !missing.is_empty() {
+            let chosen: Vec<&str> = missing.iter().map(|&i| texts[i]).collect();
+            let encoded = run(&chosen)?;
+            let entries: Vec<(&str, Vec<f32>)> = chosen
+                .iter()
+                .copied()
+                .zip(encoded.iter().cloned())
+                .collect();
+            cache.put_many(&entries)?;
+            for (i, v) in missing.into_iter().zip(encoded) {
+                vectors[i] = Some(v);
+            }
+        }
+        vectors
+            .into_iter()
+            .map(|v| v.ok_or_else(|| Error::Internal("a text was left unencoded".into())))
+            .collect()
     }
 
     /// `f` of each text (with its index), on this classifier's threads, in input order; each

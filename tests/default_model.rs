@@ -58,9 +58,9 @@ fn war_talks_and_ceasefires_are_international_and_cricket_is_sports() {
         assert_eq!(&p.label, want, "{text}: {:?}", p.top);
     }
     // Across every label, English and Hindi, headlines and paragraphs, the 88 hand-written
-    // checks come out as a reader would file them: 80 today by default (issue 21's target is
-    // 90%), 80 with --accurate; see models/news/README.md for the misses. The bar leaves room
-    // for two answers that floating-point differences between CPUs could turn.
+    // checks come out as a reader would file them: 81 today by default (issue 21's target is
+    // 90%), 80 with --accurate; see models/news/README.md for the misses. The bar (79) leaves
+    // room for two answers that floating-point differences between CPUs could turn.
     assert!(checks.len() >= 80);
     let texts: Vec<&str> = checks.iter().map(|(t, _)| t.as_str()).collect();
     let right = clf
@@ -70,7 +70,7 @@ fn war_talks_and_ceasefires_are_international_and_cricket_is_sports() {
         .zip(&checks)
         .filter(|(p, (_, want))| &p.label == want)
         .count();
-    assert!(right * 100 >= checks.len() * 88, "{right}/{}", checks.len());
+    assert!(right * 100 >= checks.len() * 89, "{right}/{}", checks.len());
 }
 
 /// The built-in model is a hybrid: its n-grams answer alone where they are sure enough, the
@@ -90,9 +90,9 @@ fn the_built_in_model_is_a_hybrid_with_a_cascade_and_its_own_unsure_threshold() 
     );
     let below = clf.config().unsure_below.expect("an unsure threshold");
     // (An English weather report, "Tomorrow will be cloudy with light rain in the afternoon and
-    // temperatures around 18 degrees.", fell under it until the build of 2026-12-05 (session 14),
-    // which gives it science-technology 0.572 against a threshold of 0.567: a known miss, in
-    // models/news/README.md.)
+    // temperatures around 18 degrees.", fell under it until the build of 2026-12-05 (session 14);
+    // the build of session 15 gives it science-technology 0.635 against a threshold of 0.556: a
+    // known miss, in models/news/README.md.)
     for text in [
         "Preheat the oven to 180 degrees, whisk the eggs with sugar and fold in the flour.",
         "कल दिल्ली में हल्की बारिश होगी और तापमान 25 डिग्री रहेगा",

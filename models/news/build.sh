@@ -69,6 +69,11 @@ python3 models/news/national.py pool "$DATA" "$WORK/national.pool.jsonl"
 python3 models/news/national.py select "$WORK/national.pool.jsonl" "$WORK/national.pred.jsonl" \
   "$WORK/national.train.jsonl"
 args+=(--data "$WORK/national.train.jsonl")
+# English news from outside India comes only as whole articles: their leads, as short texts
+# (leads.py says why).
+python3 models/news/leads.py "$WORK/leads.train.jsonl" "$DATA/bbc_en/train.jsonl" \
+  "$WORK/masakhanews_eng.train.jsonl"
+args+=(--data "$WORK/leads.train.jsonl")
 "$khabar" train --arch hybrid --max-tokens 128 \
   --seed 42 --max-ngrams 200000 --skip-bad --label-map models/news/labels.json \
   --cache-dir "$CACHE" "${args[@]}" --out "$OUT"

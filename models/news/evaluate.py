@@ -6,8 +6,9 @@ accuracy of the built-in model in each mode (--fast: n-grams alone; the default 
 --accurate: n-grams and encoder on every article), the share of articles the cascade sent to the
 encoder, documents per second (`khabar predict` on the whole file, as `predict -v` reports it),
 accuracy by length bucket, and, for comparison, a bow model with default settings trained on that
-corpus's own train split alone (same mapped labels, seed 42). It also scores
-data/default_model_checks.jsonl.
+corpus's own train split alone (same mapped labels, seed 42). bbc_en's and masakhanews/eng's
+articles are also scored cut to their first 12 or 40 words (about a headline, a lead). It also
+scores data/default_model_checks.jsonl.
 
     python3 models/news/evaluate.py [--khabar target/release/khabar] [--data ../shared/data]
         [--work bench/work/builtin] [--modes fast,cascade,accurate] [--only ag_news,bbc_en]
@@ -29,6 +30,8 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 
 # Buckets of article length, in words (whitespace-separated).
 BUCKETS = [(0, 20, "≤20 words"), (21, 150, "21-150"), (151, 600, "151-600"), (601, 10**9, ">600")]
+# Long articles are also scored on their first words only (about a headline; a lead).
+LEAD_CUTS = [12, 40]
 
 
 def test_sets(data, work):
@@ -49,6 +52,14 @@ def test_sets(data, work):
     for lang in sorted(os.listdir(f"{data}/masakhanews")):
         sets.append((f"masakhanews/{lang} (cut)", f"{work}/masakhanews_{lang}.test.jsonl",
                      f"{work}/masakhanews_{lang}.train.jsonl"))
+    # The same English articles cut to their first words: a headline, a lead (a fourth element,
+    # the words kept of each text).
+    for words in LEAD_CUTS:
+        sets.append((f"bbc_en, first {words} words", f"{data}/bbc_en/test.jsonl",
+                     f"{data}/bbc_en/train.jsonl", words))
+    sets.append((f"masakhanews/eng (cut), first {LEAD_CUTS[-1]} words",
+                 f"{work}/masakhanews_eng.test.jsonl", f"{work}/masakhanews_eng.train.jsonl",
+                 LEAD_CUTS[-1]))
     return sets
 
 
@@ -119,13 +130,15 @@ def main():
     confident = (info.get("cascade") or {}).get("bow_alone_from")
     results = {"modes": modes, "sets": [], "bow_alone_from": confident}
     only = [o for o in args.only.split(",") if o]
-    for name, test, train in test_sets(args.data, args.work):
+    for name, test, train, *cut in test_sets(args.data, args.work):
         if only and not any(name.startswith(o) for o in only):
             continue
         if not os.path.exists(test):
             print(f"skipped {name}: {test} is absent", file=sys.stderr)
             continue
         rows = read_mapped(test, label_map)
+        if cut:
+            rows = [(" ".join(t.split()[:cut[0]]), label) for t, label in rows]
         safe = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_")
         path = f"{out_dir}/{safe}.jsonl"
         write_jsonl(path, rows)

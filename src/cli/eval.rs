@@ -13,7 +13,8 @@ pub fn eval(a: EvalArgs) -> Result<()> {
             )));
         }
     }
-    let clf = load_chosen(&a.model, a.threads)?;
+    let clf = load_chosen(&a.model, a.threads)?
+        .with_encoding_cache(a.cache_dir.as_ref().map(|d| d.join("encodings")));
     if clf.is_multi_label() {
         return eval_multi(&a, &clf);
     }

@@ -224,6 +224,12 @@ pub fn train(a: TrainArgs, matches: &ArgMatches) -> Result<()> {
             Some(dir) => Some(Arc::new(Encoder::load(dir)?)),
             None => None,
         },
+        // --svm-c given: the hybrid's bow part takes that C, not one of the candidates.
+        hybrid_svm_c: if given(matches, "svm_c") {
+            Vec::new()
+        } else {
+            defaults.hybrid_svm_c.clone()
+        },
         encoding_cache: if a.no_cache {
             None
         } else {

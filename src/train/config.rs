@@ -79,6 +79,13 @@ pub struct TrainConfig {
     /// [`EncodingCache`](crate::model::encoder::EncodingCache)): training again on the same
     /// texts encodes none of them again. `None`: no cache.
     pub encoding_cache: Option<PathBuf>,
+    /// The candidate `svm_c` of a `hybrid`'s bow part (with an SVM loss): each is scored by the
+    /// same cross-validation that fits the hybrid's weights, and the smallest whose combined
+    /// held-out accuracy is within a tenth of a point of the best is kept. A less regularized
+    /// bow part can suit the sum, the encoder carrying the smooth, general part. Empty: the bow part's own
+    /// `svm_c`, as `khabar train --svm-c` asks. Default: 0.3 (bow's own default), 1 and 3. The
+    /// other architectures do not use it.
+    pub hybrid_svm_c: Vec<f32>,
 }
 
 impl Default for TrainConfig {
@@ -104,6 +111,7 @@ impl Default for TrainConfig {
             encoding_cache: None,
             calibration_folds: CALIBRATION_FOLDS,
             multi_label: false,
+            hybrid_svm_c: HYBRID_SVM_C.to_vec(),
         }
     }
 }
@@ -209,6 +217,16 @@ impl TrainConfig {
                 "must be 0 (no calibration) or at least 2: one fold leaves nothing to train on",
             ));
         }
+        if let Some(c) = self
+            .hybrid_svm_c
+            .iter()
+            .find(|c| !(**c > 0.0 && c.is_finite()))
+        {
+            return Err(Error::config(
+                "hybrid_svm_c",
+                format!("every candidate must be a positive number (got {c})"),
+            ));
+        }
         if self.threads == Some(0) {
             return Err(Error::config("threads", "must be at least 1"));
         }
@@ -234,6 +252,10 @@ const KEEP_NGRAMS: f64 = 0.75;
 /// bring the calibration error on the test splits of ag_news, l3cube_hi and bbc_en well
 /// under 0.03, as 3 and 5 do, for the least training time (bench/NOTES.md, twelfth round).
 const CALIBRATION_FOLDS: usize = 2;
+
+/// The candidate C of a hybrid's bow part ([`TrainConfig::hybrid_svm_c`]): bow's default and
+/// two less regularized.
+const HYBRID_SVM_C: [f32; 3] = [0.3, 1.0, 3.0];
 /// Default peak learning rate of the linear `bow` model (`dim` 0).
 const BOW_LINEAR_LR: f64 = 0.15;
 /// Default peak learning rate of a `bow` model with an embedding width (`--dim N`): its head

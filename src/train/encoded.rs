@@ -28,7 +28,7 @@ use crate::model::encoder::EncodingCache;
 use crate::model::hybrid::{fit_cascade, fit_scales, top_probability};
 use crate::model::{
     argmax, softmax_in_place, ArchConfig, BowConfig, DenseHead, Encoder, EncoderArchConfig,
-    EncoderModel, Hybrid, Model, Workspace,
+    EncoderModel, Hybrid, Loss, Model, Workspace,
 };
 use crate::text::{Tokenizer, TokenizerOptions};
 
@@ -36,8 +36,32 @@ use crate::text::{Tokenizer, TokenizerOptions};
 const FOLDS: usize = 5;
 /// The encoder layer's candidate L2 penalties (on standardized vectors, per document).
 const PENALTIES: [f64; 4] = [1e-4, 1e-3, 1e-2, 1e-1];
+/// How much less accurate (cross-validated) than the best candidate a more regularized bow part
+/// of a hybrid may be and still be kept: a tenth of a point.
+const C_TOLERANCE: f64 = 0.001;
 /// Texts encoded between two writes to the cache.
 const CACHE_CHUNK: usize = 1024;
+
+/// The `svm_c` of a bow part's trainer.
+fn svm_c_of(trainer: &Trainer) -> f32 {
+    match &trainer.config.arch {
+        ArchConfig::Bow(c) => c.svm_c,
+        _ => f32::NAN,
+    }
+}
+
+/// A candidate bow part of a hybrid, scored by the cross-validation.
+struct Candidate<'a> {
+    trainer: &'a Trainer,
+    /// Its held-out logits of each document.
+    bow: &'a [Vec<f32>],
+    /// The weights fitted for it and the encoder layer.
+    scales: [f32; 2],
+    /// The held-out logits of the hybrid it makes.
+    combined: Vec<Vec<f32>>,
+    /// The accuracy of those.
+    accuracy: f64,
+}
 
 /// The vectors of the training texts with the scores of the cross-validation.
 struct CrossScores {
@@ -45,8 +69,9 @@ struct CrossScores {
     head: Vec<Vec<f32>>,
     /// The chosen penalty.
     penalty: f64,
-    /// The bow models' held-out logits of each document (hybrid only).
-    bow: Option<Vec<Vec<f32>>>,
+    /// The bow models' held-out logits of each document, one set per candidate bow part
+    /// (hybrid only; empty for the encoder model).
+    bow: Vec<Vec<Vec<f32>>>,
 }
 
 impl Trainer {
@@ -96,28 +121,14 @@ impl Trainer {
         self.check_cancel()?;
 
         let folds = stratified_folds(&texts, &targets, labels.len(), FOLDS, cfg.seed);
-        let bow_trainer = bow_config.map(|c| self.bow_part(c));
-        let cross = self.cross_scores(
-            corpus,
-            &vectors,
-            &targets,
-            &labels,
-            &folds,
-            bow_trainer.as_ref(),
-        )?;
-        let scales = cross
-            .bow
-            .as_ref()
-            .map(|bow| fit_scales(bow, &cross.head, &targets));
-        // The cross-validated scores of the model as it will be: the held-out logits combined.
-        let combined: Vec<Vec<f32>> = match (&cross.bow, scales) {
-            (Some(bow), Some([a, b])) => bow
-                .iter()
-                .zip(&cross.head)
-                .map(|(zb, ze)| zb.iter().zip(ze).map(|(p, q)| a * p + b * q).collect())
-                .collect(),
-            _ => cross.head.clone(),
-        };
+        let bow_trainers: Vec<Trainer> = bow_config
+            .map(|c| self.bow_candidates(c))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| self.bow_part(c))
+            .collect();
+        let cross =
+            self.cross_scores(corpus, &vectors, &targets, &labels, &folds, &bow_trainers)?;
         let score = |logits: &[Vec<f32>]| {
             Evaluation::from_pairs(
                 labels.clone(),
@@ -127,25 +138,71 @@ impl Trainer {
                     .zip(logits.iter().map(|z| argmax(z))),
             )
         };
+        let combine = |bow: &[Vec<f32>], [a, b]: [f32; 2]| -> Vec<Vec<f32>> {
+            bow.iter()
+                .zip(&cross.head)
+                .map(|(zb, ze)| zb.iter().zip(ze).map(|(p, q)| a * p + b * q).collect())
+                .collect()
+        };
+        // Each candidate bow part with its weights, scored as the hybrid it makes. The most
+        // regularized (the smallest C) whose accuracy is within C_TOLERANCE of the best is kept:
+        // a less regularized part must earn its place.
+        let mut candidates = Vec::new();
+        for (trainer, bow) in bow_trainers.iter().zip(&cross.bow) {
+            let scales = fit_scales(bow, &cross.head, &targets);
+            let combined = combine(bow, scales);
+            let accuracy = score(&combined).accuracy();
+            candidates.push(Candidate {
+                trainer,
+                bow,
+                scales,
+                combined,
+                accuracy,
+            });
+        }
+        if candidates.len() > 1 {
+            let tried: Vec<String> = candidates
+                .iter()
+                .map(|c| format!("C {} {:.4}", svm_c_of(c.trainer), c.accuracy))
+                .collect();
+            self.say(&format!(
+                "{FOLDS}-fold cross-validation of the hybrid by its bow part's C: {}",
+                tried.join(", ")
+            ));
+        }
+        let top = candidates
+            .iter()
+            .map(|c| c.accuracy)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let chosen = candidates
+            .iter()
+            .position(|c| c.accuracy >= top - C_TOLERANCE)
+            .map(|i| candidates.swap_remove(i));
+        // The cross-validated scores of the model as it will be: the held-out logits combined.
+        let combined: Vec<Vec<f32>> = match &chosen {
+            Some(c) => c.combined.clone(),
+            None => cross.head.clone(),
+        };
         let cv = score(&combined);
         let mut line = format!(
             "{FOLDS}-fold cross-validation: encoder layer accuracy {:.4} (penalty {:e})",
             score(&cross.head).accuracy(),
             cross.penalty
         );
-        if let (Some(bow), Some([a, b])) = (&cross.bow, scales) {
+        if let Some(c) = &chosen {
+            let [a, b] = c.scales;
             line += &format!(
-                ", bow {:.4}, hybrid {:.4} (weights: bow {a:.3}, encoder {b:.3})",
-                score(bow).accuracy(),
+                ", bow {:.4} (C {}), hybrid {:.4} (weights: bow {a:.3}, encoder {b:.3})",
+                score(c.bow).accuracy(),
+                svm_c_of(c.trainer),
                 cv.accuracy()
             );
         }
         self.say(&line);
         // The bow part alone: its calibration, and how sure it must be to answer alone.
-        let fitted = cross
-            .bow
+        let fitted = chosen
             .as_ref()
-            .map(|bow| fit_cascade(bow, &combined, &targets));
+            .map(|c| fit_cascade(c.bow, &combined, &targets));
         let cascade = fitted.map(|(c, _, _)| c);
         if let Some((c, alone, right)) = fitted {
             self.say(&format!(
@@ -160,8 +217,8 @@ impl Trainer {
         // The final model, on all the data.
         let refs: Vec<&[f32]> = vectors.iter().map(|v| v.as_slice()).collect();
         let head = DenseHead::fit(&refs, &targets, labels.len(), cross.penalty);
-        let (tokenizer, model) = match (bow_trainer, scales) {
-            (Some(trainer), Some(scales)) => {
+        let (tokenizer, model) = match chosen.map(|c| (c.trainer, c.scales)) {
+            Some((trainer, scales)) => {
                 self.say(&format!(
                     "training the bow part on all {} examples",
                     corpus.len()
@@ -174,7 +231,7 @@ impl Trainer {
                     Hybrid::new(max_tokens, bow, head, scales, cascade, Arc::clone(&encoder));
                 (bow_clf.tokenizer, Model::Hybrid(model))
             }
-            _ => {
+            None => {
                 // The encoder model reads no subwords; the bundle keeps a small tokenizer so
                 // that it has the same files as any other.
                 let tokenizer = Tokenizer::train(
@@ -243,6 +300,28 @@ impl Trainer {
         Ok(clf)
     }
 
+    /// The candidate settings of a hybrid's bow part: one per [`TrainConfig::hybrid_svm_c`]
+    /// for the SVM losses, the smallest C first (the given `svm_c` alone when that list is
+    /// empty), else `bow` as it is.
+    ///
+    /// [`TrainConfig::hybrid_svm_c`]: super::TrainConfig::hybrid_svm_c
+    fn bow_candidates(&self, bow: BowConfig) -> Vec<BowConfig> {
+        let mut choices = self.config.hybrid_svm_c.clone();
+        if bow.loss == Loss::Softmax || choices.is_empty() {
+            return vec![bow];
+        }
+        // The most regularized first.
+        choices.sort_by(f32::total_cmp);
+        choices.dedup();
+        choices
+            .iter()
+            .map(|&svm_c| BowConfig {
+                svm_c,
+                ..bow.clone()
+            })
+            .collect()
+    }
+
     /// The trainer of a hybrid's bow part: this training's settings, silent (its folds would
     /// fill the log), uncompacted (the whole hybrid is compacted at the end).
     fn bow_part(&self, bow: BowConfig) -> Trainer {
@@ -267,11 +346,7 @@ impl Trainer {
     ) -> Result<Vec<Vec<f32>>> {
         let cfg = &self.config;
         let cache = match &cfg.encoding_cache {
-            Some(root) => {
-                let id = encoder.id();
-                let key = format!("{}-{}-t{max_tokens}", id.name, &id.checksum[..16]);
-                Some(EncodingCache::open(root, &key, encoder.dim())?)
-            }
+            Some(root) => Some(EncodingCache::for_encoder(root, encoder, max_tokens)?),
             None => None,
         };
         let mut vectors: Vec<Option<Vec<f32>>> = match &cache {
@@ -351,7 +426,7 @@ impl Trainer {
     }
 
     /// Held-out scores of every document: the encoder layer at each penalty (the best kept)
-    /// and, for a hybrid, the bow part.
+    /// and, for a hybrid, each candidate bow part.
     fn cross_scores(
         &self,
         corpus: &Corpus,
@@ -359,12 +434,12 @@ impl Trainer {
         targets: &[u32],
         labels: &[String],
         folds: &[usize],
-        bow: Option<&Trainer>,
+        bow: &[Trainer],
     ) -> Result<CrossScores> {
         let n = vectors.len();
         let classes = labels.len();
         let mut head_scores: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); n]; PENALTIES.len()];
-        let mut bow_scores = bow.map(|_| vec![Vec::new(); n]);
+        let mut bow_scores: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); n]; bow.len()];
         for fold in 0..FOLDS {
             self.check_cancel()?;
             let (inside, outside): (Vec<usize>, Vec<usize>) =
@@ -377,17 +452,20 @@ impl Trainer {
                     head.logits_into(&vectors[i], &mut head_scores[p][i]);
                 }
             }
-            if let (Some(trainer), Some(scores)) = (bow, bow_scores.as_mut()) {
+            if !bow.is_empty() {
                 let part = Corpus::from_examples(
                     inside
                         .iter()
                         .map(|&i| corpus.examples[i].clone())
                         .collect::<Vec<Example>>(),
                 );
-                let clf = trainer.train_as_trained(&part)?;
-                let held = held_out_logits(&clf, corpus, &outside, labels)?;
-                for (&i, z) in outside.iter().zip(held) {
-                    scores[i] = z;
+                for (trainer, scores) in bow.iter().zip(bow_scores.iter_mut()) {
+                    self.check_cancel()?;
+                    let clf = trainer.train_as_trained(&part)?;
+                    let held = held_out_logits(&clf, corpus, &outside, labels)?;
+                    for (&i, z) in outside.iter().zip(held) {
+                        scores[i] = z;
+                    }
                 }
             }
         }

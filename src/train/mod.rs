@@ -477,6 +477,7 @@ impl Trainer {
             model,
             threads: self.config.threads,
             mode: Mode::default(),
+            encoding_cache: None,
         }
     }
 

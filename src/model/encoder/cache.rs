@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::Encoder;
 use crate::error::{Error, Result};
 
 /// The key of a text: the first 16 bytes of the SHA-256 of its UTF-8 bytes.
@@ -89,6 +90,14 @@ impl EncodingCache {
         let dir = root.join(key);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         Ok(EncodingCache { dir, dim })
+    }
+
+    /// The cache of `encoder`'s vectors of texts read up to `max_tokens` pieces, under `root`
+    /// (its key names the encoder, a checksum of its identity and the length).
+    pub fn for_encoder(root: &Path, encoder: &Encoder, max_tokens: usize) -> Result<EncodingCache> {
+        let id = encoder.id();
+        let key = format!("{}-{}-t{max_tokens}", id.name, &id.checksum[..16]);
+        EncodingCache::open(root, &key, encoder.dim())
     }
 
     /// The directory of this cache (`root/key`).
