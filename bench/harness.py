@@ -128,11 +128,11 @@ class Harness:
         rec["train_s"], rec["train_rss_mib"] = m.wall, m.rss_mib
         rec["model_bytes"] = disk_size(out)
 
-        ev = subprocess.run(
-            [self.args.khabar, "eval", "--model", out, "--data", files["test_jsonl"], "--json"],
-            capture_output=True,
-            text=True,
-        )
+        cmd = [self.args.khabar, "eval", "--model", out, "--data", files["test_jsonl"], "--json"]
+        if arch in ("hybrid", "encoder"):
+            # The test texts' vectors are kept: the cross-lingual score reads them again.
+            cmd += ["--cache-dir", os.path.join(self.work, BENCH_CACHE)]
+        ev = subprocess.run(cmd, capture_output=True, text=True)
         if ev.returncode != 0:
             rec["status"], rec["reason"] = "failed", "eval: " + ev.stderr.strip()[-200:]
             return rec
@@ -318,7 +318,8 @@ class Harness:
         test = os.path.join(self.args.data, target, "valid.jsonl")
         rec = self.base({"corpus": target}, "khabar", "hybrid trained on %s" % source)
         ev = subprocess.run(
-            [self.args.khabar, "eval", "--model", model, "--data", test, "--json"],
+            [self.args.khabar, "eval", "--model", model, "--data", test, "--json",
+             "--cache-dir", os.path.join(self.work, BENCH_CACHE)],
             capture_output=True, text=True,
         )
         if ev.returncode != 0:

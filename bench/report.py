@@ -241,7 +241,8 @@ def main():
         "epoch, then trains again on all of it), `khabar eval --json` for the scores.",
         "- khabar hybrid (`bench/run --with-hybrid`): `khabar train --arch hybrid` with default "
         "settings and `--cache-dir bench/work/bench-encoder-cache`, emptied at the start of the run, so "
-        "its training time includes encoding every training text; its throughput is on the "
+        "its training time includes encoding every training text (`khabar eval --cache-dir` "
+        "keeps the test texts' vectors there too); its throughput is on the "
         "first 300 test texts, all cores, one run (it is about a thousand times slower than "
         "bow); its model MB leaves out the pretrained encoder, which is built into khabar (32 MB "
         "of the binary). *hybrid trained on sib200_eng_Latn*: that corpus's hybrid scored on "

@@ -11,7 +11,7 @@
 # trained on. The cuts go to $WORK (default bench/work/builtin, not part of the repository).
 # Encoding the 60,000 training texts takes about half an hour on 2 cores the first time (29
 # minutes on 2026-12-05); the vectors are kept in $CACHE (default bench/work/encoder-cache), so a
-# rebuild on the same data only trains (about 8 minutes: a teacher, then the model). OUT=DIR
+# rebuild on the same data only trains (about 11 minutes: a teacher, then the model). OUT=DIR
 # writes the model elsewhere. Same data, same seed, same machine: the same bytes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
