@@ -82,9 +82,9 @@ pub struct TrainConfig {
     /// The candidate `svm_c` of a `hybrid`'s bow part (with an SVM loss): each is scored by the
     /// same cross-validation that fits the hybrid's weights, and the smallest whose combined
     /// held-out accuracy is within a tenth of a point of the best is kept. A less regularized
-    /// bow part can suit the sum, the encoder carrying the smooth, general part. Empty: the bow part's own
-    /// `svm_c`, as `khabar train --svm-c` asks. Default: 0.3 (bow's own default), 1 and 3. The
-    /// other architectures do not use it.
+    /// bow part can suit the sum, the encoder carrying the smooth, general part. Empty: the bow
+    /// part's own `svm_c`, as `khabar train --svm-c` asks. Default: 0.3 (bow's own default), 1
+    /// and 3. The other architectures do not use it.
     pub hybrid_svm_c: Vec<f32>,
 }
 
@@ -252,7 +252,6 @@ const KEEP_NGRAMS: f64 = 0.75;
 /// bring the calibration error on the test splits of ag_news, l3cube_hi and bbc_en well
 /// under 0.03, as 3 and 5 do, for the least training time (bench/NOTES.md, twelfth round).
 const CALIBRATION_FOLDS: usize = 2;
-
 /// The candidate C of a hybrid's bow part ([`TrainConfig::hybrid_svm_c`]): bow's default and
 /// two less regularized.
 const HYBRID_SVM_C: [f32; 3] = [0.3, 1.0, 3.0];
