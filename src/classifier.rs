@@ -376,10 +376,10 @@ impl Classifier {
         if !missing.is_empty() {
             let chosen: Vec<&str> = missing.iter().map(|&i| texts[i]).collect();
             let encoded = run(&chosen)?;
-            let entries: Vec<(&str, Vec<f32>)> = chosen
+            let entries: Vec<(&str, &[f32])> = chosen
                 .iter()
                 .copied()
-                .zip(encoded.iter().cloned())
+                .zip(encoded.iter().map(Vec::as_slice))
                 .collect();
             cache.put_many(&entries)?;
             for (i, v) in missing.into_iter().zip(encoded) {

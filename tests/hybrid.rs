@@ -489,6 +489,15 @@ fn training_again_reads_the_vectors_from_the_cache() {
     );
 }
 
+/// The bytes of an encoding cache's shards under `root` (every cache in it).
+fn cache_bytes(root: &std::path::Path) -> u64 {
+    std::fs::read_dir(root)
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|f| f.unwrap().metadata().unwrap().len())
+        .sum()
+}
+
 #[test]
 fn a_classifier_reads_and_keeps_test_vectors_in_the_cache() {
     let cache = tempfile::tempdir().unwrap();
@@ -498,13 +507,7 @@ fn a_classifier_reads_and_keeps_test_vectors_in_the_cache() {
     let expected = plain.probabilities_batch(&texts).unwrap();
     let accuracy = plain.evaluate(&test).unwrap().accuracy();
     let cached = plain.with_encoding_cache(Some(cache.path().to_path_buf()));
-    let bytes = || -> u64 {
-        std::fs::read_dir(cache.path())
-            .unwrap()
-            .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
-            .map(|f| f.unwrap().metadata().unwrap().len())
-            .sum()
-    };
+    let bytes = || cache_bytes(cache.path());
     // The first call encodes and stores every text; the second reads them all back and
     // stores nothing; both give what the classifier without a cache gives.
     assert_eq!(cached.probabilities_batch(&texts).unwrap(), expected);
@@ -558,13 +561,7 @@ fn the_command_line_trains_and_predicts_with_the_hybrid() {
         assert!(out.status.success(), "{}", stderr(&out));
         stdout(&out)
     };
-    let stored = |dir: &std::path::Path| -> u64 {
-        std::fs::read_dir(dir.join("encodings"))
-            .unwrap()
-            .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
-            .map(|f| f.unwrap().metadata().unwrap().len())
-            .sum()
-    };
+    let stored = |dir: &std::path::Path| cache_bytes(&dir.join("encodings"));
     let before = stored(&cache);
     let uncached = eval(None);
     assert_eq!(eval(Some(&cache)), uncached);

@@ -397,10 +397,10 @@ impl Trainer {
                     },
                 )?;
                 if let Some(c) = &cache {
-                    let entries: Vec<(&str, Vec<f32>)> = chunk_texts
+                    let entries: Vec<(&str, &[f32])> = chunk_texts
                         .iter()
                         .copied()
-                        .zip(encoded.iter().cloned())
+                        .zip(encoded.iter().map(Vec::as_slice))
                         .collect();
                     c.put_many(&entries)?;
                 }

@@ -140,11 +140,11 @@ impl EncodingCache {
     /// anything is written). Texts already in the cache, or repeated in `entries`, are written
     /// once. New records are appended to their shard in one write; a shard found damaged is
     /// instead rewritten whole, with its sound records and the new ones.
-    pub fn put_many<S: AsRef<str>>(&self, entries: &[(S, Vec<f32>)]) -> Result<()> {
-        if let Some((_, v)) = entries.iter().find(|(_, v)| v.len() != self.dim) {
+    pub fn put_many<S: AsRef<str>, V: AsRef<[f32]>>(&self, entries: &[(S, V)]) -> Result<()> {
+        if let Some((_, v)) = entries.iter().find(|(_, v)| v.as_ref().len() != self.dim) {
             return Err(Error::Internal(format!(
                 "a vector of {} numbers for an encoding cache of {}",
-                v.len(),
+                v.as_ref().len(),
                 self.dim
             )));
         }
@@ -155,7 +155,7 @@ impl EncodingCache {
         for (text, vector) in entries {
             let key = text_key(text.as_ref());
             if seen.insert(key) {
-                by_shard[usize::from(key[0])].push((key, vector));
+                by_shard[usize::from(key[0])].push((key, vector.as_ref()));
             }
         }
         for (shard, new) in by_shard.iter().enumerate() {
