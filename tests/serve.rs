@@ -482,6 +482,27 @@ fn overload_and_time_limit() {
     assert!(answer.contains("\"kind\":\"timeout\""), "{answer}");
     assert!(start.elapsed() < Duration::from_secs(20));
     assert_eq!(server.metric("khabar_errors_total{kind=\"timeout\"}"), 2.0);
+
+    // A client that sends part of a request's head and then nothing, or nothing at all, has
+    // its connection closed once the time limit has passed (it used to be held for ever).
+    for sent in ["GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ", ""] {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream.write_all(sent.as_bytes()).unwrap();
+        let start = Instant::now();
+        let mut answer = Vec::new();
+        let read = stream.read_to_end(&mut answer);
+        assert!(
+            read.is_ok(),
+            "{sent:?}: the connection stayed open: {read:?}"
+        );
+        assert!(!String::from_utf8_lossy(&answer).contains("200 OK"));
+        assert!(start.elapsed() < Duration::from_secs(20), "{sent:?}");
+    }
+    // The server still answers.
+    assert_eq!(server.get("/health").0, 200);
 }
 
 /// SIGTERM: the request in flight is answered in full, no new connection is taken, and the

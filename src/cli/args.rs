@@ -63,7 +63,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub max_batch: usize,
     /// Seconds a request may take, reading its body and waiting for a worker included; longer
-    /// is answered 503 (timeout).
+    /// is answered 503 (timeout). A connection that sends no whole request head within this
+    /// time (of opening, or of its last answer) is closed.
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     pub timeout: f64,
 }

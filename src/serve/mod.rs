@@ -10,7 +10,8 @@
 //! - Limits, each answered with `{"error", "kind"}`: the body's size and the batch's (413),
 //!   malformed JSON or fields (422), a bounded queue of requests (503 `overloaded` when full,
 //!   with `Retry-After`), and a time limit per request, reading its body and waiting included
-//!   (503 `timeout`).
+//!   (503 `timeout`); a connection that sends no whole request head within that time is
+//!   closed.
 //! - [`serve`] returns once its `shutdown` future resolves and the requests in flight are
 //!   answered (the command line: on SIGTERM or Ctrl-C).
 //!
@@ -59,7 +60,8 @@ pub struct ServeConfig {
     /// Requests that may wait for a worker beyond those (default 256); more are refused.
     pub queue: usize,
     /// Time a request may take, reading its body and waiting for a worker included (default
-    /// 30 s).
+    /// 30 s); also the time a connection may take to send a request's head (from its opening,
+    /// or from its last answer), after which it is closed.
     pub timeout: Duration,
 }
 
@@ -162,6 +164,7 @@ pub async fn serve(
     on_loaded: impl FnOnce(&Classifier, Duration) + Send + 'static,
 ) -> Result<()> {
     config.validate()?;
+    let header_timeout = config.timeout;
     let state = Arc::new(AppState {
         model: OnceLock::new(),
         admitted: Arc::new(Semaphore::new(config.workers + config.queue)),
@@ -198,22 +201,69 @@ pub async fn serve(
             }
         }
     };
-    let addr = listener.local_addr().ok();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(stop)
-        .await
-        .map_err(|e| Error::Io {
-            path: addr
-                .map(|a| format!("<http://{a}>"))
-                .unwrap_or_default()
-                .into(),
-            source: e,
-        })?;
+    accept_until(listener, app, header_timeout, stop).await;
     let failed = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
     match failed {
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// Takes connections on `listener` and serves `app` on each (HTTP/1.1) until `stop` resolves;
+/// then closes the listener, lets each connection finish the request it is reading or
+/// answering, and returns once all are closed. A connection that has not sent a whole request
+/// head within `header_timeout` of starting one (or, between requests, of the last answer) is
+/// closed: a client that trickles its headers, or never sends them, holds no connection for
+/// ever, and cannot hold up a shutdown.
+async fn accept_until(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    header_timeout: Duration,
+    stop: impl Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let connections = GracefulShutdown::new();
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let stream = tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // A connection that failed before it was taken: the next one is fine.
+                Err(e) if is_connection_error(&e) => continue,
+                // Out of file descriptors or the like: give the machine a moment.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let conn =
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let conn = connections.watch(conn);
+        tokio::spawn(async move {
+            // A client that goes away, or a head that came too slowly: nothing to answer.
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    connections.shutdown().await;
+}
+
+/// Errors of one connection on `accept`, after which the listener is fine.
+fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    )
 }
 
 /// The routes, their limits and the metrics' middleware.
