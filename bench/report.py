@@ -315,8 +315,8 @@ def main():
     if os.path.exists(args.markdown):
         with open(args.markdown, encoding="utf-8") as f:
             old = f.read()
-        for m in re.finditer(r"<!-- ([a-z0-9_-]+):begin -->.*?<!-- \1:end -->", old, re.S):
-            kept += "\n" + m.group(0) + "\n"
+        for section in re.finditer(r"<!-- ([a-z0-9_-]+):begin -->.*?<!-- \1:end -->", old, re.S):
+            kept += "\n" + section.group(0) + "\n"
     with open(args.markdown, "w", encoding="utf-8") as f:
         f.write("\n".join(md) + kept)
 
