@@ -205,6 +205,28 @@ fn the_cascade_answers_alone_only_where_the_bow_part_is_sure() {
         panic!("not a hybrid")
     };
     assert_eq!(l.cascade(), Some(cascade));
+    let keep = |c: &Classifier| match &c.config().architecture {
+        ArchConfig::Hybrid(h) => h.cascade_keep,
+        other => panic!("not a hybrid: {other:?}"),
+    };
+    assert_eq!(keep(&loaded), 0.9);
+    // A bundle saved before `cascade_keep` existed was trained with the tolerance alone: it
+    // reads as 0, and keeps its threshold.
+    let config_path = dir.path().join("config.json");
+    let text = std::fs::read_to_string(&config_path).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let arch = config
+        .get_mut("architecture")
+        .and_then(|a| a.as_object_mut())
+        .expect("config.json has the architecture's settings");
+    assert!(arch.remove("cascade_keep").is_some(), "{arch:?}");
+    std::fs::write(&config_path, serde_json::to_string(&config).unwrap()).unwrap();
+    let old = Classifier::load(dir.path()).unwrap();
+    assert_eq!(keep(&old), 0.0);
+    let Model::Hybrid(o) = old.model() else {
+        panic!("not a hybrid")
+    };
+    assert_eq!(o.cascade(), Some(cascade));
     // The command line: --fast and --accurate apply to hybrids, and not together.
     let model = dir.path();
     for mode in ["--fast", "--accurate"] {
@@ -616,6 +638,14 @@ fn options_of_other_architectures_are_refused() {
         (
             &["--arch", "hybrid", "--no-cache", "--cache-dir", "x"][..],
             "not both",
+        ),
+        (
+            &["--arch", "encoder", "--cascade-keep", "0.5"][..],
+            "--cascade-keep applies to --arch hybrid (its cascade); --arch encoder has none",
+        ),
+        (
+            &["--arch", "hybrid", "--cascade-keep", "1.5"][..],
+            "must be between 0 and 1 (got 1.5)",
         ),
     ] {
         let out = khabar()

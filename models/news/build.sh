@@ -74,7 +74,12 @@ args+=(--data "$WORK/national.train.jsonl")
 python3 models/news/leads.py "$WORK/leads.train.jsonl" "$DATA/bbc_en/train.jsonl" \
   "$WORK/masakhanews_eng.train.jsonl"
 args+=(--data "$WORK/leads.train.jsonl")
-"$khabar" train --arch hybrid --max-tokens 128 \
+# The cascade's threshold: the lowest that loses at most a tenth of a point on the
+# cross-validated scores (--cascade-keep 0, the rule this model was built with). The default of
+# 0.9 sent 12.6% of ag_news's test articles to the encoder (362 a second on the Intel Xeon VM);
+# 0.8 gained on most test splits but turned one of issue 21's sentences and one check (80 of 88
+# against 81): bench/NOTES.md, seventeenth round. CASCADE_KEEP=0.8 builds that one.
+"$khabar" train --arch hybrid --max-tokens 128 --cascade-keep "${CASCADE_KEEP:-0}" \
   --seed 42 --max-ngrams 200000 --skip-bad --label-map models/news/labels.json \
   --cache-dir "$CACHE" "${args[@]}" --out "$OUT"
 ls -l "$OUT"

@@ -347,6 +347,12 @@ pub struct TrainArgs {
     /// longer texts are cut. Headlines and paragraphs fit in the default.
     #[arg(help_heading = "encoder (--arch encoder, hybrid)", long, value_name = "N", default_value_t = khabar::model::hybrid::DEFAULT_MAX_TOKENS)]
     pub max_tokens: usize,
+    /// The share (0 to 1) of the training articles on which the n-grams alone and the whole
+    /// model differ (cross-validated) that the default mode must still send to the encoder
+    /// (hybrid): higher is closer to --accurate and slower, 0 the fastest default mode that
+    /// loses at most a tenth of a point there.
+    #[arg(help_heading = "encoder (--arch encoder, hybrid)", long, value_name = "SHARE", default_value_t = khabar::model::hybrid::DEFAULT_CASCADE_KEEP)]
+    pub cascade_keep: f64,
     /// The pretrained encoder's directory (default: the one built into khabar). A model
     /// trained with another encoder needs it again to predict (--encoder there too).
     #[arg(

@@ -40,7 +40,8 @@ pub fn eval(a: EvalArgs) -> Result<()> {
             println!(
                 "\nat --threshold {}: {:.1}% of the articles are answered (the rest unsure), with \
                  accuracy {:.4}",
-                c.threshold,
+                // As the model records it (f32), not as a long f64.
+                c.threshold as f32,
                 100.0 * c.coverage,
                 c.accuracy
             );

@@ -96,6 +96,11 @@ fn refuse_inapplicable(a: &TrainArgs, m: &ArgMatches) -> Result<()> {
             ));
         }
     }
+    if !matches!(a.arch, Arch::Hybrid) && given(m, "cascade_keep") {
+        return refuse(format!(
+            "--cascade-keep applies to --arch hybrid (its cascade); {arch} has none"
+        ));
+    }
     if given(m, "cache_dir") && given(m, "no_cache") {
         return refuse("give --cache-dir DIR or --no-cache, not both".into());
     }
@@ -179,6 +184,7 @@ pub fn train(a: TrainArgs, matches: &ArgMatches) -> Result<()> {
         Arch::Hybrid => ArchConfig::Hybrid(HybridConfig {
             bow: bow_config(&a)?,
             max_tokens: a.max_tokens,
+            cascade_keep: a.cascade_keep,
         }),
         Arch::Encoder => ArchConfig::Encoder(EncoderArchConfig {
             max_tokens: a.max_tokens,

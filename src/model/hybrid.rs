@@ -41,12 +41,13 @@ const NEVER_ALONE: f32 = 2.0;
 /// The accuracy, on the cross-validated scores of the training data, that the cascade may
 /// give up against both parts always: a tenth of a point.
 const CASCADE_TOLERANCE: f64 = 0.001;
-/// The share of the documents on which the two ways differ (one right, the other wrong, on
-/// the cross-validated scores) that the cascade must send to the encoder. The tolerance alone
-/// lets the bow part answer almost everything where the encoder adds little on
-/// cross-validation, yet the encoder adds more on text unlike the training data (bench/NOTES.md,
-/// sixteenth round: 1.7 points on l3cube_mr_lpc's test split against 0.4 cross-validated).
-const CASCADE_KEEP: f64 = 0.9;
+/// The default share of the documents on which the two ways differ (one right, the other
+/// wrong, on the cross-validated scores) that the cascade must send to the encoder
+/// ([`HybridConfig::cascade_keep`]). The tolerance alone lets the bow part answer almost
+/// everything where the encoder adds little on cross-validation, yet the encoder adds more on
+/// text unlike the training data (bench/NOTES.md, sixteenth round: 1.7 points on
+/// l3cube_mr_lpc's test split against 0.4 cross-validated).
+pub const DEFAULT_CASCADE_KEEP: f64 = 0.9;
 
 /// How a hybrid model answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -71,8 +72,8 @@ pub struct Cascade {
     /// From this top probability of the bow part alone up, the default mode trusts it and does
     /// not run the encoder: the lowest threshold that costs at most a tenth of a point of
     /// cross-validated accuracy against running both parts on every text and sends the
-    /// encoder 90% of the documents on which the two ways differ (above 1: never). Models
-    /// trained by earlier builds of khabar were held to the first condition only.
+    /// encoder a share ([`HybridConfig::cascade_keep`], 90% by default) of the documents on
+    /// which the two ways differ (above 1: never).
     pub confident: f32,
 }
 
@@ -118,6 +119,14 @@ pub struct HybridConfig {
     pub bow: BowConfig,
     /// The most pieces the encoder reads of a text.
     pub max_tokens: usize,
+    /// The share (0 to 1) of the training documents on which the bow part alone and both parts
+    /// differ (one right, the other wrong, cross-validated) that the default mode must send to
+    /// the encoder: the higher, the closer the default mode comes to `--accurate`, and the
+    /// slower it is. 0 leaves only the other condition on the cascade's threshold (a tenth of
+    /// a point of cross-validated accuracy); bundles saved before this setting existed read as
+    /// 0, which is how they were trained.
+    #[serde(default)]
+    pub cascade_keep: f64,
 }
 
 impl Default for HybridConfig {
@@ -125,6 +134,7 @@ impl Default for HybridConfig {
         HybridConfig {
             bow: BowConfig::default(),
             max_tokens: DEFAULT_MAX_TOKENS,
+            cascade_keep: DEFAULT_CASCADE_KEEP,
         }
     }
 }
@@ -133,6 +143,12 @@ impl HybridConfig {
     /// Checks the settings once (the bow part's with [`BowConfig::check`]).
     pub fn check(self) -> Result<Checked<HybridConfig>> {
         check_max_tokens(self.max_tokens)?;
+        if !(0.0..=1.0).contains(&self.cascade_keep) {
+            return Err(Error::config(
+                "cascade_keep",
+                format!("must be between 0 and 1 (got {})", self.cascade_keep),
+            ));
+        }
         let bow = self.bow.check()?.into_inner();
         Ok(Checked(HybridConfig { bow, ..self }))
     }
@@ -202,6 +218,7 @@ pub struct Hybrid {
 impl Hybrid {
     pub(crate) fn new(
         max_tokens: usize,
+        cascade_keep: f64,
         bow: Bow,
         head: DenseHead,
         scales: [f32; 2],
@@ -212,6 +229,7 @@ impl Hybrid {
             config: HybridConfig {
                 bow: bow.config.clone(),
                 max_tokens,
+                cascade_keep,
             },
             bow,
             head,
@@ -251,6 +269,7 @@ impl Hybrid {
     pub fn compact(&self, options: bow::CompactOptions) -> Hybrid {
         Hybrid::new(
             self.config.max_tokens,
+            self.config.cascade_keep,
             self.bow.compact(options),
             self.head.clone(),
             self.scales,
@@ -340,6 +359,7 @@ impl Hybrid {
         let bow = Bow::from_tensors(Checked(config.bow), n_subwords, classes, tensors)?;
         Ok(Hybrid::new(
             config.max_tokens,
+            config.cascade_keep,
             bow,
             head,
             scales,
@@ -447,13 +467,14 @@ fn best_scale(loss: impl Fn(f64) -> f64) -> (f64, f64) {
 /// combined ones are `combined`: the bow part's calibration (the scale of minimum log-loss) and
 /// the lowest threshold on its top probability at which answering alone above it costs at most
 /// [`CASCADE_TOLERANCE`] of accuracy against `combined` on every document, and leaves to the
-/// encoder at least [`CASCADE_KEEP`] of the documents on which the two ways differ (one right,
+/// encoder at least the share `keep` of the documents on which the two ways differ (one right,
 /// the other wrong). With it, the share of the documents the bow part answers alone and the
 /// cascade's accuracy on them all.
 pub(crate) fn fit_cascade(
     bow: &[Vec<f32>],
     combined: &[Vec<f32>],
     targets: &[u32],
+    keep: f64,
 ) -> (Cascade, f64, f64) {
     let (_, scale) = best_scale(|scale| {
         let mut z = Vec::new();
@@ -490,7 +511,7 @@ pub(crate) fn fit_cascade(
     let floor = both as f64 / n.max(1) as f64 - CASCADE_TOLERANCE;
     // Of the documents where the two ways differ, how many may be answered alone.
     let differ = docs.iter().filter(|d| d.1 != d.2).count();
-    let may_skip = ((1.0 - CASCADE_KEEP) * differ as f64 + 1e-9).floor() as usize;
+    let may_skip = ((1.0 - keep) * differ as f64 + 1e-9).floor() as usize;
     // The first k documents (most confident first) answered alone.
     let mut right = both as i64;
     let mut skipped = 0usize;
@@ -590,7 +611,7 @@ mod tests {
             combined.push(vec![sign * c, -sign * c]);
             targets.push(y);
         }
-        let (c, _, _) = fit_cascade(&bow, &combined, &targets);
+        let (c, _, _) = fit_cascade(&bow, &combined, &targets, DEFAULT_CASCADE_KEEP);
         assert!(c.scale > 0.0);
         let top = |z: &[f32]| top_probability(&z.iter().map(|v| c.scale * v).collect::<Vec<_>>());
         // The 60 sure and right ones answer alone; the 5 confidently wrong ones do not (5
@@ -598,10 +619,15 @@ mod tests {
         assert!((0..60).all(|i| top(&bow[i]) >= c.confident), "{c:?}");
         assert!((60..100).all(|i| top(&bow[i]) < c.confident), "{c:?}");
         // A bow part right everywhere answers everywhere alone; one wrong everywhere nowhere.
-        let (c, _, _) = fit_cascade(&combined[2..], &combined[2..], &targets[2..]);
+        let (c, _, _) = fit_cascade(
+            &combined[2..],
+            &combined[2..],
+            &targets[2..],
+            DEFAULT_CASCADE_KEEP,
+        );
         assert!(c.confident <= 1.0);
         let wrong: Vec<Vec<f32>> = combined.iter().map(|z| vec![z[1], z[0]]).collect();
-        let (c, _, _) = fit_cascade(&wrong, &combined, &targets);
+        let (c, _, _) = fit_cascade(&wrong, &combined, &targets, DEFAULT_CASCADE_KEEP);
         assert_eq!(c.confident, NEVER_ALONE);
     }
 
@@ -632,7 +658,7 @@ mod tests {
             combined.push(vec![sign * c, -sign * c]);
             targets.push(y);
         }
-        let (c, alone, right) = fit_cascade(&bow, &combined, &targets);
+        let (c, alone, right) = fit_cascade(&bow, &combined, &targets, DEFAULT_CASCADE_KEEP);
         let top = |z: &[f32]| top_probability(&z.iter().map(|v| c.scale * v).collect::<Vec<_>>());
         let sent: usize = (900..940).filter(|&i| top(&bow[i]) < c.confident).count();
         assert!(sent >= 36, "{sent} {c:?}");
@@ -641,6 +667,12 @@ mod tests {
         assert!((0.9..0.91).contains(&alone), "{alone}");
         // The few differing ones answered alone are some the bow part gets right.
         assert!(right >= 0.98, "{right}");
+        // Keeping none of them, the tolerance alone lets the bow part answer everything;
+        // keeping all, it answers the 900 only.
+        let (_, alone, _) = fit_cascade(&bow, &combined, &targets, 0.0);
+        assert_eq!(alone, 1.0);
+        let (_, alone, right) = fit_cascade(&bow, &combined, &targets, 1.0);
+        assert_eq!((alone, right), (0.9, 0.98));
     }
 
     #[test]
@@ -661,5 +693,23 @@ mod tests {
                 ..
             }
         ));
+        for keep in [-0.1, 1.5, f64::NAN] {
+            let err = HybridConfig {
+                cascade_keep: keep,
+                ..HybridConfig::default()
+            }
+            .check()
+            .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::Config {
+                        field: "cascade_keep",
+                        ..
+                    }
+                ),
+                "{keep}"
+            );
+        }
     }
 }

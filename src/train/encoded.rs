@@ -26,6 +26,9 @@ use crate::error::{Error, Result};
 use crate::metrics::Evaluation;
 use crate::model::encoder::EncodingCache;
 use crate::model::hybrid::{fit_cascade, fit_scales, top_probability};
+
+/// The `--cascade-keep` settings whose cascades training reports beside the one it keeps.
+const OTHER_KEEPS: [f64; 6] = [0.0, 0.5, 0.7, 0.8, 0.9, 0.95];
 use crate::model::{
     argmax, softmax_in_place, ArchConfig, BowConfig, DenseHead, Encoder, EncoderArchConfig,
     EncoderModel, Hybrid, Loss, Model, Workspace,
@@ -85,9 +88,9 @@ impl Trainer {
         let cfg = &self.config;
         let started = Instant::now();
         let started_at = rfc3339_now();
-        let (max_tokens, bow_config) = match &cfg.arch {
-            ArchConfig::Encoder(c) => (c.max_tokens, None),
-            ArchConfig::Hybrid(c) => (c.max_tokens, Some(c.bow.clone())),
+        let (max_tokens, bow_config, cascade_keep) = match &cfg.arch {
+            ArchConfig::Encoder(c) => (c.max_tokens, None, 0.0),
+            ArchConfig::Hybrid(c) => (c.max_tokens, Some(c.bow.clone()), c.cascade_keep),
             _ => {
                 return Err(Error::Internal(
                     "train_encoded on another architecture".into(),
@@ -202,15 +205,30 @@ impl Trainer {
         // The bow part alone: its calibration, and how sure it must be to answer alone.
         let fitted = chosen
             .as_ref()
-            .map(|c| fit_cascade(c.bow, &combined, &targets));
+            .map(|c| fit_cascade(c.bow, &combined, &targets, cascade_keep));
         let cascade = fitted.map(|(c, _, _)| c);
-        if let Some((c, alone, right)) = fitted {
+        if let (Some((c, alone, right)), Some(chosen)) = (fitted, &chosen) {
             self.say(&format!(
-                "cascade: the bow part answers alone from a probability of {:.3} on: {:.1}% of \
-                 the documents, cross-validated accuracy {right:.4}",
+                "cascade (--cascade-keep {cascade_keep}): the bow part answers alone from a \
+                 probability of {:.3} on {:.1}% of the documents, cross-validated accuracy \
+                 {right:.4}",
                 c.confident,
-                100.0 * alone
+                100.0 * alone,
             ));
+            // What other settings would give, so that one training shows the choice.
+            let others: Vec<String> = OTHER_KEEPS
+                .iter()
+                .filter(|&&k| k != cascade_keep)
+                .map(|&k| {
+                    let (c, alone, right) = fit_cascade(chosen.bow, &combined, &targets, k);
+                    format!(
+                        "{k}: from {:.3}, {:.1}% alone, {right:.4}",
+                        c.confident,
+                        100.0 * alone
+                    )
+                })
+                .collect();
+            self.say(&format!("  other --cascade-keep: {}", others.join("; ")));
         }
         self.check_cancel()?;
 
@@ -227,8 +245,15 @@ impl Trainer {
                 let Model::Bow(bow) = bow_clf.model else {
                     return Err(Error::Internal("the bow part trained another model".into()));
                 };
-                let model =
-                    Hybrid::new(max_tokens, bow, head, scales, cascade, Arc::clone(&encoder));
+                let model = Hybrid::new(
+                    max_tokens,
+                    cascade_keep,
+                    bow,
+                    head,
+                    scales,
+                    cascade,
+                    Arc::clone(&encoder),
+                );
                 (bow_clf.tokenizer, Model::Hybrid(model))
             }
             None => {
