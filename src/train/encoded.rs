@@ -26,14 +26,14 @@ use crate::error::{Error, Result};
 use crate::metrics::Evaluation;
 use crate::model::encoder::EncodingCache;
 use crate::model::hybrid::{fit_cascade, fit_scales, top_probability};
-
-/// The `--cascade-keep` settings whose cascades training reports beside the one it keeps.
-const OTHER_KEEPS: [f64; 6] = [0.0, 0.5, 0.7, 0.8, 0.9, 0.95];
 use crate::model::{
     argmax, softmax_in_place, ArchConfig, BowConfig, DenseHead, Encoder, EncoderArchConfig,
     EncoderModel, Hybrid, Loss, Model, Workspace,
 };
 use crate::text::{Tokenizer, TokenizerOptions};
+
+/// The `--cascade-keep` settings whose cascades training reports beside the one it keeps.
+const OTHER_KEEPS: [f64; 6] = [0.0, 0.5, 0.7, 0.8, 0.9, 0.95];
 
 /// Folds of the cross-validation that scores every training document.
 const FOLDS: usize = 5;
