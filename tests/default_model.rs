@@ -180,7 +180,8 @@ fn predict_and_info_work_from_an_empty_directory_without_a_model() {
         "{out}"
     );
     assert!(
-        out.contains("by default the bow part answers alone"),
+        out.contains("by default the bow part answers alone")
+            && out.contains("a threshold chosen at training with --cascade-keep 0 ("),
         "{out}"
     );
     assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);

@@ -597,6 +597,11 @@ fn the_command_line_trains_and_predicts_with_the_hybrid() {
         .output()
         .unwrap();
     assert!(stdout(&out).contains("hybrid: the pretrained encoder multilingual-e5-small"));
+    assert!(
+        stdout(&out).contains("a threshold chosen at training with --cascade-keep 0.9 "),
+        "{}",
+        stdout(&out)
+    );
     // Its bow part can be made smaller, and the smaller hybrid still loads and predicts.
     let small = dir.path().join("small");
     let out = khabar()

@@ -253,8 +253,9 @@ fn describe(clf: &Classifier, ngrams: usize) -> String {
             let cascade = match cascade {
                 Some(k) if k.confident <= 1.0 => format!(
                     "; by default the bow part answers alone where its probability is at least \
-                     {:.3} (--accurate: never; --fast: always)",
-                    k.confident
+                     {:.3}, a threshold chosen at training with --cascade-keep {} (--accurate: \
+                     never; --fast: always)",
+                    k.confident, c.cascade_keep
                 ),
                 Some(_) => "; the encoder runs on every article (--fast: never)".to_string(),
                 None => "; the encoder runs on every article (the model predates the \
