@@ -591,6 +591,36 @@ fn the_command_line_trains_and_predicts_with_the_hybrid() {
     assert!(after > before, "eval stored no vectors");
     assert_eq!(eval(Some(&cache)), uncached);
     assert_eq!(stored(&cache), after, "the second eval encoded again");
+    // predict reads the same cache (the test texts are all there now) and answers as without
+    // it; a text it has not seen is encoded and stored.
+    let predict = |cache: Option<&std::path::Path>, input: &std::path::Path| {
+        let mut cmd = khabar();
+        cmd.args(["predict", "--accurate", "--output", "jsonl", "--model"])
+            .arg(&model)
+            .arg("--input")
+            .arg(input);
+        if let Some(c) = cache {
+            cmd.arg("--cache-dir").arg(c);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let test = data("test.jsonl");
+    assert_eq!(predict(Some(&cache), &test), predict(None, &test));
+    assert_eq!(
+        stored(&cache),
+        after,
+        "predict encoded texts the cache holds"
+    );
+    let new = dir.path().join("new.txt");
+    std::fs::write(
+        &new,
+        "A text that no earlier command of this test has read\n",
+    )
+    .unwrap();
+    assert_eq!(predict(Some(&cache), &new), predict(None, &new));
+    assert!(stored(&cache) > after, "predict stored no vector");
     let out = khabar()
         .args(["info", "--model"])
         .arg(&model)

@@ -477,6 +477,12 @@ pub struct PredictArgs {
     /// N, or after --).
     #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "5")]
     pub explain: Option<usize>,
+    /// Keep the encoder's vectors of the articles in DIR (the cache of `train --cache-dir`):
+    /// articles read before, at training or by an earlier `predict` or `eval` with this model or
+    /// another that reads the same encoder, are not encoded again (hybrid and encoder models;
+    /// default: no cache).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
     /// Report model load time and throughput on stderr.
     #[arg(long, short)]
     pub verbose: bool,

@@ -62,7 +62,8 @@ pub fn predict(a: PredictArgs, matches: &clap::ArgMatches) -> Result<()> {
         ));
     }
     let load_start = std::time::Instant::now();
-    let clf = load_chosen(&a.model, a.threads)?;
+    let clf = load_chosen(&a.model, a.threads)?
+        .with_encoding_cache(a.cache_dir.as_ref().map(|d| d.join("encodings")));
     if clf.is_multi_label() && (a.threshold.is_some() || a.unsure) {
         return Err(Error::Usage(
             "--threshold and --unsure apply to single-label models; a multi-label model answers \
