@@ -20,6 +20,8 @@
 # xglue_nc_de, news, news-extra-en, news-extra-hi, ag_news, national or leads. For example
 #   OMIT="bbc_en masakhanews_eng leads" WORK=/tmp/unseen OUT=/tmp/unseen/model models/news/build.sh
 # then score /tmp/unseen/model on bbc_en's test split and /tmp/unseen/masakhanews_eng.test.jsonl.
+# Derived sources read their corpora whatever OMIT says: leave out leads with bbc_en or
+# masakhanews_eng, and national with l3cube_en, l3cube_hi or l3cube_pa_lpc.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DATA=${DATA:-../shared/data}
