@@ -39,6 +39,14 @@ def read(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
+def read_predicted(path, pred_path):
+    """The rows of `path` and a teacher's predictions of them (one line each, in order)."""
+    rows, preds = read(path), read(pred_path)
+    if len(rows) != len(preds):
+        sys.exit(f"{pred_path}: {len(preds)} predictions for {len(rows)} articles in {path}")
+    return rows, preds
+
+
 def pool(data, out):
     kept = []
     for name, label in SOURCES:
@@ -59,9 +67,7 @@ def pool(data, out):
 
 
 def select(pool_path, pred_path, out):
-    rows, preds = read(pool_path), read(pred_path)
-    if len(rows) != len(preds):
-        sys.exit(f"{pred_path}: {len(preds)} predictions for {len(rows)} articles in {pool_path}")
+    rows, preds = read_predicted(pool_path, pred_path)
     counts = collections.Counter()
     with open(out, "w", encoding="utf-8") as f:
         for r, p in zip(rows, preds):

@@ -18,12 +18,14 @@ with a probability of at least MIN_SCORE. Every other article keeps its label.
     refine.py AG_TRAIN.jsonl PRED.jsonl OUT.jsonl
 
 PRED.jsonl is `khabar predict --input AG_TRAIN.jsonl --output jsonl --top-k 1` by the teacher
-(one line per line of AG_TRAIN.jsonl). Standard library only; the same inputs give the same
-output.
+(one line per line of AG_TRAIN.jsonl). Standard library only (and national.py beside it); the
+same inputs give the same output.
 """
 import collections
 import json
 import sys
+
+from national import read_predicted
 
 # The topics of the built-in taxonomy that may replace each ag_news label.
 REFINE = {
@@ -38,15 +40,8 @@ REFINE = {
 MIN_SCORE = 0.85
 
 
-def read(path):
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
 def main(train_path, pred_path, out):
-    rows, preds = read(train_path), read(pred_path)
-    if len(rows) != len(preds):
-        sys.exit(f"{pred_path}: {len(preds)} predictions for {len(rows)} articles in {train_path}")
+    rows, preds = read_predicted(train_path, pred_path)
     counts = collections.Counter()
     with open(out, "w", encoding="utf-8") as f:
         for r, p in zip(rows, preds):
