@@ -3,7 +3,7 @@
 use khabar::{Classifier, Error, ReadOptions, Result};
 
 use super::args::EvalArgs;
-use super::{io_error, load_chosen, own_threshold, read_corpus_with};
+use super::{encodings_dir, io_error, load_chosen, own_threshold, read_corpus_with};
 
 pub fn eval(a: EvalArgs) -> Result<()> {
     if let Some(p) = a.threshold {
@@ -14,7 +14,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         }
     }
     let clf = load_chosen(&a.model, a.threads)?
-        .with_encoding_cache(a.cache_dir.as_ref().map(|d| d.join("encodings")));
+        .with_encoding_cache(a.cache_dir.as_deref().map(encodings_dir));
     if clf.is_multi_label() {
         return eval_multi(&a, &clf);
     }

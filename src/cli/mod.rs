@@ -153,6 +153,11 @@ pub fn load_chosen(m: &args::ModelArgs, threads: Option<usize>) -> Result<Classi
     )
 }
 
+/// Where the encoder's vectors live under a `--cache-dir` (train, predict and eval share it).
+pub fn encodings_dir(cache_dir: &std::path::Path) -> std::path::PathBuf {
+    cache_dir.join("encodings")
+}
+
 /// `clf` answering as `--fast` or `--accurate` say; refused for a model that is not a hybrid
 /// (only a hybrid has two parts to choose from).
 pub fn with_mode(clf: Classifier, mode: args::ModeArgs) -> Result<Classifier> {

@@ -8,7 +8,7 @@ use khabar::model::MultiLabel;
 use khabar::{Error, Explanation, Location, Result};
 
 use super::args::{OutputFormat, PredictArgs};
-use super::{given, io_error, load_chosen, own_threshold};
+use super::{encodings_dir, given, io_error, load_chosen, own_threshold};
 
 /// Whether a file's name says it holds JSON lines (as `train`'s automatic format decides).
 fn is_json_lines(path: &Path) -> bool {
@@ -63,7 +63,7 @@ pub fn predict(a: PredictArgs, matches: &clap::ArgMatches) -> Result<()> {
     }
     let load_start = std::time::Instant::now();
     let clf = load_chosen(&a.model, a.threads)?
-        .with_encoding_cache(a.cache_dir.as_ref().map(|d| d.join("encodings")));
+        .with_encoding_cache(a.cache_dir.as_deref().map(encodings_dir));
     if clf.is_multi_label() && (a.threshold.is_some() || a.unsure) {
         return Err(Error::Usage(
             "--threshold and --unsure apply to single-label models; a multi-label model answers \

@@ -14,7 +14,7 @@ use khabar::{
 
 use super::args::{Arch, LossArg, OptimizerArg, TrainArgs, WeightingArg};
 use super::progress::Bar;
-use super::{check_out_dir, check_threads, default_cache_dir, given, read_corpus};
+use super::{check_out_dir, check_threads, default_cache_dir, encodings_dir, given, read_corpus};
 
 /// Options of bow alone, and of the transformer alone: given for the other architecture, they
 /// would be ignored, so they are refused.
@@ -242,7 +242,8 @@ pub fn train(a: TrainArgs, matches: &ArgMatches) -> Result<()> {
             a.cache_dir
                 .clone()
                 .or_else(default_cache_dir)
-                .map(|d| d.join("encodings"))
+                .as_deref()
+                .map(encodings_dir)
         },
         ..defaults
     };
