@@ -8,7 +8,8 @@ encoder, documents per second (`khabar predict` on the whole file, as `predict -
 accuracy by length bucket, and, for comparison, a bow model with default settings trained on that
 corpus's own train split alone (same mapped labels, seed 42). bbc_en's and masakhanews/eng's
 articles are also scored cut to their first 12 or 40 words (about a headline, a lead). It also
-scores data/default_model_checks.jsonl.
+scores data/default_model_checks.jsonl and the whole articles of data/articles (Hindi, and English
+from outside India), which no model trains on.
 
     python3 models/news/evaluate.py [--khabar target/release/khabar] [--data ../shared/data]
         [--work bench/work/builtin] [--modes fast,cascade,accurate] [--only ag_news,bbc_en]
@@ -167,12 +168,16 @@ def main():
             entry["alone"] = accuracy(rows, predicted)[0]
             print(f"{name} alone: {entry['alone']:.4f}", file=sys.stderr)
         results["sets"].append(entry)
-    checks = f"{ROOT}/data/default_model_checks.jsonl"
-    rows = read_mapped(checks, {})
-    for mode in modes:
-        predicted, _, _ = predict(args.khabar, checks, flags[mode])
-        right = sum(g == p for (_, g), p in zip(rows, predicted))
-        results.setdefault("checks", {})[mode] = {"right": right, "of": len(rows)}
+    # The project's own test files: the hand-written checks and whole articles (data/articles).
+    own = [("checks", "data/default_model_checks.jsonl"), ("articles (hi)", "data/articles/hi.jsonl"),
+           ("articles (en)", "data/articles/en.jsonl")]
+    for key, file in own:
+        rows = read_mapped(f"{ROOT}/{file}", {})
+        for mode in modes:
+            predicted, _, _ = predict(args.khabar, f"{ROOT}/{file}", flags[mode])
+            right = sum(g == p for (_, g), p in zip(rows, predicted))
+            missed = [f"{g} -> {p}" for (_, g), p in zip(rows, predicted) if g != p]
+            results.setdefault(key, {})[mode] = {"right": right, "of": len(rows), "missed": missed}
     json.dump(results, open(f"{out_dir}/results.json", "w"), indent=2, ensure_ascii=False)
 
     def pct(x):
@@ -186,9 +191,10 @@ def main():
         share = "–" if share is None else f"{100 * share:.0f}%"
         print(f"| {e['name']} | {e['examples']:,} | " + " | ".join(cells) + f" | {pct(e.get('alone'))} | {share} |")
     print()
-    for mode in modes:
-        c = results["checks"][mode]
-        print(f"checks ({mode}): {c['right']} of {c['of']}")
+    for key, _ in own:
+        for mode in modes:
+            c = results[key][mode]
+            print(f"{key} ({mode}): {c['right']} of {c['of']}")
 
 
 if __name__ == "__main__":
