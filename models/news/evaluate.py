@@ -8,8 +8,8 @@ encoder, documents per second (`khabar predict` on the whole file, as `predict -
 accuracy by length bucket, and, for comparison, a bow model with default settings trained on that
 corpus's own train split alone (same mapped labels, seed 42). bbc_en's and masakhanews/eng's
 articles are also scored cut to their first 12 or 40 words (about a headline, a lead). It also
-scores data/default_model_checks.jsonl and the whole articles of data/articles (Hindi, and English
-from outside India), which no model trains on.
+scores data/default_model_checks.jsonl and data/test-texts (whole Hindi articles, whole English
+articles from outside India, single Hindi sentences on general topics), which no model trains on.
 
     python3 models/news/evaluate.py [--khabar target/release/khabar] [--data ../shared/data]
         [--work bench/work/builtin] [--modes fast,cascade,accurate] [--only ag_news,bbc_en]
@@ -168,9 +168,11 @@ def main():
             entry["alone"] = accuracy(rows, predicted)[0]
             print(f"{name} alone: {entry['alone']:.4f}", file=sys.stderr)
         results["sets"].append(entry)
-    # The project's own test files: the hand-written checks and whole articles (data/articles).
-    own = [("checks", "data/default_model_checks.jsonl"), ("articles (hi)", "data/articles/hi.jsonl"),
-           ("articles (en)", "data/articles/en.jsonl")]
+    # The project's own test files: the hand-written checks and data/test-texts.
+    own = [("checks", "data/default_model_checks.jsonl"),
+           ("Hindi articles", "data/test-texts/hi-articles.jsonl"),
+           ("English articles", "data/test-texts/en-articles.jsonl"),
+           ("Hindi sentences", "data/test-texts/hi-sentences.jsonl")]
     for key, file in own:
         rows = read_mapped(f"{ROOT}/{file}", {})
         for mode in modes:
