@@ -79,7 +79,8 @@ add news-extra-hi data/news-extra/hi.jsonl
 cargo build --release --quiet
 khabar="${CARGO_TARGET_DIR:-target}/release/khabar"
 # ag_news's four labels, refined by a teacher trained on everything else: its World news holds
-# every country's own politics, which this taxonomy files as politics (refine.py says why).
+# every country's own politics, which this taxonomy files as politics; and by hand for its crime
+# and car news (ag_news_by_hand.tsv; refine.py says why).
 "$khabar" train --arch encoder --max-tokens 128 --seed 42 --skip-bad \
   --label-map models/news/labels.json --cache-dir "$CACHE" "${args[@]}" --out "$WORK/teacher-ag"
 "$khabar" predict --model "$WORK/teacher-ag" --input "$DATA/ag_news/train.jsonl" --output jsonl \
