@@ -63,8 +63,10 @@ def read_by_hand(rows, train_path):
         for n, entry in enumerate(f, 1):
             if entry.startswith("#") or not entry.strip():
                 continue
-            number, digest, label = entry.split("\t")
-            number = int(number)
+            fields = entry.rstrip("\n").split("\t")
+            if len(fields) != 3 or not fields[0].isdigit():
+                sys.exit(f"{BY_HAND}:{n}: expected a line number, a hash and a label, tab-separated")
+            number, digest, label = int(fields[0]), fields[1], fields[2]
             text = rows[number - 1].get("text", "") if 0 < number <= len(rows) else None
             if text is None or hashlib.sha256(text.encode("utf-8")).hexdigest()[:12] != digest:
                 sys.exit(f"{BY_HAND}:{n}: line {number} of {train_path} is not the article that "
