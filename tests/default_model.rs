@@ -39,6 +39,17 @@ fn labeled(file: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// How many of the labeled texts `clf` files under their label.
+fn right_answers(clf: &Classifier, labeled: &[(String, String)]) -> usize {
+    let texts: Vec<&str> = labeled.iter().map(|(t, _)| t.as_str()).collect();
+    clf.predict_batch(&texts)
+        .unwrap()
+        .iter()
+        .zip(labeled)
+        .filter(|(p, (_, want))| &p.label == want)
+        .count()
+}
+
 fn checks() -> Vec<(String, String)> {
     labeled("data/default_model_checks.jsonl")
 }
@@ -75,14 +86,7 @@ fn war_talks_and_ceasefires_are_international_and_cricket_is_sports() {
     // 90%), 80 with --accurate; see models/news/README.md for the misses. The bar (79) leaves
     // room for two answers that floating-point differences between CPUs could turn.
     assert!(checks.len() >= 80);
-    let texts: Vec<&str> = checks.iter().map(|(t, _)| t.as_str()).collect();
-    let right = clf
-        .predict_batch(&texts)
-        .unwrap()
-        .iter()
-        .zip(&checks)
-        .filter(|(p, (_, want))| &p.label == want)
-        .count();
+    let right = right_answers(&clf, &checks);
     assert!(right * 100 >= checks.len() * 89, "{right}/{}", checks.len());
 }
 
@@ -176,14 +180,7 @@ fn whole_articles_and_general_sentences_are_filed_by_their_topic() {
     for (file, bar) in TEST_TEXTS.into_iter().zip([42, 43, 68]) {
         let texts = labeled(file);
         assert!(texts.len() >= 44, "{file}: {}", texts.len());
-        let inputs: Vec<&str> = texts.iter().map(|(t, _)| t.as_str()).collect();
-        let right = clf
-            .predict_batch(&inputs)
-            .unwrap()
-            .iter()
-            .zip(&texts)
-            .filter(|(p, (_, want))| &p.label == want)
-            .count();
+        let right = right_answers(&clf, &texts);
         assert!(right >= bar, "{file}: {right} of {} right", texts.len());
     }
 }
