@@ -82,12 +82,12 @@ fn war_talks_and_ceasefires_are_international_and_cricket_is_sports() {
         assert_eq!(&p.label, want, "{text}: {:?}", p.top);
     }
     // Across every label, English and Hindi, headlines and paragraphs, the 88 hand-written
-    // checks come out as a reader would file them: 81 today by default (issue 21's target is
-    // 90%), 80 with --accurate; see models/news/README.md for the misses. The bar (79) leaves
-    // room for two answers that floating-point differences between CPUs could turn.
+    // checks come out as a reader would file them: 84 today by default, 83 with --accurate; see
+    // models/news/README.md for the misses. The bar is issue 21's target, 90% (80 of 88), which
+    // leaves room for answers that floating-point differences between CPUs could turn.
     assert!(checks.len() >= 80);
     let right = right_answers(&clf, &checks);
-    assert!(right * 100 >= checks.len() * 89, "{right}/{}", checks.len());
+    assert!(right * 100 >= checks.len() * 90, "{right}/{}", checks.len());
 }
 
 /// The built-in model is a hybrid: its n-grams answer alone where they are sure enough, the
@@ -108,7 +108,7 @@ fn the_built_in_model_is_a_hybrid_with_a_cascade_and_its_own_unsure_threshold() 
     let below = clf.config().unsure_below.expect("an unsure threshold");
     // (An English weather report, "Tomorrow will be cloudy with light rain in the afternoon and
     // temperatures around 18 degrees.", fell under it until the build of 2026-12-05 (session 14);
-    // the build of session 19 gives it science-technology 0.614 against a threshold of 0.572: a
+    // the build of session 20 gives it science-technology 0.618 against a threshold of 0.584: a
     // known miss, in models/news/README.md.)
     for text in [
         "Preheat the oven to 180 degrees, whisk the eggs with sugar and fold in the flour.",
@@ -174,10 +174,10 @@ fn a_headline_a_paragraph_and_a_long_report_get_the_same_topic() {
 #[test]
 fn whole_articles_and_general_sentences_are_filed_by_their_topic() {
     let clf = Classifier::default_model().unwrap();
-    // Today, by default: 44 of 44, 45 of 56 and 71 of 80 (the misses are in
-    // models/news/README.md). The bars leave room for an answer or two that floating-point
-    // differences between CPUs could turn.
-    for (file, bar) in TEST_TEXTS.into_iter().zip([42, 43, 68]) {
+    // Today, by default: 44 of 44, 50 of 56 and 71 of 80 (the misses are in
+    // models/news/README.md; session 19's build, with all of ag_news: 44, 45 and 71). The bars
+    // leave room for an answer or two that floating-point differences between CPUs could turn.
+    for (file, bar) in TEST_TEXTS.into_iter().zip([42, 47, 68]) {
         let texts = labeled(file);
         assert!(texts.len() >= 44, "{file}: {}", texts.len());
         let right = right_answers(&clf, &texts);

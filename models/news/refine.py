@@ -28,7 +28,10 @@ lawsuits, emission rules) stay Business. BY_HAND (beside this script) lists them
 a hash of the text and the label; they take that label whatever the teacher says. Every other
 article keeps its label.
 
-    refine.py AG_TRAIN.jsonl PRED.jsonl OUT.jsonl
+    refine.py AG_TRAIN.jsonl PRED.jsonl OUT.jsonl [--every N]
+
+With --every N, OUT.jsonl keeps every article read by hand and, of the others, every Nth (the
+first, the N+1th, ...), refined or not: less of ag_news's own wording, in the same proportions.
 
 PRED.jsonl is `khabar predict --input AG_TRAIN.jsonl --output jsonl --top-k 1` by the teacher
 (one line per line of AG_TRAIN.jsonl). Standard library only (and national.py beside it); the
@@ -75,10 +78,11 @@ def read_by_hand(rows, train_path):
     return labels
 
 
-def main(train_path, pred_path, out):
+def main(train_path, pred_path, out, every=1):
     rows, preds = read_predicted(train_path, pred_path)
     by_hand = read_by_hand(rows, train_path)
     counts = collections.Counter()
+    kept = 0
     with open(out, "w", encoding="utf-8") as f:
         for n, (r, p) in enumerate(zip(rows, preds), 1):
             label = r.get("label")
@@ -87,16 +91,25 @@ def main(train_path, pred_path, out):
             if n in by_hand:
                 counts[(label, f"{by_hand[n]} (by hand)")] += 1
                 r = dict(r, label=by_hand[n])
+            elif (n - 1) % every:
+                continue
             elif p["label"] in REFINE[label] and p["score"] >= MIN_SCORE:
                 counts[(label, p["label"])] += 1
                 r = dict(r, label=p["label"])
+            kept += 1
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     for (was, now), n in sorted(counts.items()):
         print(f"ag_news refined: {was} -> {now} {n}", file=sys.stderr)
-    print(f"ag_news refined: {sum(counts.values())} of {len(rows)} articles", file=sys.stderr)
+    print(f"ag_news refined: {sum(counts.values())} of the {kept} articles kept of {len(rows)} "
+          f"(--every {every})", file=sys.stderr)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
+    args = sys.argv[1:]
+    every = 1
+    if len(args) == 5 and args[3] == "--every" and args[4].isdigit() and int(args[4]) > 0:
+        every = int(args[4])
+        args = args[:3]
+    if len(args) != 3:
         sys.exit(__doc__)
-    main(*sys.argv[1:])
+    main(*args, every=every)
