@@ -12,7 +12,7 @@
 # Encoding the 60,000 training texts takes about half an hour on 2 cores the first time (29
 # minutes on 2026-12-05); the vectors are kept in $CACHE (default bench/work/encoder-cache), so a
 # rebuild on the same data only trains (two teachers, about two minutes each, then the model,
-# about six). OUT=DIR writes the model elsewhere. Same data, same seed, same machine: the same
+# about four). OUT=DIR writes the model elsewhere. Same data, same seed, same machine: the same
 # bytes.
 #
 # OMIT="NAME ..." leaves sources out of training (the teachers' and the model's), to measure the
