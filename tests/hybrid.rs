@@ -652,6 +652,59 @@ fn the_command_line_trains_and_predicts_with_the_hybrid() {
 }
 
 #[test]
+fn cross_validation_by_source_holds_out_whole_files() {
+    let files = [data("train.jsonl"), data("test.jsonl")];
+    let both = Corpus::read_all(&files, &khabar::ReadOptions::default()).unwrap();
+    // Each example knows its file.
+    let from = |s: u32| both.source_of.iter().filter(|&&x| x == s).count();
+    assert_eq!((from(0), from(1), both.len()), (300, 96, 396));
+    let log = Arc::new(Log::default());
+    let clf = Trainer::new(TrainConfig {
+        cv_by_source: true,
+        progress: Some(log.clone()),
+        ..config(ArchConfig::Encoder(EncoderArchConfig::default()))
+    })
+    .train(&both)
+    .unwrap();
+    let lines = log.lines.lock().unwrap().clone();
+    let said = |part: &str| lines.iter().any(|l| l.contains(part));
+    // Two files, two folds: each holds out one file whole, the larger first.
+    assert!(
+        said(&format!(
+            "fold 1 of 2 holds out 300 examples: {}",
+            files[0].display()
+        )),
+        "{lines:?}"
+    );
+    assert!(
+        said(&format!(
+            "fold 2 of 2 holds out 96 examples: {}",
+            files[1].display()
+        )),
+        "{lines:?}"
+    );
+    assert!(
+        said("2-fold cross-validation by source: encoder layer accuracy"),
+        "{lines:?}"
+    );
+    let info = clf.config().training.as_ref().unwrap();
+    assert_eq!(
+        info.valid,
+        "2-fold cross-validation by source of the training data"
+    );
+    assert_eq!(info.valid_examples, 396);
+    assert!(info.valid_accuracy > 0.7, "{}", info.valid_accuracy);
+    // One file: nothing to hold out by source, said before any encoding.
+    let e = Trainer::new(TrainConfig {
+        cv_by_source: true,
+        ..hybrid_config()
+    })
+    .train(&corpus("train.jsonl"))
+    .unwrap_err();
+    assert!(e.to_string().contains("two files or more"), "{e}");
+}
+
+#[test]
 fn options_of_other_architectures_are_refused() {
     for (args, says) in [
         (
@@ -677,6 +730,10 @@ fn options_of_other_architectures_are_refused() {
         (
             &["--arch", "encoder", "--cascade-keep", "0.5"][..],
             "--cascade-keep applies to --arch hybrid (its cascade); --arch encoder has none",
+        ),
+        (
+            &["--cv-by-source"][..],
+            "--cv-by-source applies to --arch encoder and hybrid; bow does not use it",
         ),
         (
             &["--arch", "hybrid", "--cascade-keep", "1.5"][..],

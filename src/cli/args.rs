@@ -373,6 +373,12 @@ pub struct TrainArgs {
     /// Encode every text, using no cache and writing none.
     #[arg(help_heading = "encoder (--arch encoder, hybrid)", long)]
     pub no_cache: bool,
+    /// Cross-validate by source: each --data file is held out whole (files grouped into up to
+    /// five folds), so that the hybrid's weights, its bow part's C, the encoder layer's penalty
+    /// and the cascade's threshold are chosen on sources the fold's models never saw, as news
+    /// from a new source will be. Needs two --data files or more.
+    #[arg(help_heading = "encoder (--arch encoder, hybrid)", long)]
+    pub cv_by_source: bool,
     /// Save the model as trained: every n-gram row (no --keep-ngrams), single precision, and
     /// an embedding table apart from its head, instead of the table folded into the head in
     /// half precision (same predictions up to rounding, several times smaller).

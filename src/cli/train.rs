@@ -49,7 +49,13 @@ const TRANSFORMER_OPTIONS: [&str; 10] = [
     "clip_norm",
 ];
 /// Options of the architectures that read the pretrained encoder.
-const ENCODER_OPTIONS: [&str; 4] = ["max_tokens", "encoder", "cache_dir", "no_cache"];
+const ENCODER_OPTIONS: [&str; 5] = [
+    "max_tokens",
+    "encoder",
+    "cache_dir",
+    "no_cache",
+    "cv_by_source",
+];
 /// Options of the training schedule, which the encoder model's layer (trained to its optimum)
 /// does not use.
 const SCHEDULE_OPTIONS: [&str; 5] = ["epochs", "patience", "lr", "batch_size", "no_refit"];
@@ -236,6 +242,7 @@ pub fn train(a: TrainArgs, matches: &ArgMatches) -> Result<()> {
         } else {
             defaults.hybrid_svm_c.clone()
         },
+        cv_by_source: a.cv_by_source,
         encoding_cache: if a.no_cache {
             None
         } else {

@@ -219,6 +219,9 @@ pub struct Corpus {
     pub examples: Vec<Example>,
     /// The files it was read from.
     pub sources: Vec<PathBuf>,
+    /// For each example, the position in [`Corpus::sources`] of the file it was read from
+    /// (empty for a corpus built in memory).
+    pub source_of: Vec<u32>,
     /// What reading noticed: skipped bad rows, lossy decoding, conflicting duplicates, ...
     /// (empty for a corpus built in memory or split off another).
     pub report: ReadReport,
@@ -267,7 +270,7 @@ impl Corpus {
                 return Err(Error::input(Location::new(path, 0), message));
             }
         }
-        let (examples, report) = sink.finish();
+        let (examples, source_of, report) = sink.finish();
         if examples.is_empty() {
             return Err(Error::Usage(format!(
                 "no examples left: the label map dropped all {} of them",
@@ -277,6 +280,7 @@ impl Corpus {
         Ok(Corpus {
             examples,
             sources: paths.to_vec(),
+            source_of,
             report,
             label_map: options.label_map.clone(),
         })
@@ -334,23 +338,30 @@ impl Corpus {
             }
         }
         let (mut train, mut valid) = (Vec::new(), Vec::new());
-        for e in &self.examples {
-            if in_valid[first[e.text.as_str()]] {
-                valid.push(e.clone());
+        let (mut train_from, mut valid_from) = (Vec::new(), Vec::new());
+        for (i, e) in self.examples.iter().enumerate() {
+            let (to, from) = if in_valid[first[e.text.as_str()]] {
+                (&mut valid, &mut valid_from)
             } else {
-                train.push(e.clone());
+                (&mut train, &mut train_from)
+            };
+            to.push(e.clone());
+            if let Some(&s) = self.source_of.get(i) {
+                from.push(s);
             }
         }
         (
             Corpus {
                 examples: train,
                 sources: self.sources.clone(),
+                source_of: train_from,
                 report: ReadReport::default(),
                 label_map: self.label_map.clone(),
             },
             Corpus {
                 examples: valid,
                 sources: self.sources.clone(),
+                source_of: valid_from,
                 report: ReadReport::default(),
                 label_map: self.label_map.clone(),
             },
@@ -508,6 +519,8 @@ fn snippet(text: &str) -> String {
 struct Origin {
     file: Arc<Path>,
     line: usize,
+    /// The file's position among those read.
+    source: u32,
 }
 
 /// What the readers write into: examples with their origins, bad rows (an error, or counted
@@ -522,6 +535,8 @@ pub(crate) struct Sink<'a> {
     row_lossy: bool,
     rows_in_file: usize,
     skipped_in_file: usize,
+    /// How many files were started: the current one's position is one less.
+    files: u32,
     /// The fix suggested by the first skipped row of the file that had one (a field to name).
     hint_in_file: Option<String>,
     /// The labels the label map matched.
@@ -538,12 +553,14 @@ impl<'a> Sink<'a> {
             row_lossy: false,
             rows_in_file: 0,
             skipped_in_file: 0,
+            files: 0,
             hint_in_file: None,
             mapped: Default::default(),
         }
     }
 
     fn start_file(&mut self) {
+        self.files += 1;
         self.rows_in_file = 0;
         self.skipped_in_file = 0;
         self.hint_in_file = None;
@@ -680,10 +697,12 @@ impl<'a> Sink<'a> {
         self.origins.push(Origin {
             file: file.clone(),
             line,
+            source: self.files.saturating_sub(1),
         });
     }
 
-    fn finish(mut self) -> (Vec<Example>, ReadReport) {
+    /// The examples, the position of each one's file among those read, and the report.
+    fn finish(mut self) -> (Vec<Example>, Vec<u32>, ReadReport) {
         if let Some(map) = &self.options.label_map {
             self.report.unused_map_entries = map
                 .sources()
@@ -698,7 +717,8 @@ impl<'a> Sink<'a> {
             }
         }
         self.find_conflicts();
-        (self.examples, self.report)
+        let source_of = self.origins.iter().map(|o| o.source).collect();
+        (self.examples, source_of, self.report)
     }
 
     /// Finds exact-duplicate texts that carry different labels.

@@ -86,6 +86,13 @@ pub struct TrainConfig {
     /// part's own `svm_c`, as `khabar train --svm-c` asks. Default: 0.3 (bow's own default), 1
     /// and 3. The other architectures do not use it.
     pub hybrid_svm_c: Vec<f32>,
+    /// Cross-validate the `encoder` and `hybrid` architectures by source: the examples of each
+    /// file in [`Corpus::sources`](crate::Corpus::sources) are held out together (the files
+    /// grouped into up to five folds of about equal size), so that every choice made on the
+    /// held-out scores (the encoder layer's penalty, the hybrid's weights and bow part, the
+    /// cascade's and the unsure threshold) is made on sources the scoring models never saw.
+    /// Needs a corpus read from two files or more. Off: folds stratified by label.
+    pub cv_by_source: bool,
 }
 
 impl Default for TrainConfig {
@@ -112,6 +119,7 @@ impl Default for TrainConfig {
             calibration_folds: CALIBRATION_FOLDS,
             multi_label: false,
             hybrid_svm_c: HYBRID_SVM_C.to_vec(),
+            cv_by_source: false,
         }
     }
 }

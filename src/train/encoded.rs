@@ -4,9 +4,10 @@
 //! 1. Every training text is encoded once (vectors found in the encoding cache are reused,
 //!    new ones are stored there chunk by chunk, so an interrupted run loses little).
 //! 2. The training data is cut into [`FOLDS`] stratified folds (a repeated text's copies in one
-//!    fold). For each fold, the encoder layer (at each candidate penalty, [`PENALTIES`]) and,
-//!    for a hybrid, a bow model train on the other folds and score the fold: every document
-//!    gets scores from models that never saw it.
+//!    fold), or, with [`TrainConfig::cv_by_source`](super::TrainConfig::cv_by_source), into
+//!    folds that each hold out whole source files. For each fold, the encoder layer (at each
+//!    candidate penalty, [`PENALTIES`]) and, for a hybrid, a bow model train on the other
+//!    folds and score the fold: every document gets scores from models that never saw it.
 //! 3. Those scores choose the layer's penalty (the lowest log-loss) and fit the hybrid's two
 //!    weights ([`fit_scales`]).
 //! 4. The layer and the bow part train again on all the data; the weights stay.
@@ -17,7 +18,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use super::heldout::{held_out_logits, stratified_folds, unsure_below};
+use super::heldout::{held_out_logits, source_folds, stratified_folds, unsure_below};
 use super::{labels_and_targets, rfc3339_now, source_names, Trainer};
 use crate::bundle::TrainingInfo;
 use crate::classifier::Classifier;
@@ -120,18 +121,25 @@ impl Trainer {
             labels.len(),
             encoder.id()
         ));
+        // The folds first: a corpus that cannot be cut as asked is refused before encoding.
+        let (folds, k, cv_name) = self.folds(corpus, &texts, &targets, labels.len())?;
         let vectors = self.encode(&encoder, &texts, max_tokens)?;
         self.check_cancel()?;
 
-        let folds = stratified_folds(&texts, &targets, labels.len(), FOLDS, cfg.seed);
         let bow_trainers: Vec<Trainer> = bow_config
             .map(|c| self.bow_candidates(c))
             .unwrap_or_default()
             .into_iter()
             .map(|c| self.bow_part(c))
             .collect();
-        let cross =
-            self.cross_scores(corpus, &vectors, &targets, &labels, &folds, &bow_trainers)?;
+        let cross = self.cross_scores(
+            corpus,
+            &vectors,
+            &targets,
+            &labels,
+            (&folds, k),
+            &bow_trainers,
+        )?;
         let score = |logits: &[Vec<f32>]| {
             Evaluation::from_pairs(
                 labels.clone(),
@@ -169,7 +177,7 @@ impl Trainer {
                 .map(|c| format!("C {} {:.4}", svm_c_of(c.trainer), c.accuracy))
                 .collect();
             self.say(&format!(
-                "{FOLDS}-fold cross-validation of the hybrid by its bow part's C: {}",
+                "{cv_name} of the hybrid by its bow part's C: {}",
                 tried.join(", ")
             ));
         }
@@ -188,7 +196,7 @@ impl Trainer {
         };
         let cv = score(&combined);
         let mut line = format!(
-            "{FOLDS}-fold cross-validation: encoder layer accuracy {:.4} (penalty {:e})",
+            "{cv_name}: encoder layer accuracy {:.4} (penalty {:e})",
             score(&cross.head).accuracy(),
             cross.penalty
         );
@@ -282,7 +290,7 @@ impl Trainer {
                 (description, v.len(), accuracy, f1)
             }
             None => (
-                format!("{FOLDS}-fold cross-validation of the training data"),
+                format!("{cv_name} of the training data"),
                 corpus.len(),
                 cv.accuracy(),
                 cv.macro_f1(),
@@ -450,22 +458,72 @@ impl Trainer {
             .collect()
     }
 
+    /// Each example's fold of the cross-validation, the number of folds and its name for the
+    /// log: [`FOLDS`] folds stratified by label, or whole sources held out
+    /// ([`TrainConfig::cv_by_source`](super::TrainConfig::cv_by_source)).
+    fn folds(
+        &self,
+        corpus: &Corpus,
+        texts: &[&str],
+        targets: &[u32],
+        classes: usize,
+    ) -> Result<(Vec<usize>, usize, String)> {
+        let cfg = &self.config;
+        if !cfg.cv_by_source {
+            let folds = stratified_folds(texts, targets, classes, FOLDS, cfg.seed);
+            return Ok((folds, FOLDS, format!("{FOLDS}-fold cross-validation")));
+        }
+        let sources = corpus.sources.len();
+        if corpus.source_of.len() != corpus.len() || sources < 2 {
+            return Err(Error::Usage(format!(
+                "cross-validation by source needs training data read from two files or more \
+                 (--data, given {sources} time{})",
+                if sources == 1 { "" } else { "s" }
+            )));
+        }
+        let (folds, of_source, k) = source_folds(texts, &corpus.source_of, sources, FOLDS);
+        if k < 2 {
+            return Err(Error::Usage(
+                "cross-validation by source needs examples from two files or more; \
+                 only one --data file has any"
+                    .into(),
+            ));
+        }
+        for f in 0..k {
+            let names: Vec<String> = corpus
+                .sources
+                .iter()
+                .zip(&of_source)
+                .filter(|&(_, &g)| g == f)
+                .map(|(p, _)| p.display().to_string())
+                .collect();
+            let n = folds.iter().filter(|&&g| g == f).count();
+            self.say(&format!(
+                "fold {} of {k} holds out {n} examples: {}",
+                f + 1,
+                names.join(", ")
+            ));
+        }
+        Ok((folds, k, format!("{k}-fold cross-validation by source")))
+    }
+
     /// Held-out scores of every document: the encoder layer at each penalty (the best kept)
-    /// and, for a hybrid, each candidate bow part.
+    /// and, for a hybrid, each candidate bow part. `folds`: each document's fold, and their
+    /// number.
     fn cross_scores(
         &self,
         corpus: &Corpus,
         vectors: &[Vec<f32>],
         targets: &[u32],
         labels: &[String],
-        folds: &[usize],
+        (folds, k): (&[usize], usize),
         bow: &[Trainer],
     ) -> Result<CrossScores> {
         let n = vectors.len();
         let classes = labels.len();
         let mut head_scores: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); n]; PENALTIES.len()];
         let mut bow_scores: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); n]; bow.len()];
-        for fold in 0..FOLDS {
+        for fold in 0..k {
             self.check_cancel()?;
             let (inside, outside): (Vec<usize>, Vec<usize>) =
                 (0..n).partition(|&i| folds[i] != fold);

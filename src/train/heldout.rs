@@ -55,6 +55,41 @@ pub(super) fn stratified_folds(
     fold
 }
 
+/// Folds that hold out whole sources: the examples of each source (`source_of[i]`, below
+/// `sources`) go to one fold, the sources taken largest first, each to the fold with the fewest
+/// examples so far; a text given more than once goes with its first copy. `folds` folds at
+/// most, as many as there are sources with examples when they are fewer. Returns each
+/// example's fold, each source's fold and the number of folds.
+pub(super) fn source_folds(
+    texts: &[&str],
+    source_of: &[u32],
+    sources: usize,
+    folds: usize,
+) -> (Vec<usize>, Vec<usize>, usize) {
+    let mut size = vec![0usize; sources];
+    for &s in source_of {
+        size[s as usize] += 1;
+    }
+    let k = folds.min(size.iter().filter(|&&n| n > 0).count()).max(1);
+    let mut order: Vec<usize> = (0..sources).collect();
+    // Largest first; equal sizes in file order.
+    order.sort_by(|&a, &b| size[b].cmp(&size[a]).then(a.cmp(&b)));
+    let mut filled = vec![0usize; k];
+    let mut fold_of_source = vec![0usize; sources];
+    for s in order {
+        let f = (0..k).min_by_key(|&f| (filled[f], f)).expect("k >= 1");
+        fold_of_source[s] = f;
+        filled[f] += size[s];
+    }
+    let mut first: HashMap<&str, usize> = HashMap::with_capacity(texts.len());
+    let fold = texts
+        .iter()
+        .zip(source_of)
+        .map(|(&text, &s)| *first.entry(text).or_insert(fold_of_source[s as usize]))
+        .collect();
+    (fold, fold_of_source, k)
+}
+
 /// The logits, at the positions of `labels`, that `clf` (trained without the documents
 /// `held`) gives each of those documents of `corpus`. The fold's model may lack a rare label:
 /// a label it lacks gets the document's lowest logit.
@@ -375,6 +410,40 @@ mod tests {
         assert_eq!(&folds3[..103], &folds[..]);
         assert_eq!(&folds3[103..206], &folds[..]);
         assert_eq!(&folds3[206..], &folds[..]);
+    }
+
+    #[test]
+    fn source_folds_hold_out_whole_sources_and_balance_them() {
+        // Sources of 50, 30, 20, 10, 10, 5 and 0 examples (the last all dropped), in that
+        // file order but interleaved.
+        let sizes = [50usize, 30, 20, 10, 10, 5, 0];
+        let mut source_of: Vec<u32> = Vec::new();
+        for round in 0..50 {
+            for (s, &n) in sizes.iter().enumerate() {
+                if round < n {
+                    source_of.push(s as u32);
+                }
+            }
+        }
+        let names: Vec<String> = (0..source_of.len()).map(|i| format!("text {i}")).collect();
+        let texts: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+        let (folds, of_source, k) = source_folds(&texts, &source_of, sizes.len(), 5);
+        assert_eq!(k, 5);
+        for (i, &s) in source_of.iter().enumerate() {
+            assert_eq!(folds[i], of_source[s as usize], "example {i}");
+        }
+        // Largest first, each to the emptiest fold: 50 | 30 | 20 | 10 + 5 | 10.
+        assert_eq!(&of_source[..6], &[0, 1, 2, 3, 4, 3]);
+        let size = |f: usize| folds.iter().filter(|&&x| x == f).count();
+        assert_eq!(
+            (0..5).map(size).collect::<Vec<_>>(),
+            vec![50, 30, 20, 15, 10]
+        );
+        // Two sources with examples: two folds. A text in both goes with its first copy.
+        let texts2 = ["a", "b", "a", "c"];
+        let (folds2, _, k2) = source_folds(&texts2, &[0, 0, 1, 1], 2, 5);
+        assert_eq!(k2, 2);
+        assert_eq!(folds2, vec![0, 0, 0, 1]);
     }
 
     #[test]
