@@ -249,7 +249,7 @@ impl Classifier {
         self.config.multi_label.is_some()
     }
 
-    fn to_prediction(&self, probs: &[f32]) -> Prediction {
+    pub(crate) fn to_prediction(&self, probs: &[f32]) -> Prediction {
         let mut order: Vec<usize> = (0..probs.len()).collect();
         order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
         let top: Vec<LabelScore> = order

@@ -216,7 +216,7 @@ impl Classifier {
             return Err(not_explained());
         }
         self.map_batch(&[text], |ws, _, text, vector| {
-            self.explain_with(text, vector, n, ws)
+            self.explain_with(text, vector, n, ws).map(|(_, why)| why)
         })
         .map(|mut v| v.remove(0))
     }
@@ -233,17 +233,35 @@ impl Classifier {
             return Err(not_explained());
         }
         self.map_batch(texts, |ws, _, text, vector| {
-            self.explain_with(text, vector, n, ws)
+            self.explain_with(text, vector, n, ws).map(|(_, why)| why)
         })
     }
 
+    /// [`Classifier::probabilities_batch`] and [`Classifier::explain_batch`] of the same
+    /// texts at once: each text's probabilities (in label order) and its explanation, the
+    /// encoder reading each text once.
+    pub fn probabilities_and_explanations<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+        n: usize,
+    ) -> Result<(Vec<Vec<f32>>, Vec<Explanation>)> {
+        if let Model::Transformer(_) = self.model {
+            return Err(not_explained());
+        }
+        let both = self.map_batch(texts, |ws, _, text, vector| {
+            self.explain_with(text, vector, n, ws)
+        })?;
+        Ok(both.into_iter().unzip())
+    }
+
+    /// The text's probabilities and its explanation.
     fn explain_with(
         &self,
         text: &str,
         vector: Option<&[f32]>,
         n: usize,
         ws: &mut Workspace,
-    ) -> Result<Explanation> {
+    ) -> Result<(Vec<f32>, Explanation)> {
         let mut logits = Vec::new();
         if let Model::Transformer(_) = self.model {
             return Err(not_explained());
@@ -287,7 +305,7 @@ impl Classifier {
         };
         let (raised, lowered, other) = split_terms(terms, n);
         self.logits_to_probabilities(&mut logits);
-        Ok(Explanation {
+        let explanation = Explanation {
             label: self.config.labels[label].clone(),
             score: logits[label],
             logit,
@@ -295,7 +313,8 @@ impl Classifier {
             raised,
             lowered,
             other,
-        })
+        };
+        Ok((logits, explanation))
     }
 
     /// The vocabulary pieces that raise `label`'s score most (`n` of them) and those that

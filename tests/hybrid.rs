@@ -130,6 +130,18 @@ fn the_hybrids_explanation_adds_up_and_has_the_encoders_share() {
             e.logit
         );
     }
+    // Probabilities and explanations together (what `predict --explain` and the server use):
+    // the same as each alone, in every mode.
+    for mode in [Mode::Fast, Mode::Cascade, Mode::Accurate] {
+        let clf = hybrid().clone().with_mode(mode);
+        let (probs, why) = clf.probabilities_and_explanations(&texts[..12], 5).unwrap();
+        assert_eq!(
+            probs,
+            clf.probabilities_batch(&texts[..12]).unwrap(),
+            "{mode:?}"
+        );
+        assert_eq!(why, clf.explain_batch(&texts[..12], 5).unwrap(), "{mode:?}");
+    }
     // One at a time gives what the batch gives (the text encoded alone).
     let one = clf.explain(&texts[3], 10_000).unwrap();
     let b = &explained[3];

@@ -84,11 +84,12 @@ pub fn predict(a: PredictArgs, matches: &clap::ArgMatches) -> Result<()> {
         // A model that cannot be explained is refused before any input is read.
         clf.explain_batch::<&str>(&[], 0)?;
     }
-    // The explanations of a batch of articles, when asked for.
-    let explain = |texts: &[String]| -> Result<Vec<Explanation>> {
+    // The probabilities of a batch of articles, and their explanations when asked for (the
+    // encoder reading each article once).
+    let classify = |texts: &[String]| -> Result<(Vec<Vec<f32>>, Vec<Explanation>)> {
         match a.explain {
-            Some(n) => clf.explain_batch(texts, n),
-            None => Ok(Vec::new()),
+            Some(n) => clf.probabilities_and_explanations(texts, n),
+            None => Ok((clf.probabilities_batch(texts)?, Vec::new())),
         }
     };
     let loaded = std::time::Instant::now();
@@ -124,7 +125,8 @@ pub fn predict(a: PredictArgs, matches: &clap::ArgMatches) -> Result<()> {
         out.flush().map_err(|e| io_error(stdout_path, e))
     };
     if !a.texts.is_empty() {
-        emit(&clf.probabilities_batch(&a.texts)?, &explain(&a.texts)?)?;
+        let (probs, explained) = classify(&a.texts)?;
+        emit(&probs, &explained)?;
         report(a.texts.len());
         return Ok(());
     }
@@ -184,8 +186,7 @@ pub fn predict(a: PredictArgs, matches: &clap::ArgMatches) -> Result<()> {
                 break;
             }
         }
-        let probs = clf.probabilities_batch(&texts[..n])?;
-        let explained = explain(&texts[..n])?;
+        let (probs, explained) = classify(&texts[..n])?;
         let mut next = probs.iter();
         let mut next_why = explained.iter();
         for line in batch.drain(..) {

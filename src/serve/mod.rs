@@ -555,12 +555,16 @@ fn results(
     ids: Option<Vec<serde_json::Value>>,
     asked: &Asked,
 ) -> Result<Vec<ClassifyResult>> {
-    let predictions = clf.predict_batch(texts)?;
-    let mut explained = match asked.explain {
-        Some(n) => clf.explain_batch(texts, n)?,
-        None => Vec::new(),
-    }
-    .into_iter();
+    // With explanations, the encoder reads each text once for both.
+    let (predictions, explained) = match asked.explain {
+        Some(n) => {
+            let (probs, explained) = clf.probabilities_and_explanations(texts, n)?;
+            let predictions = probs.iter().map(|p| clf.to_prediction(p)).collect();
+            (predictions, explained)
+        }
+        None => (clf.predict_batch(texts)?, Vec::new()),
+    };
+    let mut explained = explained.into_iter();
     let mut ids = ids.map(|ids| ids.into_iter());
     let scored = |s: crate::LabelScore| Scored {
         label: s.label,
