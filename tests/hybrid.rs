@@ -714,6 +714,14 @@ fn cross_validation_by_source_holds_out_whole_files() {
     .train(&corpus("train.jsonl"))
     .unwrap_err();
     assert!(e.to_string().contains("two files or more"), "{e}");
+    // A corpus built in memory does not know its examples' files.
+    let e = Trainer::new(TrainConfig {
+        cv_by_source: true,
+        ..hybrid_config()
+    })
+    .train(&Corpus::from_examples(both.examples.clone()))
+    .unwrap_err();
+    assert!(e.to_string().contains("not one built in memory"), "{e}");
 }
 
 #[test]

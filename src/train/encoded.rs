@@ -474,10 +474,17 @@ impl Trainer {
             return Ok((folds, FOLDS, format!("{FOLDS}-fold cross-validation")));
         }
         let sources = corpus.sources.len();
-        if corpus.source_of.len() != corpus.len() || sources < 2 {
+        if corpus.source_of.len() != corpus.len() {
+            return Err(Error::Usage(
+                "cross-validation by source needs each example's file: a corpus read from two \
+                 files or more (Corpus::read_all), not one built in memory"
+                    .into(),
+            ));
+        }
+        if sources < 2 {
             return Err(Error::Usage(format!(
                 "cross-validation by source needs training data read from two files or more \
-                 (--data, given {sources} time{})",
+                 (--data given {sources} time{})",
                 if sources == 1 { "" } else { "s" }
             )));
         }
