@@ -496,13 +496,15 @@ impl Trainer {
                     .into(),
             ));
         }
+        let mut size = vec![0usize; sources];
+        for &s in &corpus.source_of {
+            size[s as usize] += 1;
+        }
         for f in 0..k {
-            let names: Vec<String> = corpus
-                .sources
-                .iter()
-                .zip(&of_source)
-                .filter(|&(_, &g)| g == f)
-                .map(|(p, _)| p.display().to_string())
+            // The files with examples (a label map may have dropped all of one).
+            let names: Vec<String> = (0..sources)
+                .filter(|&s| of_source[s] == f && size[s] > 0)
+                .map(|s| corpus.sources[s].display().to_string())
                 .collect();
             let n = folds.iter().filter(|&&g| g == f).count();
             self.say(&format!(
