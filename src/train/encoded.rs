@@ -488,17 +488,13 @@ impl Trainer {
                 if sources == 1 { "" } else { "s" }
             )));
         }
-        let (folds, of_source, k) = source_folds(texts, &corpus.source_of, sources, FOLDS);
+        let (folds, of_source, size, k) = source_folds(texts, &corpus.source_of, sources, FOLDS);
         if k < 2 {
             return Err(Error::Usage(
                 "cross-validation by source needs examples from two files or more; \
                  only one --data file has any"
                     .into(),
             ));
-        }
-        let mut size = vec![0usize; sources];
-        for &s in &corpus.source_of {
-            size[s as usize] += 1;
         }
         for f in 0..k {
             // The files with examples (a label map may have dropped all of one).

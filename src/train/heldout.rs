@@ -59,13 +59,13 @@ pub(super) fn stratified_folds(
 /// `sources`) go to one fold, the sources taken largest first, each to the fold with the fewest
 /// examples so far; a text given more than once goes with its first copy. `folds` folds at
 /// most, as many as there are sources with examples when they are fewer. Returns each
-/// example's fold, each source's fold and the number of folds.
+/// example's fold, each source's fold and number of examples, and the number of folds.
 pub(super) fn source_folds(
     texts: &[&str],
     source_of: &[u32],
     sources: usize,
     folds: usize,
-) -> (Vec<usize>, Vec<usize>, usize) {
+) -> (Vec<usize>, Vec<usize>, Vec<usize>, usize) {
     let mut size = vec![0usize; sources];
     for &s in source_of {
         size[s as usize] += 1;
@@ -87,7 +87,7 @@ pub(super) fn source_folds(
         .zip(source_of)
         .map(|(&text, &s)| *first.entry(text).or_insert(fold_of_source[s as usize]))
         .collect();
-    (fold, fold_of_source, k)
+    (fold, fold_of_source, size, k)
 }
 
 /// The logits, at the positions of `labels`, that `clf` (trained without the documents
@@ -427,7 +427,8 @@ mod tests {
         }
         let names: Vec<String> = (0..source_of.len()).map(|i| format!("text {i}")).collect();
         let texts: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
-        let (folds, of_source, k) = source_folds(&texts, &source_of, sizes.len(), 5);
+        let (folds, of_source, size_of, k) = source_folds(&texts, &source_of, sizes.len(), 5);
+        assert_eq!(size_of, sizes);
         assert_eq!(k, 5);
         for (i, &s) in source_of.iter().enumerate() {
             assert_eq!(folds[i], of_source[s as usize], "example {i}");
@@ -441,7 +442,7 @@ mod tests {
         );
         // Two sources with examples: two folds. A text in both goes with its first copy.
         let texts2 = ["a", "b", "a", "c"];
-        let (folds2, _, k2) = source_folds(&texts2, &[0, 0, 1, 1], 2, 5);
+        let (folds2, _, _, k2) = source_folds(&texts2, &[0, 0, 1, 1], 2, 5);
         assert_eq!(k2, 2);
         assert_eq!(folds2, vec![0, 0, 0, 1]);
     }
