@@ -212,13 +212,7 @@ impl Classifier {
     ///
     /// A `transformer` model cannot be explained: [`Error::Usage`].
     pub fn explain(&self, text: &str, n: usize) -> Result<Explanation> {
-        if let Model::Transformer(_) = self.model {
-            return Err(not_explained());
-        }
-        self.map_batch(&[text], |ws, _, text, vector| {
-            self.explain_with(text, vector, n, ws).map(|(_, why)| why)
-        })
-        .map(|mut v| v.remove(0))
+        self.explain_batch(&[text], n).map(|mut v| v.remove(0))
     }
 
     /// [`Classifier::explain`] of many texts, in parallel (see
@@ -229,12 +223,8 @@ impl Classifier {
         texts: &[S],
         n: usize,
     ) -> Result<Vec<Explanation>> {
-        if let Model::Transformer(_) = self.model {
-            return Err(not_explained());
-        }
-        self.map_batch(texts, |ws, _, text, vector| {
-            self.explain_with(text, vector, n, ws).map(|(_, why)| why)
-        })
+        self.probabilities_and_explanations(texts, n)
+            .map(|(_, why)| why)
     }
 
     /// [`Classifier::probabilities_batch`] and [`Classifier::explain_batch`] of the same
