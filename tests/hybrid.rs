@@ -706,6 +706,45 @@ fn cross_validation_by_source_holds_out_whole_files() {
     );
     assert_eq!(info.valid_examples, 396);
     assert!(info.valid_accuracy > 0.7, "{}", info.valid_accuracy);
+    // A hybrid's weights come from the folds by source, its cascade from stratified folds:
+    // the threshold it keeps is the one fitted there, not the one by source.
+    let log = Arc::new(Log::default());
+    let clf = Trainer::new(TrainConfig {
+        cv_by_source: true,
+        progress: Some(log.clone()),
+        ..hybrid_config()
+    })
+    .train(&both)
+    .unwrap();
+    let lines = log.lines.lock().unwrap().clone();
+    let line = |part: &str| {
+        lines
+            .iter()
+            .find(|l| l.contains(part))
+            .unwrap_or_else(|| panic!("no line with {part:?} in {lines:?}"))
+            .clone()
+    };
+    let by_source = line("cascade on the folds by source: from a probability of ");
+    assert!(
+        by_source.contains("fitted instead on 5-fold stratified cross-validation"),
+        "{by_source}"
+    );
+    let Model::Hybrid(h) = clf.model() else {
+        panic!("a hybrid was asked for")
+    };
+    let kept =
+        line("cascade (--cascade-keep 0.9): the bow part answers alone from a probability of");
+    let threshold = format!("{:.3}", h.cascade().unwrap().confident);
+    assert!(
+        kept.contains(&format!("probability of {threshold} on"))
+            && kept.contains("5-fold cross-validation accuracy")
+            && !kept.contains("by source"),
+        "{kept} (kept {threshold})"
+    );
+    assert_eq!(
+        clf.config().training.as_ref().unwrap().valid,
+        "2-fold cross-validation by source of the training data"
+    );
     // One file: nothing to hold out by source, said before any encoding.
     let e = Trainer::new(TrainConfig {
         cv_by_source: true,

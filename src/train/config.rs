@@ -90,8 +90,10 @@ pub struct TrainConfig {
     /// file in [`Corpus::sources`](crate::Corpus::sources) are held out together (the files
     /// grouped into up to five folds of about equal size), so that every choice made on the
     /// held-out scores (the encoder layer's penalty, the hybrid's weights and bow part, the
-    /// cascade's and the unsure threshold) is made on sources the scoring models never saw.
-    /// Needs a corpus read from two files or more. Off: folds stratified by label.
+    /// unsure threshold) is made on sources the scoring models never saw. A hybrid's cascade is
+    /// still fitted on stratified folds (its parts trained once more on those): it is there
+    /// for speed on text like the training data. Needs a corpus read from two files or more.
+    /// Off: folds stratified by label.
     pub cv_by_source: bool,
 }
 

@@ -8,8 +8,10 @@
 //!    folds that each hold out whole source files. For each fold, the encoder layer (at each
 //!    candidate penalty, [`PENALTIES`]) and, for a hybrid, a bow model train on the other
 //!    folds and score the fold: every document gets scores from models that never saw it.
-//! 3. Those scores choose the layer's penalty (the lowest log-loss) and fit the hybrid's two
-//!    weights ([`fit_scales`]).
+//! 3. Those scores choose the layer's penalty (the lowest log-loss), fit the hybrid's two
+//!    weights ([`fit_scales`]) and its cascade ([`fit_cascade`]). With folds by source, the
+//!    cascade is fitted on stratified folds all the same (the chosen bow part and layer
+//!    trained again on those): it is there for speed on text like the training data.
 //! 4. The layer and the bow part train again on all the data; the weights stay.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -65,6 +67,14 @@ struct Candidate<'a> {
     combined: Vec<Vec<f32>>,
     /// The accuracy of those.
     accuracy: f64,
+}
+
+/// `a · bow + b · head`, document by document: a hybrid's logits from its parts'.
+fn combine_with(bow: &[Vec<f32>], head: &[Vec<f32>], [a, b]: [f32; 2]) -> Vec<Vec<f32>> {
+    bow.iter()
+        .zip(head)
+        .map(|(zb, ze)| zb.iter().zip(ze).map(|(p, q)| a * p + b * q).collect())
+        .collect()
 }
 
 /// The vectors of the training texts with the scores of the cross-validation.
@@ -138,6 +148,7 @@ impl Trainer {
             &targets,
             &labels,
             (&folds, k),
+            &PENALTIES,
             &bow_trainers,
         )?;
         let score = |logits: &[Vec<f32>]| {
@@ -149,12 +160,7 @@ impl Trainer {
                     .zip(logits.iter().map(|z| argmax(z))),
             )
         };
-        let combine = |bow: &[Vec<f32>], [a, b]: [f32; 2]| -> Vec<Vec<f32>> {
-            bow.iter()
-                .zip(&cross.head)
-                .map(|(zb, ze)| zb.iter().zip(ze).map(|(p, q)| a * p + b * q).collect())
-                .collect()
-        };
+        let combine = |bow: &[Vec<f32>], scales: [f32; 2]| combine_with(bow, &cross.head, scales);
         // Each candidate bow part with its weights, scored as the hybrid it makes. The most
         // regularized (the smallest C) whose accuracy is within C_TOLERANCE of the best is kept:
         // a less regularized part must earn its place.
@@ -210,25 +216,59 @@ impl Trainer {
             );
         }
         self.say(&line);
-        // The bow part alone: its calibration, and how sure it must be to answer alone.
-        let fitted = chosen
-            .as_ref()
-            .map(|c| fit_cascade(c.bow, &combined, &targets, cascade_keep));
-        let cascade = fitted.map(|(c, _, _)| c);
-        if let (Some((c, alone, right)), Some(chosen)) = (fitted, &chosen) {
+        // The bow part alone: its calibration, and how sure it must be to answer alone. Fitted
+        // on stratified folds even when the weights were fitted by source: the cascade is there
+        // for speed on text like the training data, where the n-grams know the words; on folds
+        // by source (languages and sources no other file has) the n-grams look unsure of
+        // everything, and the default mode would send most documents to the encoder.
+        let mut cascade = None;
+        if let Some(chosen) = &chosen {
+            let stratified;
+            let (bow, both, folds_name) = if cfg.cv_by_source {
+                let (c, alone, _) = fit_cascade(chosen.bow, &combined, &targets, cascade_keep);
+                self.say(&format!(
+                    "cascade on the folds by source: from a probability of {:.3}, {:.1}% of the \
+                     documents alone; fitted instead on {FOLDS}-fold stratified \
+                     cross-validation (the bow part and the layer trained {FOLDS} times more)",
+                    c.confident,
+                    100.0 * alone
+                ));
+                let folds = stratified_folds(&texts, &targets, labels.len(), FOLDS, cfg.seed);
+                let again = self.cross_scores(
+                    corpus,
+                    &vectors,
+                    &targets,
+                    &labels,
+                    (&folds, FOLDS),
+                    &[cross.penalty],
+                    std::slice::from_ref(chosen.trainer),
+                )?;
+                let bow = again.bow.into_iter().next().unwrap_or_default();
+                let both = combine_with(&bow, &again.head, chosen.scales);
+                stratified = (bow, both);
+                (
+                    stratified.0.as_slice(),
+                    stratified.1.as_slice(),
+                    format!("{FOLDS}-fold cross-validation"),
+                )
+            } else {
+                (chosen.bow, combined.as_slice(), cv_name.clone())
+            };
+            let (c, alone, right) = fit_cascade(bow, both, &targets, cascade_keep);
             self.say(&format!(
                 "cascade (--cascade-keep {cascade_keep}): the bow part answers alone from a \
-                 probability of {:.3} on {:.1}% of the documents, cross-validated accuracy \
-                 {right:.4}",
+                 probability of {:.3} on {:.1}% of the documents, {folds_name} accuracy \
+                 {right:.4} (both parts: {:.4})",
                 c.confident,
                 100.0 * alone,
+                score(both).accuracy()
             ));
             // What other settings would give, so that one training shows the choice.
             let others: Vec<String> = OTHER_KEEPS
                 .iter()
                 .filter(|&&k| k != cascade_keep)
                 .map(|&k| {
-                    let (c, alone, right) = fit_cascade(chosen.bow, &combined, &targets, k);
+                    let (c, alone, right) = fit_cascade(bow, both, &targets, k);
                     format!(
                         "{k}: from {:.3}, {:.1}% alone, {right:.4}",
                         c.confident,
@@ -237,6 +277,7 @@ impl Trainer {
                 })
                 .collect();
             self.say(&format!("  other --cascade-keep: {}", others.join("; ")));
+            cascade = Some(c);
         }
         self.check_cancel()?;
 
@@ -512,9 +553,9 @@ impl Trainer {
         Ok((folds, k, format!("{k}-fold cross-validation by source")))
     }
 
-    /// Held-out scores of every document: the encoder layer at each penalty (the best kept)
-    /// and, for a hybrid, each candidate bow part. `folds`: each document's fold, and their
-    /// number.
+    /// Held-out scores of every document: the encoder layer at each of `penalties` (the best
+    /// kept) and, for a hybrid, each candidate bow part. `folds`: each document's fold, and
+    /// their number.
     fn cross_scores(
         &self,
         corpus: &Corpus,
@@ -522,11 +563,12 @@ impl Trainer {
         targets: &[u32],
         labels: &[String],
         (folds, k): (&[usize], usize),
+        penalties: &[f64],
         bow: &[Trainer],
     ) -> Result<CrossScores> {
         let n = vectors.len();
         let classes = labels.len();
-        let mut head_scores: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); n]; PENALTIES.len()];
+        let mut head_scores: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); n]; penalties.len()];
         let mut bow_scores: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); n]; bow.len()];
         for fold in 0..k {
             self.check_cancel()?;
@@ -534,7 +576,7 @@ impl Trainer {
                 (0..n).partition(|&i| folds[i] != fold);
             let xs: Vec<&[f32]> = inside.iter().map(|&i| vectors[i].as_slice()).collect();
             let ys: Vec<u32> = inside.iter().map(|&i| targets[i]).collect();
-            for (p, &penalty) in PENALTIES.iter().enumerate() {
+            for (p, &penalty) in penalties.iter().enumerate() {
                 let head = DenseHead::fit(&xs, &ys, classes, penalty);
                 for &i in &outside {
                     head.logits_into(&vectors[i], &mut head_scores[p][i]);
@@ -571,12 +613,12 @@ impl Trainer {
                 .sum::<f64>()
                 / n as f64
         };
-        let best = (0..PENALTIES.len())
+        let best = (0..penalties.len())
             .min_by(|&a, &b| log_loss(&head_scores[a]).total_cmp(&log_loss(&head_scores[b])))
             .expect("there are penalties");
         Ok(CrossScores {
             head: head_scores.swap_remove(best),
-            penalty: PENALTIES[best],
+            penalty: penalties[best],
             bow: bow_scores,
         })
     }
