@@ -375,8 +375,9 @@ pub struct TrainArgs {
     pub no_cache: bool,
     /// Cross-validate by source: each --data file is held out whole (files grouped into up to
     /// five folds), so that the hybrid's weights, its bow part's C, the encoder layer's penalty
-    /// and the cascade's threshold are chosen on sources the fold's models never saw, as news
-    /// from a new source will be. Needs two --data files or more.
+    /// and the unsure threshold are chosen on sources the fold's models never saw, as news
+    /// from a new source will be (the cascade's threshold is still fitted on stratified folds).
+    /// Needs two --data files or more.
     #[arg(help_heading = "encoder (--arch encoder, hybrid)", long)]
     pub cv_by_source: bool,
     /// Save the model as trained: every n-gram row (no --keep-ngrams), single precision, and
