@@ -116,6 +116,8 @@ pub(crate) fn softmax_in_place(xs: &mut [f32]) {
 }
 
 /// A trained model of any architecture.
+// One per classifier, never in a collection: boxing the larger variants would save nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Model {
     /// A bag-of-n-grams model.

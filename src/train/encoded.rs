@@ -148,8 +148,7 @@ impl Trainer {
             &targets,
             &labels,
             (&folds, k),
-            &PENALTIES,
-            &bow_trainers,
+            (&PENALTIES, &bow_trainers),
         )?;
         let score = |logits: &[Vec<f32>]| {
             Evaluation::from_pairs(
@@ -240,8 +239,7 @@ impl Trainer {
                     &targets,
                     &labels,
                     (&folds, FOLDS),
-                    &[cross.penalty],
-                    std::slice::from_ref(chosen.trainer),
+                    (&[cross.penalty], std::slice::from_ref(chosen.trainer)),
                 )?;
                 let bow = again.bow.into_iter().next().unwrap_or_default();
                 let both = combine_with(&bow, &again.head, chosen.scales);
@@ -554,7 +552,7 @@ impl Trainer {
     }
 
     /// Held-out scores of every document: the encoder layer at each of `penalties` (the best
-    /// kept) and, for a hybrid, each candidate bow part. `folds`: each document's fold, and
+    /// kept) and, for a hybrid, each candidate `bow` part. `folds`: each document's fold, and
     /// their number.
     fn cross_scores(
         &self,
@@ -563,8 +561,7 @@ impl Trainer {
         targets: &[u32],
         labels: &[String],
         (folds, k): (&[usize], usize),
-        penalties: &[f64],
-        bow: &[Trainer],
+        (penalties, bow): (&[f64], &[Trainer]),
     ) -> Result<CrossScores> {
         let n = vectors.len();
         let classes = labels.len();
