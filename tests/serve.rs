@@ -118,6 +118,14 @@ fn http(
     let _ = stream.write_all(body);
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
+    if raw.is_empty() {
+        // Closed unanswered: a server shutting down may have taken the connection just before
+        // it stopped taking them (under load, the window is wide enough to hit).
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "connection closed without an answer",
+        ));
+    }
     let raw = String::from_utf8(raw).expect("UTF-8 answer");
     let (head, rest) = raw.split_once("\r\n\r\n").expect("headers end");
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
