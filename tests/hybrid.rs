@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use common::{corpus, data, khabar, stderr, stdout};
 use khabar::model::{EncoderArchConfig, HybridConfig, Mode, Model};
 use khabar::{
-    ArchConfig, Classifier, Corpus, Error, FeatureKind, TrainConfig, TrainProgress, Trainer,
+    ArchConfig, Classifier, Corpus, Error, Example, FeatureKind, TrainConfig, TrainProgress,
+    Trainer,
 };
 
 /// Keeps the lines training reports, and the pieces it says it encoded.
@@ -745,6 +746,10 @@ fn cross_validation_by_source_holds_out_whole_files() {
         clf.config().training.as_ref().unwrap().valid,
         "2-fold cross-validation by source of the training data"
     );
+    assert!(
+        !lines.iter().any(|l| l.starts_with("note: by default")),
+        "{lines:?}"
+    );
     // One file: nothing to hold out by source, said before any encoding.
     let e = Trainer::new(TrainConfig {
         cv_by_source: true,
@@ -809,4 +814,46 @@ fn options_of_other_architectures_are_refused() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
     }
+}
+
+/// Where the n-grams alone are as accurate as both parts (here a marker word decides the label
+/// and the encoder's vector barely sees it), the cascade lets them answer every document, and
+/// training says so: the default mode is then `--fast`.
+#[test]
+fn training_says_when_the_cascade_leaves_the_encoder_nothing() {
+    let examples: Vec<Example> = corpus("train.jsonl")
+        .examples
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let (marker, label) = if i % 2 == 0 {
+                ("zqxalpha", "even")
+            } else {
+                ("zqxbeta", "odd")
+            };
+            Example::new(format!("{} {marker}", e.text), label)
+        })
+        .collect();
+    let log = Arc::new(Log::default());
+    let clf = Trainer::new(TrainConfig {
+        progress: Some(log.clone()),
+        ..config(ArchConfig::Hybrid(HybridConfig {
+            cascade_keep: 0.0,
+            ..HybridConfig::default()
+        }))
+    })
+    .train(&Corpus::from_examples(examples.clone()))
+    .unwrap();
+    assert!(log.says("on 100.0% of the documents"));
+    assert!(log.says(
+        "note: by default the bow part will answer every document alone: on these folds it is \
+         as accurate alone as with the encoder"
+    ));
+    // And so it does: the default mode's answers are the fast mode's.
+    let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
+    let fast = clf.clone().with_mode(Mode::Fast);
+    assert_eq!(
+        clf.probabilities_batch(&texts).unwrap(),
+        fast.probabilities_batch(&texts).unwrap()
+    );
 }

@@ -275,6 +275,14 @@ impl Trainer {
                 })
                 .collect();
             self.say(&format!("  other --cascade-keep: {}", others.join("; ")));
+            if alone >= 0.999 {
+                self.say(
+                    "note: by default the bow part will answer every document alone: on these \
+                     folds it is as accurate alone as with the encoder (--cascade-keep 0.5 or \
+                     more leaves the encoder the documents where the two ways differ, if any; \
+                     --accurate runs both parts on every document)",
+                );
+            }
             cascade = Some(c);
         }
         self.check_cancel()?;
