@@ -750,6 +750,18 @@ fn cross_validation_by_source_holds_out_whole_files() {
         !lines.iter().any(|l| l.starts_with("note: by default")),
         "{lines:?}"
     );
+    // The held-out scores by length band, on each kind of folds, cover every document once.
+    for folds in [
+        "5-fold cross-validation",
+        "2-fold cross-validation by source",
+    ] {
+        let bands = line(&format!("  by length ({folds}): up to 20 words: "));
+        let counted: usize = bands
+            .split(" documents")
+            .filter_map(|part| part.rsplit(' ').next()?.parse::<usize>().ok())
+            .sum();
+        assert_eq!(counted, 396, "{bands}");
+    }
     // One file: nothing to hold out by source, said before any encoding.
     let e = Trainer::new(TrainConfig {
         cv_by_source: true,
