@@ -86,9 +86,8 @@ const LENGTH_BANDS: [(usize, usize, &str); 3] = [
 ];
 
 /// For each length band of the training texts: how many, the held-out accuracy of the bow part
-/// alone, of both parts and of the cascade, and the share the cascade leaves to the bow part.
-/// Where the encoder earns its cost shows here (on short texts, the n-grams have few words to
-/// go on, and the encoder has few pieces to read).
+/// alone, of both parts and of the cascade, and the share the cascade leaves to the bow part:
+/// where the encoder earns its cost, and where the cascade gives it the documents.
 fn by_length(
     texts: &[&str],
     targets: &[u32],
