@@ -278,8 +278,8 @@ impl Trainer {
         // everything, and the default mode would send most documents to the encoder.
         let mut cascade = None;
         if let Some(chosen) = &chosen {
-            let stratified;
-            let (bow, both, folds_name) = if cfg.cv_by_source {
+            // With folds by source: the chosen parts' held-out scores on stratified folds.
+            let stratified = if cfg.cv_by_source {
                 let (c, alone, _) = fit_cascade(chosen.bow, &combined, &targets, cascade_keep);
                 self.say(&format!(
                     "cascade on the folds by source: from a probability of {:.3}, {:.1}% of the \
@@ -303,14 +303,17 @@ impl Trainer {
                 )?;
                 let bow = again.bow.into_iter().next().unwrap_or_default();
                 let both = combine_with(&bow, &again.head, chosen.scales);
-                stratified = (bow, both);
-                (
-                    stratified.0.as_slice(),
-                    stratified.1.as_slice(),
-                    format!("{FOLDS}-fold cross-validation"),
-                )
+                Some((bow, both))
             } else {
-                (chosen.bow, combined.as_slice(), cv_name.clone())
+                None
+            };
+            let (bow, both, folds_name) = match &stratified {
+                Some((bow, both)) => (
+                    bow.as_slice(),
+                    both.as_slice(),
+                    format!("{FOLDS}-fold cross-validation"),
+                ),
+                None => (chosen.bow, combined.as_slice(), cv_name.clone()),
             };
             let (c, alone, right) = fit_cascade(bow, both, &targets, cascade_keep);
             self.say(&format!(
