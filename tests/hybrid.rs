@@ -742,6 +742,11 @@ fn cross_validation_by_source_holds_out_whole_files() {
             && !kept.contains("by source"),
         "{kept} (kept {threshold})"
     );
+    // (The two thresholds differ here, so the check above tells them apart.)
+    assert!(
+        !by_source.contains(&format!("probability of {threshold},")),
+        "{by_source} (kept {threshold})"
+    );
     assert_eq!(
         clf.config().training.as_ref().unwrap().valid,
         "2-fold cross-validation by source of the training data"
