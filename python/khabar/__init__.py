@@ -290,13 +290,16 @@ def train(texts: Sequence[str], labels: Sequence[Any], **options: Any) -> Classi
     - ``calibration_folds`` (bow: folds that calibrate the probabilities; 0: none),
     - ``threads`` (default: one per core), ``vocab_size``,
     - ``compact``, ``keep_ngrams`` (shrink a bow model after training, as ``khabar train``),
-    - ``multi_label`` (``labels`` is then a list of lists of labels).
+    - ``multi_label`` (``labels`` is then a list of lists of labels),
+    - ``max_tokens`` (``"encoder"``, ``"hybrid"``: the most pieces the encoder reads of a text),
+    - ``cascade_keep`` (``"hybrid"``: the share, 0 to 1, of the documents on which the n-grams
+      alone and both parts differ that the default mode sends to the encoder).
 
     An unknown option raises TypeError naming it; a value out of range KhabarValueError.
     """
     known = {
         "arch", "epochs", "seed", "valid_fraction", "calibration_folds", "threads", "compact",
-        "keep_ngrams", "vocab_size", "patience", "multi_label",
+        "keep_ngrams", "vocab_size", "patience", "multi_label", "max_tokens", "cascade_keep",
     }
     unknown = sorted(set(options) - known)
     if unknown:

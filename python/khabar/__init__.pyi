@@ -138,5 +138,7 @@ def train(
     vocab_size: Optional[int] = None,
     patience: Optional[int] = None,
     multi_label: bool = False,
+    max_tokens: Optional[int] = None,
+    cascade_keep: Optional[float] = None,
 ) -> Classifier: ...
 def cached(path: Optional[_Path] = None, *, mode: _Mode = "cascade", threads: Optional[int] = None) -> Classifier: ...

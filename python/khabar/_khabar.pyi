@@ -42,4 +42,6 @@ def train(
     vocab_size: Optional[int] = None,
     patience: Optional[int] = None,
     multi_label: bool = False,
+    max_tokens: Optional[int] = None,
+    cascade_keep: Optional[float] = None,
 ) -> _Classifier: ...

@@ -343,11 +343,41 @@ impl PyClassifier {
 }
 
 /// The architecture of `arch` with its defaults.
-fn arch_config(arch: &str) -> PyResult<ArchConfig> {
+/// The architecture named `arch`, with the encoder's reading length (`encoder`, `hybrid`) and
+/// the cascade's setting (`hybrid`) where given; given to an architecture that has no use for
+/// them, they are refused.
+fn arch_config(
+    arch: &str,
+    max_tokens: Option<usize>,
+    cascade_keep: Option<f64>,
+) -> PyResult<ArchConfig> {
+    let refuse = |option: &str, applies: &str| {
+        Err(PyValueError::new_err(format!(
+            "{option} applies to {applies}; arch={arch:?} does not use it"
+        )))
+    };
+    if cascade_keep.is_some() && arch != "hybrid" && is_arch(arch) {
+        return refuse("cascade_keep", "arch='hybrid'");
+    }
+    if max_tokens.is_some() && matches!(arch, "bow" | "transformer") {
+        return refuse("max_tokens", "arch='encoder' and 'hybrid'");
+    }
     Ok(match arch {
         "bow" => ArchConfig::Bow(BowConfig::default()),
-        "hybrid" => ArchConfig::Hybrid(HybridConfig::default()),
-        "encoder" => ArchConfig::Encoder(EncoderArchConfig::default()),
+        "hybrid" => {
+            let d = HybridConfig::default();
+            ArchConfig::Hybrid(HybridConfig {
+                max_tokens: max_tokens.unwrap_or(d.max_tokens),
+                cascade_keep: cascade_keep.unwrap_or(d.cascade_keep),
+                ..d
+            })
+        }
+        "encoder" => {
+            let d = EncoderArchConfig::default();
+            ArchConfig::Encoder(EncoderArchConfig {
+                max_tokens: max_tokens.unwrap_or(d.max_tokens),
+            })
+        }
         "transformer" => ArchConfig::Transformer(TransformerConfig::default()),
         other => {
             return Err(PyValueError::new_err(format!(
@@ -357,13 +387,18 @@ fn arch_config(arch: &str) -> PyResult<ArchConfig> {
     })
 }
 
+fn is_arch(arch: &str) -> bool {
+    matches!(arch, "bow" | "hybrid" | "encoder" | "transformer")
+}
+
 /// Trains a classifier on texts and labels (one label per text, or for `multi_label` a list
 /// of labels per text). Options left as None take the architecture's defaults.
 #[pyfunction]
 #[pyo3(signature = (
     texts, labels, *, arch = "bow", epochs = None, seed = None, valid_fraction = None,
     calibration_folds = None, threads = None, compact = None, keep_ngrams = None,
-    vocab_size = None, patience = None, multi_label = false
+    vocab_size = None, patience = None, multi_label = false, max_tokens = None,
+    cascade_keep = None
 ))]
 #[allow(clippy::too_many_arguments)]
 fn train(
@@ -381,9 +416,11 @@ fn train(
     vocab_size: Option<usize>,
     patience: Option<usize>,
     multi_label: bool,
+    max_tokens: Option<usize>,
+    cascade_keep: Option<f64>,
 ) -> PyResult<PyClassifier> {
     let examples = examples(texts, labels, multi_label)?;
-    let arch = arch_config(arch)?;
+    let arch = arch_config(arch, max_tokens, cascade_keep)?;
     let uses_calibration = matches!(arch, ArchConfig::Bow(_));
     if calibration_folds.is_some_and(|f| f > 0) && !uses_calibration {
         return Err(PyValueError::new_err(format!(

@@ -214,6 +214,21 @@ def test_train_options_map_onto_the_library(news_train):
     assert calibrated.unsure_below is not None
 
 
+def test_hybrid_options_reach_the_model(news_train):
+    texts, labels = news_train
+    clf = khabar.train(texts, labels, arch="hybrid", max_tokens=64, cascade_keep=0.5)
+    arch = clf.config["architecture"]
+    assert (arch["kind"], arch["max_tokens"], arch["cascade_keep"]) == ("hybrid", 64, 0.5)
+    encoder = khabar.train(texts, labels, arch="encoder", max_tokens=32)
+    assert encoder.config["architecture"]["max_tokens"] == 32
+    with pytest.raises(ValueError, match="max_tokens applies to arch='encoder' and 'hybrid'"):
+        khabar.train(texts, labels, max_tokens=64)
+    with pytest.raises(ValueError, match="cascade_keep applies to arch='hybrid'"):
+        khabar.train(texts, labels, arch="encoder", cascade_keep=0.5)
+    with pytest.raises(khabar.KhabarValueError, match="cascade_keep"):
+        khabar.train(texts, labels, arch="hybrid", cascade_keep=2.0)
+
+
 def test_train_refuses_unknown_and_bad_options(news_train):
     texts, labels = news_train
     with pytest.raises(TypeError, match=r"'epoch' \(did you mean 'epochs'\?\)"):
