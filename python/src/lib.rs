@@ -351,18 +351,7 @@ fn arch_config(
     max_tokens: Option<usize>,
     cascade_keep: Option<f64>,
 ) -> PyResult<ArchConfig> {
-    let refuse = |option: &str, applies: &str| {
-        Err(PyValueError::new_err(format!(
-            "{option} applies to {applies}; arch={arch:?} does not use it"
-        )))
-    };
-    if cascade_keep.is_some() && arch != "hybrid" && is_arch(arch) {
-        return refuse("cascade_keep", "arch='hybrid'");
-    }
-    if max_tokens.is_some() && matches!(arch, "bow" | "transformer") {
-        return refuse("max_tokens", "arch='encoder' and 'hybrid'");
-    }
-    Ok(match arch {
+    let config = match arch {
         "bow" => ArchConfig::Bow(BowConfig::default()),
         "hybrid" => {
             let d = HybridConfig::default();
@@ -384,11 +373,19 @@ fn arch_config(
                 "arch must be 'bow', 'hybrid', 'encoder' or 'transformer' (got {other:?})"
             )))
         }
-    })
-}
-
-fn is_arch(arch: &str) -> bool {
-    matches!(arch, "bow" | "hybrid" | "encoder" | "transformer")
+    };
+    let refuse = |option: &str, applies: &str| {
+        Err(PyValueError::new_err(format!(
+            "{option} applies to {applies}; arch={arch:?} does not use it"
+        )))
+    };
+    if cascade_keep.is_some() && !matches!(config, ArchConfig::Hybrid(_)) {
+        return refuse("cascade_keep", "arch='hybrid'");
+    }
+    if max_tokens.is_some() && !matches!(config, ArchConfig::Encoder(_) | ArchConfig::Hybrid(_)) {
+        return refuse("max_tokens", "arch='encoder' and 'hybrid'");
+    }
+    Ok(config)
 }
 
 /// Trains a classifier on texts and labels (one label per text, or for `multi_label` a list

@@ -387,6 +387,13 @@ fn two_numbers(name: &str, t: Tensor) -> std::result::Result<[f32; 2], String> {
     Ok([v[0], v[1]])
 }
 
+/// The bow part's top probability alone, calibrated: of its raw `logits` times `scale` (a
+/// [`Cascade`]'s scale).
+pub(crate) fn calibrated_top(scale: f32, logits: &[f32]) -> f32 {
+    let z: Vec<f32> = logits.iter().map(|p| scale * p).collect();
+    top_probability(&z)
+}
+
 /// The largest softmax probability of `logits`.
 pub(crate) fn top_probability(logits: &[f32]) -> f32 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -498,9 +505,8 @@ pub(crate) fn fit_cascade(
         .zip(combined)
         .zip(targets)
         .map(|((zb, zc), &y)| {
-            let z: Vec<f32> = zb.iter().map(|p| scale * p).collect();
             (
-                top_probability(&z),
+                calibrated_top(scale, zb),
                 super::argmax(zb) == y as usize,
                 super::argmax(zc) == y as usize,
             )

@@ -28,7 +28,7 @@ use crate::corpus::{Corpus, Example};
 use crate::error::{Error, Result};
 use crate::metrics::Evaluation;
 use crate::model::encoder::EncodingCache;
-use crate::model::hybrid::{fit_cascade, fit_scales, top_probability};
+use crate::model::hybrid::{calibrated_top, fit_cascade, fit_scales, top_probability};
 use crate::model::{
     argmax, softmax_in_place, ArchConfig, BowConfig, DenseHead, Encoder, EncoderArchConfig,
     EncoderModel, Hybrid, Loss, Model, Workspace,
@@ -110,8 +110,7 @@ fn by_length(
             let both_say = argmax(zc) == y;
             alone_right += usize::from(bow_says);
             both_right += usize::from(both_say);
-            let calibrated: Vec<f32> = zb.iter().map(|z| cascade.scale * z).collect();
-            if top_probability(&calibrated) >= cascade.confident {
+            if calibrated_top(cascade.scale, zb) >= cascade.confident {
                 alone += 1;
                 cascade_right += usize::from(bow_says);
             } else {
