@@ -341,7 +341,7 @@ impl Classifier {
                     Model::Hybrid(h) if self.mode != Mode::Accurate => {
                         let need = self.parallel(texts, |ws, logits, _, text| {
                             h.fast_logits_into(&self.tokenizer, text, &mut ws.bow, logits);
-                            Ok(h.needs_encoder(self.mode, logits))
+                            Ok(h.needs_encoder(self.mode, text, logits))
                         })?;
                         (0..texts.len()).filter(|&i| need[i]).collect()
                     }

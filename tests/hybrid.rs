@@ -166,6 +166,9 @@ fn the_cascade_answers_alone_only_where_the_bow_part_is_sure() {
     };
     let cascade = h.cascade().expect("a hybrid trained now has a cascade");
     assert!(cascade.scale > 0.0, "{cascade:?}");
+    // Short texts (headlines, sentences) have their own threshold, never lower.
+    assert_eq!(cascade.short_words, 30);
+    assert!(cascade.short_confident >= cascade.confident, "{cascade:?}");
     let texts = common::test_texts();
     let fast = clf.clone().with_mode(Mode::Fast);
     let accurate = clf.clone().with_mode(Mode::Accurate);
@@ -175,7 +178,7 @@ fn the_cascade_answers_alone_only_where_the_bow_part_is_sure() {
     let mut alone = 0;
     for (i, text) in texts.iter().enumerate() {
         let top = p_fast[i].iter().copied().fold(0.0, f32::max);
-        if top >= cascade.confident {
+        if top >= cascade.threshold(text) {
             alone += 1;
             assert_eq!(p_cascade[i], p_fast[i], "{text}");
         } else {
@@ -735,16 +738,19 @@ fn cross_validation_by_source_holds_out_whole_files() {
     };
     let kept =
         line("cascade (--cascade-keep 0.9): the bow part answers alone from a probability of");
-    let threshold = format!("{:.3}", h.cascade().unwrap().confident);
+    let cascade = h.cascade().unwrap();
+    let threshold = format!("{:.3}", cascade.confident);
     assert!(
-        kept.contains(&format!("probability of {threshold} on"))
-            && kept.contains("5-fold cross-validation accuracy")
+        kept.contains(&format!(
+            "probability of {threshold} (texts of up to 30 words: {:.3}) on",
+            cascade.short_confident
+        )) && kept.contains("5-fold cross-validation accuracy")
             && !kept.contains("by source"),
         "{kept} (kept {threshold})"
     );
     // (The two thresholds differ here, so the check above tells them apart.)
     assert!(
-        !by_source.contains(&format!("probability of {threshold},")),
+        !by_source.contains(&format!("probability of {threshold} (")),
         "{by_source} (kept {threshold})"
     );
     assert_eq!(
@@ -760,7 +766,7 @@ fn cross_validation_by_source_holds_out_whole_files() {
         "5-fold cross-validation",
         "2-fold cross-validation by source",
     ] {
-        let bands = line(&format!("  by length ({folds}): up to 20 words: "));
+        let bands = line(&format!("  by length ({folds}): up to 30 words: "));
         let counted: usize = bands
             .split(" documents")
             .filter_map(|part| part.rsplit(' ').next()?.parse::<usize>().ok())

@@ -350,7 +350,8 @@ pub struct TrainArgs {
     /// The share (0 to 1) of the training articles on which the n-grams alone and the whole
     /// model differ (cross-validated) that the default mode must still send to the encoder
     /// (hybrid): higher is closer to --accurate and slower, 0 the fastest default mode that
-    /// loses at most a tenth of a point there.
+    /// loses at most a tenth of a point there (on the whole, and on texts of up to 30 words
+    /// alone, which get a threshold of their own).
     #[arg(help_heading = "encoder (--arch encoder, hybrid)", long, value_name = "SHARE", default_value_t = khabar::model::hybrid::DEFAULT_CASCADE_KEEP)]
     pub cascade_keep: f64,
     /// The pretrained encoder's directory (default: the one built into khabar). A model

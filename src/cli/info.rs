@@ -28,6 +28,8 @@ pub fn info(a: InfoArgs) -> Result<()> {
                 Model::Hybrid(h) => h.cascade().map(|k| serde_json::json!({
                     "bow_scale": k.scale,
                     "bow_alone_from": k.confident,
+                    "short_words": k.short_words,
+                    "bow_alone_from_short": k.short_confident,
                 })),
                 _ => None,
             },
@@ -253,9 +255,16 @@ fn describe(clf: &Classifier, ngrams: usize) -> String {
             let cascade = match cascade {
                 Some(k) if k.confident <= 1.0 => format!(
                     "; by default the bow part answers alone where its probability is at least \
-                     {:.3}, a threshold chosen at training with --cascade-keep {} (--accurate: \
+                     {:.3}{}, a threshold chosen at training with --cascade-keep {} (--accurate: \
                      never; --fast: always)",
-                    k.confident, c.cascade_keep
+                    k.confident,
+                    match k.short_words {
+                        0 => String::new(),
+                        w if k.short_confident > 1.0 =>
+                            format!(" (never for texts of up to {w} words)"),
+                        w => format!(" ({:.3} for texts of up to {w} words)", k.short_confident),
+                    },
+                    c.cascade_keep
                 ),
                 Some(_) => "; the encoder runs on every article (--fast: never)".to_string(),
                 None => "; the encoder runs on every article (the model predates the \

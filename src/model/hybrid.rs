@@ -75,6 +75,37 @@ pub struct Cascade {
     /// encoder a share ([`HybridConfig::cascade_keep`], 90% by default) of the documents on
     /// which the two ways differ (above 1: never).
     pub confident: f32,
+    /// Texts of at most this many words (whitespace-separated) are short: they answer alone
+    /// from [`Cascade::short_confident`] instead (0: no text is, as in a model saved before
+    /// short texts had a threshold of their own).
+    pub short_words: u32,
+    /// The threshold of short texts: the same rule as [`Cascade::confident`]'s held on the
+    /// short training texts alone, and never lower than it. The cascade's tolerance then holds
+    /// on headlines and sentences as well as on the whole, where longer texts would otherwise
+    /// make up for what short ones lose; and a short text is cheap for the encoder (30 words
+    /// are about a third of the 128 pieces the built-in model reads).
+    pub short_confident: f32,
+}
+
+impl Cascade {
+    /// The threshold of `text`: [`Cascade::short_confident`] for a short text,
+    /// [`Cascade::confident`] otherwise.
+    pub fn threshold(&self, text: &str) -> f32 {
+        if is_short(text, self.short_words) {
+            self.short_confident
+        } else {
+            self.confident
+        }
+    }
+}
+
+/// Texts of at most this many words get the cascade's short threshold
+/// ([`Cascade::short_words`]).
+pub const SHORT_WORDS: u32 = 30;
+
+/// Whether `text` has at most `words` words (whitespace-separated; never with `words` 0).
+pub(crate) fn is_short(text: &str, words: u32) -> bool {
+    words > 0 && text.split_whitespace().nth(words as usize).is_none()
 }
 
 /// The settings of the `encoder` architecture.
@@ -294,13 +325,13 @@ impl Hybrid {
         }
     }
 
-    /// Whether, in `mode`, a text whose bow part alone gives `fast_logits` (from
-    /// [`Hybrid::fast_logits_into`]) needs the encoder.
-    pub(crate) fn needs_encoder(&self, mode: Mode, fast_logits: &[f32]) -> bool {
+    /// Whether, in `mode`, `text`, whose bow part alone gives `fast_logits` (from
+    /// [`Hybrid::fast_logits_into`]), needs the encoder.
+    pub(crate) fn needs_encoder(&self, mode: Mode, text: &str, fast_logits: &[f32]) -> bool {
         match (mode, self.cascade) {
             (Mode::Fast, _) => false,
             (Mode::Accurate, _) | (Mode::Cascade, None) => true,
-            (Mode::Cascade, Some(c)) => top_probability(fast_logits) < c.confident,
+            (Mode::Cascade, Some(c)) => top_probability(fast_logits) < c.threshold(text),
         }
     }
 
@@ -328,9 +359,15 @@ impl Hybrid {
             Tensor::from_slice(&self.scales, 2, &Device::Cpu)?,
         ));
         if let Some(c) = self.cascade {
+            let numbers = [
+                c.scale,
+                c.confident,
+                c.short_words as f32,
+                c.short_confident,
+            ];
             t.push((
                 CASCADE.into(),
-                Tensor::from_slice(&[c.scale, c.confident], 2, &Device::Cpu)?,
+                Tensor::from_slice(&numbers, 4, &Device::Cpu)?,
             ));
         }
         Ok(t)
@@ -350,10 +387,7 @@ impl Hybrid {
             .ok_or_else(|| format!("tensor '{SCALES}' is missing"))?;
         let scales = two_numbers(SCALES, scales)?;
         let cascade = match tensors.remove(CASCADE) {
-            Some(t) => {
-                let [scale, confident] = two_numbers(CASCADE, t)?;
-                Some(Cascade { scale, confident })
-            }
+            Some(t) => Some(cascade_of(t)?),
             None => None,
         };
         let bow = Bow::from_tensors(Checked(config.bow), n_subwords, classes, tensors)?;
@@ -371,10 +405,22 @@ impl Hybrid {
 
 /// The two finite numbers of the bundle's tensor `name`.
 fn two_numbers(name: &str, t: Tensor) -> std::result::Result<[f32; 2], String> {
-    if t.dims() != [2] {
+    let v = finite_numbers(name, t, &[2])?;
+    Ok([v[0], v[1]])
+}
+
+/// The finite numbers of the bundle's tensor `name`, whose length must be one of `lengths`.
+fn finite_numbers(
+    name: &str,
+    t: Tensor,
+    lengths: &[usize],
+) -> std::result::Result<Vec<f32>, String> {
+    if !matches!(t.dims(), [n] if lengths.contains(n)) {
+        let expected: Vec<String> = lengths.iter().map(|n| format!("[{n}]")).collect();
         return Err(format!(
-            "tensor '{name}' has shape {:?}, expected [2]",
-            t.dims()
+            "tensor '{name}' has shape {:?}, expected {}",
+            t.dims(),
+            expected.join(" or ")
         ));
     }
     let v = t
@@ -384,7 +430,32 @@ fn two_numbers(name: &str, t: Tensor) -> std::result::Result<[f32; 2], String> {
     if v.iter().any(|s| !s.is_finite()) {
         return Err(format!("tensor '{name}' holds NaN or infinite values"));
     }
-    Ok([v[0], v[1]])
+    Ok(v)
+}
+
+/// The cascade of the bundle's tensor: scale and threshold (a model saved before short texts
+/// had a threshold of their own), or those, the short texts' length in words and their
+/// threshold.
+fn cascade_of(t: Tensor) -> std::result::Result<Cascade, String> {
+    let v = finite_numbers(CASCADE, t, &[2, 4])?;
+    let (scale, confident) = (v[0], v[1]);
+    let (short_words, short_confident) = match v[..] {
+        [_, _, words, threshold] => {
+            if words < 0.0 || words.fract() != 0.0 || words > u32::MAX as f32 {
+                return Err(format!(
+                    "tensor '{CASCADE}': the short texts' length {words} is not a number of words"
+                ));
+            }
+            (words as u32, threshold)
+        }
+        _ => (0, confident),
+    };
+    Ok(Cascade {
+        scale,
+        confident,
+        short_words,
+        short_confident,
+    })
 }
 
 /// The bow part's top probability alone, calibrated: of its raw `logits` times `scale` (a
@@ -471,16 +542,19 @@ fn best_scale(loss: impl Fn(f64) -> f64) -> (f64, f64) {
 }
 
 /// The cascade of a hybrid whose bow part's cross-validated logits are `bow` and whose
-/// combined ones are `combined`: the bow part's calibration (the scale of minimum log-loss) and
-/// the lowest threshold on its top probability at which answering alone above it costs at most
-/// [`CASCADE_TOLERANCE`] of accuracy against `combined` on every document, and leaves to the
-/// encoder at least the share `keep` of the documents on which the two ways differ (one right,
-/// the other wrong). With it, the share of the documents the bow part answers alone and the
-/// cascade's accuracy on them all.
+/// combined ones are `combined`, for documents of `words` words each: the bow part's
+/// calibration (the scale of minimum log-loss) and the lowest threshold on its top probability
+/// at which answering alone above it costs at most [`CASCADE_TOLERANCE`] of accuracy against
+/// `combined` on every document, and leaves to the encoder at least the share `keep` of the
+/// documents on which the two ways differ (one right, the other wrong); the same rule on the
+/// documents of at most [`SHORT_WORDS`] words alone gives the short texts' threshold (never
+/// lower). With it, the share of the documents the bow part answers alone and the cascade's
+/// accuracy on them all.
 pub(crate) fn fit_cascade(
     bow: &[Vec<f32>],
     combined: &[Vec<f32>],
     targets: &[u32],
+    words: &[usize],
     keep: f64,
 ) -> (Cascade, f64, f64) {
     let (_, scale) = best_scale(|scale| {
@@ -498,21 +572,61 @@ pub(crate) fn fit_cascade(
         total / targets.len().max(1) as f64
     });
     let scale = scale as f32;
-    let n = targets.len();
-    // Each document's confidence alone, and whether each way is right.
-    let mut docs: Vec<(f32, bool, bool)> = bow
+    // Each document's confidence alone, whether each way is right, and whether it is short.
+    let docs: Vec<(f32, bool, bool, bool)> = bow
         .iter()
         .zip(combined)
         .zip(targets)
-        .map(|((zb, zc), &y)| {
+        .zip(words)
+        .map(|(((zb, zc), &y), &w)| {
             (
                 calibrated_top(scale, zb),
                 super::argmax(zb) == y as usize,
                 super::argmax(zc) == y as usize,
+                w <= SHORT_WORDS as usize,
             )
         })
         .collect();
+    let all: Vec<(f32, bool, bool)> = docs.iter().map(|d| (d.0, d.1, d.2)).collect();
+    let short: Vec<(f32, bool, bool)> = docs
+        .iter()
+        .filter(|d| d.3)
+        .map(|d| (d.0, d.1, d.2))
+        .collect();
+    let confident = threshold_of(all, keep);
+    let short_confident = if short.is_empty() {
+        confident
+    } else {
+        threshold_of(short, keep).max(confident)
+    };
+    let (mut alone, mut right) = (0usize, 0usize);
+    for &(c, alone_right, both_right, is_short) in &docs {
+        let threshold = if is_short { short_confident } else { confident };
+        if c >= threshold {
+            alone += 1;
+            right += usize::from(alone_right);
+        } else {
+            right += usize::from(both_right);
+        }
+    }
+    let n = docs.len().max(1) as f64;
+    (
+        Cascade {
+            scale,
+            confident,
+            short_words: SHORT_WORDS,
+            short_confident,
+        },
+        alone as f64 / n,
+        right as f64 / n,
+    )
+}
+
+/// [`fit_cascade`]'s threshold for `docs`: each one's calibrated confidence alone and whether
+/// the bow part alone, and both parts, are right on it.
+fn threshold_of(mut docs: Vec<(f32, bool, bool)>, keep: f64) -> f32 {
     docs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let n = docs.len();
     let both: usize = docs.iter().filter(|d| d.2).count();
     let floor = both as f64 / n.max(1) as f64 - CASCADE_TOLERANCE;
     // Of the documents where the two ways differ, how many may be answered alone.
@@ -521,7 +635,7 @@ pub(crate) fn fit_cascade(
     // The first k documents (most confident first) answered alone.
     let mut right = both as i64;
     let mut skipped = 0usize;
-    let mut chosen = (NEVER_ALONE, 0, right);
+    let mut chosen = NEVER_ALONE;
     for k in 1..=n {
         let (c, alone, with) = docs[k - 1];
         right += alone as i64 - with as i64;
@@ -533,21 +647,20 @@ pub(crate) fn fit_cascade(
         // A threshold lets through every document as confident as the k-th.
         let boundary = k == n || docs[k].0 < c;
         if boundary && right as f64 / n as f64 >= floor {
-            chosen = (c, k, right);
+            chosen = c;
         }
     }
-    let (confident, alone, right) = chosen;
-    let n = n.max(1) as f64;
-    (
-        Cascade { scale, confident },
-        alone as f64 / n,
-        right as f64 / n,
-    )
+    chosen
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every document long: the cascade's short threshold plays no part.
+    fn long(targets: &[u32]) -> Vec<usize> {
+        vec![SHORT_WORDS as usize + 1; targets.len()]
+    }
 
     #[test]
     fn scales_lean_on_the_part_that_predicts() {
@@ -617,7 +730,13 @@ mod tests {
             combined.push(vec![sign * c, -sign * c]);
             targets.push(y);
         }
-        let (c, _, _) = fit_cascade(&bow, &combined, &targets, DEFAULT_CASCADE_KEEP);
+        let (c, _, _) = fit_cascade(
+            &bow,
+            &combined,
+            &targets,
+            &long(&targets),
+            DEFAULT_CASCADE_KEEP,
+        );
         assert!(c.scale > 0.0);
         let top = |z: &[f32]| top_probability(&z.iter().map(|v| c.scale * v).collect::<Vec<_>>());
         // The 60 sure and right ones answer alone; the 5 confidently wrong ones do not (5
@@ -629,12 +748,99 @@ mod tests {
             &combined[2..],
             &combined[2..],
             &targets[2..],
+            &long(&targets[2..]),
             DEFAULT_CASCADE_KEEP,
         );
         assert!(c.confident <= 1.0);
         let wrong: Vec<Vec<f32>> = combined.iter().map(|z| vec![z[1], z[0]]).collect();
-        let (c, _, _) = fit_cascade(&wrong, &combined, &targets, DEFAULT_CASCADE_KEEP);
+        let (c, _, _) = fit_cascade(
+            &wrong,
+            &combined,
+            &targets,
+            &long(&targets),
+            DEFAULT_CASCADE_KEEP,
+        );
         assert_eq!(c.confident, NEVER_ALONE);
+    }
+
+    #[test]
+    fn a_cascade_reads_from_two_numbers_or_four() {
+        let t = |v: &[f32]| Tensor::from_slice(v, v.len(), &Device::Cpu).unwrap();
+        // Before short texts had their own threshold: scale and threshold, for every text.
+        let old = cascade_of(t(&[1.5, 0.6])).unwrap();
+        assert_eq!((old.short_words, old.short_confident), (0, 0.6));
+        assert_eq!(old.threshold("a short headline"), 0.6);
+        let new = cascade_of(t(&[1.5, 0.6, 30.0, 0.8])).unwrap();
+        assert_eq!(
+            new,
+            Cascade {
+                scale: 1.5,
+                confident: 0.6,
+                short_words: 30,
+                short_confident: 0.8
+            }
+        );
+        assert_eq!(new.threshold("a short headline"), 0.8);
+        for bad in [
+            &[1.5, 0.6, 30.0][..],
+            &[1.5, 0.6, -1.0, 0.8],
+            &[1.5, 0.6, 2.5, 0.8],
+            &[1.5, f32::NAN],
+        ] {
+            let e = cascade_of(t(bad)).unwrap_err();
+            assert!(e.contains("hybrid.cascade"), "{e}");
+        }
+    }
+
+    #[test]
+    fn short_texts_get_a_threshold_that_holds_the_tolerance_on_them_alone() {
+        // 10,000 long documents the bow part is sure and right on; 300 short ones: 100 it is
+        // sure and right on, 200 it is less sure of, 5 of which it gets wrong where both parts
+        // are right. Over all 10,300 the 5 are within the tolerance (a tenth of a point), so
+        // the threshold lets every document answer alone; over the 300 short ones they are not.
+        let (mut bow, mut combined, mut targets, mut words) = (vec![], vec![], vec![], vec![]);
+        let mut push = |z: f32, bow_right: bool, short: bool, i: usize| {
+            let y = (i % 2) as u32;
+            let sign = if y == 0 { 1.0 } else { -1.0 };
+            let b = if bow_right { z } else { -z };
+            bow.push(vec![sign * b, -sign * b]);
+            combined.push(vec![sign * 3.0, -sign * 3.0]);
+            targets.push(y);
+            words.push(if short { 12 } else { 200 });
+        };
+        for i in 0..10_000 {
+            push(8.0 - 2.0 * i as f32 / 10_000.0, true, false, i);
+        }
+        for i in 0..100 {
+            push(7.0, true, true, i);
+        }
+        for i in 0..200 {
+            push(3.0, i >= 5, true, i);
+        }
+        let (c, alone, right) = fit_cascade(&bow, &combined, &targets, &words, 0.0);
+        assert_eq!(c.short_words, SHORT_WORDS);
+        let top = |z: &[f32]| top_probability(&z.iter().map(|v| c.scale * v).collect::<Vec<_>>());
+        let (unsure, sure) = (top(&bow[10_100]), top(&bow[10_000]));
+        assert!(c.confident <= unsure, "{c:?}");
+        assert!(
+            unsure < c.short_confident && c.short_confident <= sure,
+            "{c:?}"
+        );
+        // The short ones the bow part is unsure of go to the encoder, the rest answer alone.
+        assert!((alone - 10_100.0 / 10_300.0).abs() < 1e-9, "{alone}");
+        assert_eq!(right, 1.0);
+        let text = |n: usize| vec!["word"; n].join(" ");
+        assert_eq!(c.threshold(&text(30)), c.short_confident);
+        assert_eq!(c.threshold(&text(31)), c.confident);
+        // Without short documents in training, short texts get the threshold of the others.
+        let (c, _, _) = fit_cascade(
+            &bow[..10_000],
+            &combined[..10_000],
+            &targets[..10_000],
+            &words[..10_000],
+            0.0,
+        );
+        assert_eq!(c.short_confident, c.confident);
     }
 
     #[test]
@@ -664,7 +870,13 @@ mod tests {
             combined.push(vec![sign * c, -sign * c]);
             targets.push(y);
         }
-        let (c, alone, right) = fit_cascade(&bow, &combined, &targets, DEFAULT_CASCADE_KEEP);
+        let (c, alone, right) = fit_cascade(
+            &bow,
+            &combined,
+            &targets,
+            &long(&targets),
+            DEFAULT_CASCADE_KEEP,
+        );
         let top = |z: &[f32]| top_probability(&z.iter().map(|v| c.scale * v).collect::<Vec<_>>());
         let sent: usize = (900..940).filter(|&i| top(&bow[i]) < c.confident).count();
         assert!(sent >= 36, "{sent} {c:?}");
@@ -675,9 +887,9 @@ mod tests {
         assert!(right >= 0.98, "{right}");
         // Keeping none of them, the tolerance alone lets the bow part answer everything;
         // keeping all, it answers the 900 only.
-        let (_, alone, _) = fit_cascade(&bow, &combined, &targets, 0.0);
+        let (_, alone, _) = fit_cascade(&bow, &combined, &targets, &long(&targets), 0.0);
         assert_eq!(alone, 1.0);
-        let (_, alone, right) = fit_cascade(&bow, &combined, &targets, 1.0);
+        let (_, alone, right) = fit_cascade(&bow, &combined, &targets, &long(&targets), 1.0);
         assert_eq!((alone, right), (0.9, 0.98));
     }
 

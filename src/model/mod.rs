@@ -193,7 +193,7 @@ impl Model {
     ) -> Result<()> {
         if let Model::Hybrid(m) = self {
             m.fast_logits_into(tokenizer, text, &mut ws.bow, out);
-            if !m.needs_encoder(mode, out) {
+            if !m.needs_encoder(mode, text, out) {
                 return Ok(());
             }
         }

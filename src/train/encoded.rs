@@ -28,7 +28,9 @@ use crate::corpus::{Corpus, Example};
 use crate::error::{Error, Result};
 use crate::metrics::Evaluation;
 use crate::model::encoder::EncodingCache;
-use crate::model::hybrid::{calibrated_top, fit_cascade, fit_scales, top_probability};
+use crate::model::hybrid::{
+    calibrated_top, fit_cascade, fit_scales, top_probability, Cascade, SHORT_WORDS,
+};
 use crate::model::{
     argmax, softmax_in_place, ArchConfig, BowConfig, DenseHead, Encoder, EncoderArchConfig,
     EncoderModel, Hybrid, Loss, Model, Workspace,
@@ -79,9 +81,10 @@ fn combine_with(bow: &[Vec<f32>], head: &[Vec<f32>], [a, b]: [f32; 2]) -> Vec<Ve
 
 /// Length bands (in words) of [`by_length`]'s report: a headline or a sentence, a paragraph or
 /// a short article, a long article.
+/// The first band is the cascade's short texts ([`SHORT_WORDS`]).
 const LENGTH_BANDS: [(usize, usize, &str); 3] = [
-    (0, 20, "up to 20 words"),
-    (21, 150, "21-150"),
+    (0, SHORT_WORDS as usize, "up to 30 words"),
+    (SHORT_WORDS as usize + 1, 150, "31-150"),
     (151, usize::MAX, "over 150"),
 ];
 
@@ -110,7 +113,7 @@ fn by_length(
             let both_say = argmax(zc) == y;
             alone_right += usize::from(bow_says);
             both_right += usize::from(both_say);
-            if calibrated_top(cascade.scale, zb) >= cascade.confident {
+            if calibrated_top(cascade.scale, zb) >= cascade.threshold(text) {
                 alone += 1;
                 cascade_right += usize::from(bow_says);
             } else {
@@ -130,6 +133,15 @@ fn by_length(
         ));
     }
     parts.join("; ")
+}
+
+/// A cascade's thresholds as the training log shows them: "0.550 (texts of up to 30 words:
+/// 0.558)".
+fn thresholds(c: &Cascade) -> String {
+    format!(
+        "{:.3} (texts of up to {} words: {:.3})",
+        c.confident, c.short_words, c.short_confident
+    )
 }
 
 /// The vectors of the training texts with the scores of the cross-validation.
@@ -174,6 +186,7 @@ impl Trainer {
             )));
         }
         let texts: Vec<&str> = corpus.examples.iter().map(|e| e.text.as_str()).collect();
+        let words: Vec<usize> = texts.iter().map(|t| t.split_whitespace().count()).collect();
 
         let encoder = match &cfg.encoder {
             Some(e) => Arc::clone(e),
@@ -279,12 +292,13 @@ impl Trainer {
         if let Some(chosen) = &chosen {
             // With folds by source: the chosen parts' held-out scores on stratified folds.
             let stratified = if cfg.cv_by_source {
-                let (c, alone, _) = fit_cascade(chosen.bow, &combined, &targets, cascade_keep);
+                let (c, alone, _) =
+                    fit_cascade(chosen.bow, &combined, &targets, &words, cascade_keep);
                 self.say(&format!(
-                    "cascade on the folds by source: from a probability of {:.3}, {:.1}% of the \
+                    "cascade on the folds by source: from a probability of {}, {:.1}% of the \
                      documents alone; fitted instead on {FOLDS}-fold stratified \
                      cross-validation (the bow part and the layer trained {FOLDS} times more)",
-                    c.confident,
+                    thresholds(&c),
                     100.0 * alone
                 ));
                 self.say(&format!(
@@ -314,12 +328,12 @@ impl Trainer {
                 ),
                 None => (chosen.bow, combined.as_slice(), cv_name.clone()),
             };
-            let (c, alone, right) = fit_cascade(bow, both, &targets, cascade_keep);
+            let (c, alone, right) = fit_cascade(bow, both, &targets, &words, cascade_keep);
             self.say(&format!(
                 "cascade (--cascade-keep {cascade_keep}): the bow part answers alone from a \
-                 probability of {:.3} on {:.1}% of the documents, {folds_name} accuracy \
+                 probability of {} on {:.1}% of the documents, {folds_name} accuracy \
                  {right:.4} (both parts: {:.4})",
-                c.confident,
+                thresholds(&c),
                 100.0 * alone,
                 score(both).accuracy()
             ));
@@ -328,10 +342,11 @@ impl Trainer {
                 .iter()
                 .filter(|&&k| k != cascade_keep)
                 .map(|&k| {
-                    let (c, alone, right) = fit_cascade(bow, both, &targets, k);
+                    let (c, alone, right) = fit_cascade(bow, both, &targets, &words, k);
                     format!(
-                        "{k}: from {:.3}, {:.1}% alone, {right:.4}",
+                        "{k}: from {:.3} ({:.3} short), {:.1}% alone, {right:.4}",
                         c.confident,
+                        c.short_confident,
                         100.0 * alone
                     )
                 })
