@@ -90,6 +90,33 @@ fn war_talks_and_ceasefires_are_international_and_cricket_is_sports() {
     assert!(right * 100 >= checks.len() * 90, "{right}/{}", checks.len());
 }
 
+/// Issue 21's sentences, as the issue wrote them (the first built-in model filed each one
+/// wrong), land in their topic by default: a parliament, a cabinet, a chief minister's budget
+/// and a state election are politics; new corona cases at home are health.
+#[test]
+fn the_sentences_issue_21_reported_land_in_their_topic() {
+    let clf = Classifier::default_model().unwrap();
+    for (text, want) in [
+        (
+            "Parliament passed the budget after a long debate",
+            "politics",
+        ),
+        ("The Prime Minister reshuffled his cabinet ...", "politics"),
+        (
+            "मुख्यमंत्री ने विधानसभा में बजट पेश किया, विपक्ष ने किया हंगामा",
+            "politics",
+        ),
+        (
+            "विधानसभा चुनाव से पहले कांग्रेस और भाजपा के बीच सीटों को लेकर घमासान तेज",
+            "politics",
+        ),
+        ("देश में कोरोना के नए मामलों में बढ़ोतरी ...", "health"),
+    ] {
+        let p = clf.predict(text).unwrap();
+        assert_eq!(p.label, want, "{text}: {:?}", p.top);
+    }
+}
+
 /// The built-in model is a hybrid: its n-grams answer alone where they are sure enough, the
 /// encoder reads the rest; `--fast` and `--accurate` choose one way for every article. It records
 /// the probability under which its answers turn mostly wrong, and text that is no news at all
