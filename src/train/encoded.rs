@@ -79,14 +79,22 @@ fn combine_with(bow: &[Vec<f32>], head: &[Vec<f32>], [a, b]: [f32; 2]) -> Vec<Ve
         .collect()
 }
 
-/// Length bands (in words) of [`by_length`]'s report: a headline or a sentence, a paragraph or
-/// a short article, a long article.
-/// The first band is the cascade's short texts ([`SHORT_WORDS`]).
-const LENGTH_BANDS: [(usize, usize, &str); 3] = [
-    (0, SHORT_WORDS as usize, "up to 30 words"),
-    (SHORT_WORDS as usize + 1, 150, "31-150"),
-    (151, usize::MAX, "over 150"),
+/// Length bands (in words, first and last) of [`by_length`]'s report: a headline or a sentence
+/// (the cascade's short texts, [`SHORT_WORDS`]), a paragraph or a short article, a long article.
+const LENGTH_BANDS: [(usize, usize); 3] = [
+    (0, SHORT_WORDS as usize),
+    (SHORT_WORDS as usize + 1, 150),
+    (151, usize::MAX),
 ];
+
+/// A band's name in the report: "up to 30 words", "31-150", "over 150".
+fn band_name((lo, hi): (usize, usize)) -> String {
+    match (lo, hi) {
+        (0, hi) => format!("up to {hi} words"),
+        (lo, usize::MAX) => format!("over {}", lo - 1),
+        (lo, hi) => format!("{lo}-{hi}"),
+    }
+}
 
 /// For each length band of the training texts: how many, the held-out accuracy of the bow part
 /// alone, of both parts and of the cascade, and the share the cascade leaves to the bow part:
@@ -99,7 +107,7 @@ fn by_length(
     cascade: crate::model::hybrid::Cascade,
 ) -> String {
     let mut parts = Vec::new();
-    for (lo, hi, name) in LENGTH_BANDS {
+    for (lo, hi) in LENGTH_BANDS {
         let (mut n, mut alone_right, mut both_right, mut cascade_right, mut alone) =
             (0usize, 0usize, 0usize, 0usize, 0usize);
         for (((text, &y), zb), zc) in texts.iter().zip(targets).zip(bow).zip(both) {
@@ -125,7 +133,8 @@ fn by_length(
         }
         let share = |k: usize| k as f64 / n as f64;
         parts.push(format!(
-            "{name}: {n} documents, bow {:.4}, both {:.4}, cascade {:.4} ({:.1}% alone)",
+            "{}: {n} documents, bow {:.4}, both {:.4}, cascade {:.4} ({:.1}% alone)",
+            band_name((lo, hi)),
             share(alone_right),
             share(both_right),
             share(cascade_right),
