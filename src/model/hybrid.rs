@@ -542,7 +542,7 @@ fn best_scale(loss: impl Fn(f64) -> f64) -> (f64, f64) {
 }
 
 /// The cascade of a hybrid whose bow part's cross-validated logits are `bow` and whose
-/// combined ones are `combined`, for documents of `words` words each: the bow part's
+/// combined ones are `combined`, for the documents `texts`: the bow part's
 /// calibration (the scale of minimum log-loss) and the lowest threshold on its top probability
 /// at which answering alone above it costs at most [`CASCADE_TOLERANCE`] of accuracy against
 /// `combined` on every document, and leaves to the encoder at least the share `keep` of the
@@ -554,7 +554,7 @@ pub(crate) fn fit_cascade(
     bow: &[Vec<f32>],
     combined: &[Vec<f32>],
     targets: &[u32],
-    words: &[usize],
+    texts: &[&str],
     keep: f64,
 ) -> (Cascade, f64, f64) {
     let (_, scale) = best_scale(|scale| {
@@ -577,13 +577,13 @@ pub(crate) fn fit_cascade(
         .iter()
         .zip(combined)
         .zip(targets)
-        .zip(words)
-        .map(|(((zb, zc), &y), &w)| {
+        .zip(texts)
+        .map(|(((zb, zc), &y), text)| {
             (
                 calibrated_top(scale, zb),
                 super::argmax(zb) == y as usize,
                 super::argmax(zc) == y as usize,
-                w <= SHORT_WORDS as usize,
+                is_short(text, SHORT_WORDS),
             )
         })
         .collect();
@@ -658,9 +658,14 @@ mod tests {
     use super::*;
 
     /// Every document long: the cascade's short threshold plays no part.
-    fn long(targets: &[u32]) -> Vec<usize> {
-        vec![SHORT_WORDS as usize + 1; targets.len()]
+    fn long(targets: &[u32]) -> Vec<&'static str> {
+        vec![LONG; targets.len()]
     }
+
+    /// A text of more than [`SHORT_WORDS`] words.
+    const LONG: &str = "one two three four five six seven eight nine ten one two three four \
+                        five six seven eight nine ten one two three four five six seven eight \
+                        nine ten and one";
 
     #[test]
     fn scales_lean_on_the_part_that_predicts() {
@@ -806,7 +811,7 @@ mod tests {
             bow.push(vec![sign * b, -sign * b]);
             combined.push(vec![sign * 3.0, -sign * 3.0]);
             targets.push(y);
-            words.push(if short { 12 } else { 200 });
+            words.push(if short { "a short headline" } else { LONG });
         };
         for i in 0..10_000 {
             push(8.0 - 2.0 * i as f32 / 10_000.0, true, false, i);

@@ -195,7 +195,6 @@ impl Trainer {
             )));
         }
         let texts: Vec<&str> = corpus.examples.iter().map(|e| e.text.as_str()).collect();
-        let words: Vec<usize> = texts.iter().map(|t| t.split_whitespace().count()).collect();
 
         let encoder = match &cfg.encoder {
             Some(e) => Arc::clone(e),
@@ -302,7 +301,7 @@ impl Trainer {
             // With folds by source: the chosen parts' held-out scores on stratified folds.
             let stratified = if cfg.cv_by_source {
                 let (c, alone, _) =
-                    fit_cascade(chosen.bow, &combined, &targets, &words, cascade_keep);
+                    fit_cascade(chosen.bow, &combined, &targets, &texts, cascade_keep);
                 self.say(&format!(
                     "cascade on the folds by source: from a probability of {}, {:.1}% of the \
                      documents alone; fitted instead on {FOLDS}-fold stratified \
@@ -337,7 +336,7 @@ impl Trainer {
                 ),
                 None => (chosen.bow, combined.as_slice(), cv_name.clone()),
             };
-            let (c, alone, right) = fit_cascade(bow, both, &targets, &words, cascade_keep);
+            let (c, alone, right) = fit_cascade(bow, both, &targets, &texts, cascade_keep);
             self.say(&format!(
                 "cascade (--cascade-keep {cascade_keep}): the bow part answers alone from a \
                  probability of {} on {:.1}% of the documents, {folds_name} accuracy \
@@ -351,7 +350,7 @@ impl Trainer {
                 .iter()
                 .filter(|&&k| k != cascade_keep)
                 .map(|&k| {
-                    let (c, alone, right) = fit_cascade(bow, both, &targets, &words, k);
+                    let (c, alone, right) = fit_cascade(bow, both, &targets, &texts, k);
                     format!(
                         "{k}: from {:.3} ({:.3} short), {:.1}% alone, {right:.4}",
                         c.confident,
