@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import disk_size, measure, metrics, read_jsonl  # noqa: E402
-from prepare import prepare  # noqa: E402
+from prepare import folds_of, prepare  # noqa: E402
 
 ALL_CORPORA = [
     "ag_news",
@@ -32,10 +32,11 @@ ALL_CORPORA = [
     "urdu_news",
     "nepali_news",
 ]
-# --with-hybrid trains khabar --arch hybrid on these unless --hybrid-corpora says otherwise:
-# the encoder reads about 2,300 pieces a second on 2 cores, which puts 20newsgroups (11,314
-# posts cut at 256 pieces) and l3cube_en (36,857 headlines) at 20 and 10 minutes of encoding.
-HYBRID_SKIP = ["20newsgroups", "l3cube_en"]
+# --with-hybrid trains khabar --arch hybrid on every corpus unless --hybrid-corpora says
+# otherwise. The encoder reads about 3,800 pieces a second on 2 cores: 20newsgroups (11,314 posts
+# cut at 256 pieces) takes about 12 minutes of encoding to train and 8 to score, l3cube_en (36,857
+# headlines) about 5 to train. Training an encoder architecture may take --hybrid-timeout.
+HYBRID_TIMEOUT = 1800
 QUICK_CORPORA = ["ag_news", "l3cube_hi", "bbc_en", "sib200_hin_Deva"]
 
 FASTTEXT_CONFIGS = {
@@ -72,8 +73,10 @@ class Harness:
         self.skip_bad = "--skip-bad" in help_text
 
     def record(self, rec):
+        # Keys starting with "_" are the run's predictions, kept for pooling folds only.
+        kept = {k: v for k, v in rec.items() if not k.startswith("_")}
         with open(self.runs_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            f.write(json.dumps(kept, ensure_ascii=False) + "\n")
         if rec["status"] == "ok":
             log(
                 "  %-8s %-16s acc %.4f  F1 %.4f  train %6.1f s  predict %s docs/s (1 thread)%s"
@@ -102,7 +105,7 @@ class Harness:
 
     # khabar ------------------------------------------------------------------------------------
 
-    def khabar(self, info, arch):
+    def khabar(self, info, arch, speed=True):
         files = info["files"]
         config = "bow (defaults)" if arch == "bow" else arch
         rec = self.base(info, "khabar", config)
@@ -116,9 +119,11 @@ class Harness:
             cmd += ["--data", files["train_jsonl"]]
         if arch != "bow":
             cmd += ["--arch", arch]
+        limit = self.args.timeout
         if arch in ("hybrid", "encoder"):
             cmd += ["--cache-dir", os.path.join(self.work, BENCH_CACHE)]
-        m = measure(cmd, timeout=self.args.timeout)
+            limit = max(limit, self.args.hybrid_timeout)
+        m = measure(cmd, timeout=limit)
         if not m.ok:
             if arch != "bow" and m.rc == 2 and "invalid value" in m.stderr:
                 rec["status"] = "not available"
@@ -132,25 +137,33 @@ class Harness:
         if arch in ("hybrid", "encoder"):
             # The test texts' vectors are kept: the cross-lingual score reads them again.
             cmd += ["--cache-dir", os.path.join(self.work, BENCH_CACHE)]
-        ev = subprocess.run(cmd, capture_output=True, text=True)
-        if ev.returncode != 0:
-            rec["status"], rec["reason"] = "failed", "eval: " + ev.stderr.strip()[-200:]
-            return rec
-        e = json.loads(ev.stdout)
-        rec.update(n=e["n"], accuracy=e["accuracy"], macro_f1=e["macro_f1"])
-        if arch == "hybrid":
-            # The default is the cascade (the n-grams alone where they are sure enough); the
-            # accuracy with the encoder on every text too, from the same cached vectors.
-            ev = subprocess.run(cmd + ["--accurate"], capture_output=True, text=True)
+        # The default is the cascade (the n-grams alone where they are sure enough); a hybrid is
+        # also scored with the encoder on every text, from the same cached vectors.
+        for key, extra in [("", [])] + ([("_accurate", ["--accurate"])] if arch == "hybrid" else []):
+            errors = out + ".errors%s.jsonl" % key
+            ev = subprocess.run(cmd + extra + ["--errors", errors], capture_output=True, text=True)
             if ev.returncode != 0:
-                rec["status"], rec["reason"] = "failed", "eval --accurate: " + ev.stderr.strip()[-200:]
+                rec["status"] = "failed"
+                rec["reason"] = "eval%s: %s" % (" " + " ".join(extra) if extra else "",
+                                                ev.stderr.strip()[-200:])
                 return rec
             e = json.loads(ev.stdout)
-            rec.update(accuracy_accurate=e["accuracy"], macro_f1_accurate=e["macro_f1"])
-            rec["notes"].append("hybrid: accuracy by default (the cascade); with --accurate "
-                                "(the encoder on every text) %.4f, macro-F1 %.4f"
-                                % (e["accuracy"], e["macro_f1"]))
+            rec.update({"n": e["n"], "accuracy" + key: e["accuracy"], "macro_f1" + key: e["macro_f1"]})
+            truth, predicted = [], []
+            for i, row in enumerate(e["confusion"]):
+                for j, count in enumerate(row):
+                    truth += [e["labels"][i]] * count
+                    predicted += [e["labels"][j]] * count
+            rec["_pairs" + key] = (truth, predicted)
+            # The misclassified texts, less those train holds: the errors on unseen texts.
+            with open(errors, encoding="utf-8") as f:
+                wrong = [json.loads(line)["text"] in info["seen_texts"] for line in f]
+            unseen = len(info["test_labels"]) - len(info["seen_in_train"])
+            rec["unseen" + key] = unseen_counts(info, unseen - wrong.count(False))
 
+        if not speed:
+            rec["status"] = "ok"
+            return rec
         rss = []
         speeds = (("predict_dps_1", ["--threads", "1"]), ("predict_dps_all", []))
         speed_file, repeats = files["speed_txt"], self.args.repeats
@@ -214,7 +227,7 @@ class Harness:
 
     # fastText ----------------------------------------------------------------------------------
 
-    def fasttext(self, info, config):
+    def fasttext(self, info, config, speed=True):
         files = info["files"]
         rec = self.base(info, "fastText", config)
         stem = os.path.join(self.work, info["corpus"], "ft-%s" % config)
@@ -253,7 +266,10 @@ class Harness:
         rss = [m.rss_mib]
         with open(pred_path, encoding="utf-8") as f:
             predicted = [back.get(line.strip(), "<none>") for line in f]
-        rec.update(metrics(info["test_labels"], predicted))
+        scored(rec, info, predicted)
+        if not speed:
+            rec["status"] = "ok"
+            return rec
 
         # Throughput: predicting the throughput set (the median of --repeats runs) minus the
         # load, which is the time to predict a one-line file (the fastest of two tries).
@@ -284,7 +300,7 @@ class Harness:
 
     # scikit-learn ------------------------------------------------------------------------------
 
-    def sklearn(self, info, config):
+    def sklearn(self, info, config, speed=True):
         files = info["files"]
         rec = self.base(info, "sklearn", config)
         stem = os.path.join(self.work, info["corpus"], "sk-%s" % config)
@@ -315,7 +331,7 @@ class Harness:
             return self.failed(rec, m, "predict")
         with open(pred_path, encoding="utf-8") as f:
             predicted = [line.rstrip("\n") for line in f]
-        rec.update(metrics(info["test_labels"], predicted))
+        scored(rec, info, predicted)
         with open(timing_path) as f:
             t = json.load(f)
         rec["predict_dps_1"] = t["docs"] / t["seconds"] if t["seconds"] > 0 else None
@@ -347,13 +363,19 @@ class Harness:
 
     def corpus(self, corpus):
         start = time.perf_counter()
-        info = prepare(corpus, self.args.data, self.work)
-        log(
-            "%s: %d train, %d %s rows (%d/%d blank rows dropped); throughput set %d docs"
-            % (corpus, info["train_rows"], info["test_rows"],
-               info["test_split"], info["train_blank_dropped"], info["test_blank_dropped"],
-               info["speed_docs"])
-        )
+        # A corpus with a train split only is scored by cross-validation: one set of work files
+        # per fold, every tool trained on each; fold 0's models are timed for throughput.
+        infos = [prepare(corpus, self.args.data, self.work, fold=f)
+                 for f in range(folds_of(corpus, self.args.data))]
+        for info in infos:
+            log(
+                "%s: %d train, %d %s rows (%d/%d blank rows dropped, %d test texts also in "
+                "train); throughput set %d docs"
+                % (corpus, info["train_rows"], info["test_rows"], info["test_split"],
+                   info["train_blank_dropped"], info["test_blank_dropped"],
+                   len(info["seen_in_train"]), info["speed_docs"])
+            )
+        info = infos[0]
         runs = [("khabar", "bow")]
         if self.args.with_transformer:
             runs.append(("khabar", "transformer"))
@@ -364,7 +386,11 @@ class Harness:
         khabar_bow = None
         for tool, config in runs:
             fn = {"khabar": self.khabar, "fastText": self.fasttext, "sklearn": self.sklearn}[tool]
-            rec = fn(info, config)
+            rec = pooled([fn(i, config, speed=i is info) for i in infos])
+            if rec.get("status") == "ok" and "accuracy_accurate" in rec:
+                rec["notes"].append("hybrid: accuracy by default (the cascade); with --accurate "
+                                    "(the encoder on every text) %.4f, macro-F1 %.4f"
+                                    % (rec["accuracy_accurate"], rec["macro_f1_accurate"]))
             if (tool, config) == ("khabar", "bow"):
                 khabar_bow = rec  # recorded after the side-by-side with fastText's default
                 continue
@@ -375,10 +401,60 @@ class Harness:
             self.record(rec)
         if khabar_bow is not None:
             self.record(khabar_bow)
-        meta = {k: v for k, v in info.items() if k not in ("files", "test_labels")}
+        meta = {k: v for k, v in info.items()
+                if k not in ("files", "test_labels", "seen_in_train", "seen_texts")}
+        meta["seen_in_train"] = sum(len(i["seen_in_train"]) for i in infos)
+        if len(infos) > 1:
+            meta["test_split"] = "%d-fold cross-validation" % len(infos)
+            meta["test_rows"] = sum(i["test_rows"] for i in infos)
+            meta["test_blank_dropped"] = sum(i["test_blank_dropped"] for i in infos)
+            meta["train_rows"] = [i["train_rows"] for i in infos]
         meta["seconds"] = time.perf_counter() - start
         with open(os.path.join(self.work, "corpora.jsonl"), "a", encoding="utf-8") as f:
             f.write(json.dumps(meta, ensure_ascii=False) + "\n")
+
+
+def unseen_counts(info, correct_unseen):
+    """[right, of]: the run's score on the test texts that train does not hold."""
+    return [correct_unseen, len(info["test_labels"]) - len(info["seen_in_train"])]
+
+
+def scored(rec, info, predicted):
+    """Accuracy and macro-F1 of a peer's predictions (in test order), and on unseen texts."""
+    truth = info["test_labels"]
+    rec.update(metrics(truth, predicted))
+    rec["_pairs"] = (truth, predicted)
+    seen = set(info["seen_in_train"])
+    rec["unseen"] = unseen_counts(info, sum(
+        t == p for i, (t, p) in enumerate(zip(truth, predicted)) if i not in seen))
+
+
+def pooled(recs):
+    """One record of a tool's runs on the folds of a corpus: accuracy and macro-F1 of all the
+    folds' predictions together; everything else (training time and memory, throughput, size)
+    of the first fold's run. One run: that run."""
+    if len(recs) == 1:
+        return recs[0]
+    for k, r in enumerate(recs):
+        if r.get("status") != "ok":
+            r["reason"] = "fold %d: %s" % (k, r.get("reason", ""))
+            return r
+    rec = dict(recs[0])
+    for key in ("", "_accurate"):
+        if "_pairs" + key not in rec:
+            continue
+        truth = [t for r in recs for t in r["_pairs" + key][0]]
+        predicted = [p for r in recs for p in r["_pairs" + key][1]]
+        m = metrics(truth, predicted)
+        rec.update({"n": m["n"], "accuracy" + key: m["accuracy"], "macro_f1" + key: m["macro_f1"]})
+        rec["unseen" + key] = [sum(r["unseen" + key][0] for r in recs),
+                               sum(r["unseen" + key][1] for r in recs)]
+    rec["notes"] = rec["notes"] + [
+        "%d-fold cross-validation: accuracy and macro-F1 of the %d folds' predictions together; "
+        "training time and memory, throughput, prediction memory and size of fold 0's model "
+        "(the hybrid's folds after the first find most training texts in the encoding cache)"
+        % (len(recs), len(recs))]
+    return rec
 
 
 def median(xs):
@@ -403,9 +479,11 @@ def main():
     ap.add_argument("--with-transformer", action="store_true")
     ap.add_argument("--with-hybrid", action="store_true")
     ap.add_argument("--hybrid-corpora", nargs="*",
-                    help="the corpora of --with-hybrid (default: all but %s)" % ", ".join(HYBRID_SKIP))
+                    help="the corpora of --with-hybrid (default: all)")
     ap.add_argument("--corpora", nargs="*", help="a subset, by name")
     ap.add_argument("--timeout", type=float, default=600, help="seconds per command")
+    ap.add_argument("--hybrid-timeout", type=float, default=HYBRID_TIMEOUT,
+                    help="seconds for training an encoder architecture (it encodes every text)")
     ap.add_argument("--autotune-limit", type=float, default=300,
                     help="seconds for the whole fastText autotune command (search + final fit)")
     ap.add_argument("--repeats", type=int, default=3,
@@ -416,7 +494,7 @@ def main():
 
     corpora = args.corpora or (QUICK_CORPORA if args.quick else ALL_CORPORA)
     if args.hybrid_corpora is None:
-        args.hybrid_corpora = [c for c in corpora if c not in HYBRID_SKIP]
+        args.hybrid_corpora = list(corpora)
     missing = [c for c in corpora if not os.path.isdir(os.path.join(args.data, c))]
     if missing:
         raise SystemExit("error: corpora missing under %s: %s" % (args.data, ", ".join(missing)))
@@ -443,6 +521,7 @@ def main():
         "khabar_skip_bad": h.skip_bad,
         "threads": h.threads,
         "timeout_s": args.timeout,
+        "hybrid_timeout_s": max(args.timeout, args.hybrid_timeout),
         "autotune_limit_s": args.autotune_limit,
         "repeats": args.repeats,
     }
