@@ -98,4 +98,4 @@ pub use model::{
 };
 pub use progress::TrainProgress;
 pub use text::TokenizerOptions;
-pub use train::{TrainConfig, Trainer};
+pub use train::{Copies, TrainConfig, Trainer};

@@ -381,6 +381,13 @@ pub struct TrainArgs {
     /// Needs two --data files or more.
     #[arg(help_heading = "encoder (--arch encoder, hybrid)", long)]
     pub cv_by_source: bool,
+    /// Keep every copy of a text given more than once in one fold of the cross-validation,
+    /// so that no fold is scored by a model that trained on the same text (the built-in
+    /// model's recipe). By default each copy is dealt on its own, as a random test split
+    /// deals them: a corpus whose texts repeat (one headline filed under several topics, a
+    /// story sent twice) is cross-validated the way its test texts will relate to it.
+    #[arg(help_heading = "encoder (--arch encoder, hybrid)", long)]
+    pub cv_copies_together: bool,
     /// Save the model as trained: every n-gram row (no --keep-ngrams), single precision, and
     /// an embedding table apart from its head, instead of the table folded into the head in
     /// half precision (same predictions up to rounding, several times smaller).

@@ -49,12 +49,13 @@ const TRANSFORMER_OPTIONS: [&str; 10] = [
     "clip_norm",
 ];
 /// Options of the architectures that read the pretrained encoder.
-const ENCODER_OPTIONS: [&str; 5] = [
+const ENCODER_OPTIONS: [&str; 6] = [
     "max_tokens",
     "encoder",
     "cache_dir",
     "no_cache",
     "cv_by_source",
+    "cv_copies_together",
 ];
 /// Options of the training schedule, which the encoder model's layer (trained to its optimum)
 /// does not use.
@@ -243,6 +244,11 @@ pub fn train(a: TrainArgs, matches: &ArgMatches) -> Result<()> {
             defaults.hybrid_svm_c.clone()
         },
         cv_by_source: a.cv_by_source,
+        cv_copies: if a.cv_copies_together {
+            khabar::Copies::Together
+        } else {
+            khabar::Copies::Apart
+        },
         encoding_cache: if a.no_cache {
             None
         } else {

@@ -313,7 +313,14 @@ impl Trainer {
                     "  by length ({cv_name}): {}",
                     by_length(&texts, &targets, chosen.bow, &combined, c)
                 ));
-                let folds = stratified_folds(&texts, &targets, labels.len(), FOLDS, cfg.seed);
+                let folds = stratified_folds(
+                    &texts,
+                    &targets,
+                    labels.len(),
+                    FOLDS,
+                    cfg.seed,
+                    cfg.cv_copies,
+                );
                 let again = self.cross_scores(
                     corpus,
                     &vectors,
@@ -606,7 +613,7 @@ impl Trainer {
     ) -> Result<(Vec<usize>, usize, String)> {
         let cfg = &self.config;
         if !cfg.cv_by_source {
-            let folds = stratified_folds(texts, targets, classes, FOLDS, cfg.seed);
+            let folds = stratified_folds(texts, targets, classes, FOLDS, cfg.seed, cfg.cv_copies);
             return Ok((folds, FOLDS, format!("{FOLDS}-fold cross-validation")));
         }
         let sources = corpus.sources.len();

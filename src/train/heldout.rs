@@ -19,21 +19,29 @@ use crate::model::{
 };
 use crate::rng::SplitMix64;
 
+use super::config::Copies;
+
 /// The fold (below `folds`) of each document: each label's documents shuffled with `seed`
 /// and dealt round the folds, each label starting where the last one stopped, so that the
-/// folds' sizes differ by at most one. A text given more than once (a corpus repeated to weigh
-/// more, or the same article in two files) goes with its first occurrence, so that no fold is
-/// scored by a model that trained on the same text.
+/// folds' sizes differ by at most one. With `copies` [`Copies::Together`], a text given more
+/// than once (a corpus repeated to weigh more, or the same article in two files) goes with its
+/// first occurrence, so that no fold is scored by a model that trained on the same text; with
+/// [`Copies::Apart`] every copy is dealt on its own, as a random test split deals them.
 pub(super) fn stratified_folds(
     texts: &[&str],
     targets: &[u32],
     classes: usize,
     folds: usize,
     seed: u64,
+    copies: Copies,
 ) -> Vec<usize> {
     let mut first: HashMap<&str, usize> = HashMap::with_capacity(texts.len());
     let mut by_label: Vec<Vec<usize>> = vec![Vec::new(); classes];
     for (i, (&text, &t)) in texts.iter().zip(targets).enumerate() {
+        if copies == Copies::Apart {
+            by_label[t as usize].push(i);
+            continue;
+        }
         if let std::collections::hash_map::Entry::Vacant(e) = first.entry(text) {
             e.insert(i);
             by_label[t as usize].push(i);
@@ -49,8 +57,10 @@ pub(super) fn stratified_folds(
             next += 1;
         }
     }
-    for (i, text) in texts.iter().enumerate() {
-        fold[i] = fold[first[text]];
+    if copies == Copies::Together {
+        for (i, text) in texts.iter().enumerate() {
+            fold[i] = fold[first[text]];
+        }
     }
     fold
 }
@@ -253,7 +263,14 @@ impl Trainer {
         k: usize,
     ) -> Result<Vec<Vec<f32>>> {
         let texts: Vec<&str> = corpus.examples.iter().map(|e| e.text.as_str()).collect();
-        let fold = stratified_folds(&texts, targets, labels.len(), k, self.config.seed);
+        let fold = stratified_folds(
+            &texts,
+            targets,
+            labels.len(),
+            k,
+            self.config.seed,
+            Copies::Together,
+        );
         let trainer = Trainer::new(super::TrainConfig {
             progress: None,
             calibration_folds: 0,
@@ -381,7 +398,7 @@ mod tests {
             .collect();
         let names: Vec<String> = (0..103).map(|i| format!("text {i}")).collect();
         let texts: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
-        let folds = stratified_folds(&texts, &targets, 3, 5, 1);
+        let folds = stratified_folds(&texts, &targets, 3, 5, 1, Copies::Together);
         for f in 0..5 {
             let size = folds.iter().filter(|&&x| x == f).count();
             assert!((20..=21).contains(&size), "fold {f}: {size}");
@@ -390,9 +407,12 @@ mod tests {
                 .count();
             assert_eq!(label0, 16);
         }
-        assert_eq!(folds, stratified_folds(&texts, &targets, 3, 5, 1));
+        assert_eq!(
+            folds,
+            stratified_folds(&texts, &targets, 3, 5, 1, Copies::Together)
+        );
         // Three folds: as even.
-        let three = stratified_folds(&texts, &targets, 3, 3, 1);
+        let three = stratified_folds(&texts, &targets, 3, 3, 1, Copies::Together);
         for f in 0..3 {
             let size = three.iter().filter(|&&x| x == f).count();
             assert!((34..=35).contains(&size), "fold {f}: {size}");
@@ -406,10 +426,32 @@ mod tests {
             .chain(&targets)
             .copied()
             .collect();
-        let folds3 = stratified_folds(&thrice, &targets3, 3, 5, 1);
+        let folds3 = stratified_folds(&thrice, &targets3, 3, 5, 1, Copies::Together);
         assert_eq!(&folds3[..103], &folds[..]);
         assert_eq!(&folds3[103..206], &folds[..]);
         assert_eq!(&folds3[206..], &folds[..]);
+        // Without copies, dealing them apart changes nothing; with them, the copies of a text
+        // are spread over the folds as a random split would spread them, the folds as even.
+        assert_eq!(
+            folds,
+            stratified_folds(&texts, &targets, 3, 5, 1, Copies::Apart)
+        );
+        let apart = stratified_folds(&thrice, &targets3, 3, 5, 1, Copies::Apart);
+        let split = (0..103)
+            .filter(|&i| apart[i] != apart[i + 103] || apart[i] != apart[i + 206])
+            .count();
+        assert!(
+            split > 50,
+            "only {split} of 103 texts have copies in two folds"
+        );
+        for f in 0..5 {
+            let size = apart.iter().filter(|&&x| x == f).count();
+            assert!((61..=62).contains(&size), "fold {f}: {size}");
+            let label0 = (0..309)
+                .filter(|&i| apart[i] == f && targets3[i] == 0)
+                .count();
+            assert_eq!(label0, 48);
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod config;
 mod encoded;
 mod heldout;
 
-pub use config::TrainConfig;
+pub use config::{Copies, TrainConfig};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
