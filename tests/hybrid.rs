@@ -823,6 +823,10 @@ fn options_of_other_architectures_are_refused() {
             "--cv-by-source applies to --arch encoder and hybrid; bow does not use it",
         ),
         (
+            &["--cv-copies-together"][..],
+            "--cv-copies-together applies to --arch encoder and hybrid; bow does not use it",
+        ),
+        (
             &["--arch", "hybrid", "--cascade-keep", "1.5"][..],
             "must be between 0 and 1 (got 1.5)",
         ),

@@ -4,8 +4,9 @@
 //! 1. Every training text is encoded once (vectors found in the encoding cache are reused,
 //!    new ones are stored there chunk by chunk, so an interrupted run loses little).
 //! 2. The training data is cut into [`FOLDS`] stratified folds (a repeated text's copies dealt
-//!    as [`TrainConfig::cv_copies`](super::TrainConfig::cv_copies) says), or, with [`TrainConfig::cv_by_source`](super::TrainConfig::cv_by_source), into
-//!    folds that each hold out whole source files. For each fold, the encoder layer (at each
+//!    as [`TrainConfig::cv_copies`](super::TrainConfig::cv_copies) says), or, with
+//!    [`TrainConfig::cv_by_source`](super::TrainConfig::cv_by_source), into folds that each
+//!    hold out whole source files. For each fold, the encoder layer (at each
 //!    candidate penalty, [`PENALTIES`]) and, for a hybrid, a bow model train on the other
 //!    folds and score the fold: every document gets scores from models that never saw it.
 //! 3. Those scores choose the layer's penalty (the lowest log-loss), fit the hybrid's two
