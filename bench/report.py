@@ -178,7 +178,7 @@ def overview(corpora, runs_by, summaries):
     return "\n".join(rows)
 
 
-def unseen_table(corpora, runs_by, summaries):
+def unseen_table(corpora, runs_by):
     """Accuracy on the test texts that the training split does not hold, where it holds some:
     khabar bow, the hybrid and the best peer (by its accuracy on the whole test split)."""
     rows = [
@@ -279,7 +279,7 @@ def main():
         overview(corpora, runs_by, summaries),
         "",
     ]
-    unseen = unseen_table(corpora, runs_by, summaries)
+    unseen = unseen_table(corpora, runs_by)
     if unseen:
         md += [
             "### On the test texts that are not training texts",

@@ -35,15 +35,21 @@ pub(super) fn stratified_folds(
     seed: u64,
     copies: Copies,
 ) -> Vec<usize> {
-    let mut first: HashMap<&str, usize> = HashMap::with_capacity(texts.len());
+    // Together: each text's first copy, which the others follow.
+    let mut first: HashMap<&str, usize> = HashMap::new();
     let mut by_label: Vec<Vec<usize>> = vec![Vec::new(); classes];
     for (i, (&text, &t)) in texts.iter().zip(targets).enumerate() {
-        if copies == Copies::Apart {
-            by_label[t as usize].push(i);
-            continue;
-        }
-        if let std::collections::hash_map::Entry::Vacant(e) = first.entry(text) {
-            e.insert(i);
+        let dealt = match copies {
+            Copies::Apart => true,
+            Copies::Together => match first.entry(text) {
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(i);
+                    true
+                }
+                std::collections::hash_map::Entry::Occupied(_) => false,
+            },
+        };
+        if dealt {
             by_label[t as usize].push(i);
         }
     }
