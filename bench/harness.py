@@ -109,7 +109,7 @@ class Harness:
         files = info["files"]
         config = "bow (defaults)" if arch == "bow" else arch
         rec = self.base(info, "khabar", config)
-        out = os.path.join(self.work, info["corpus"], "khabar-%s" % arch)
+        out = os.path.join(info["dir"], "khabar-%s" % arch)
         subprocess.run(["rm", "-rf", out])
         cmd = [self.args.khabar, "train", "-q", "--out", out]
         if info["train_blank_dropped"] and self.skip_bad:
@@ -201,8 +201,8 @@ class Harness:
         if kh.get("status") != "ok" or ft.get("status") != "ok" or ft.get("load_s") is None:
             return
         files = info["files"]
-        model = os.path.join(self.work, info["corpus"], "khabar-bow")
-        ft_model = os.path.join(self.work, info["corpus"], "ft-default.bin")
+        model = os.path.join(info["dir"], "khabar-bow")
+        ft_model = os.path.join(info["dir"], "ft-default.bin")
         rates, fulls = [], []
         for _ in range(self.args.repeats):
             m = measure([self.args.khabar, "predict", "-v", "--threads", "1", "--model", model,
@@ -230,7 +230,7 @@ class Harness:
     def fasttext(self, info, config, speed=True):
         files = info["files"]
         rec = self.base(info, "fastText", config)
-        stem = os.path.join(self.work, info["corpus"], "ft-%s" % config)
+        stem = os.path.join(info["dir"], "ft-%s" % config)
         for ext in (".bin", ".vec"):
             if os.path.exists(stem + ext):
                 os.remove(stem + ext)
@@ -303,7 +303,7 @@ class Harness:
     def sklearn(self, info, config, speed=True):
         files = info["files"]
         rec = self.base(info, "sklearn", config)
-        stem = os.path.join(self.work, info["corpus"], "sk-%s" % config)
+        stem = os.path.join(info["dir"], "sk-%s" % config)
         model = stem + ".pkl"
         peers = os.path.join(self.here, "peers.py")
         fit_path = stem + ".fit.json"
@@ -402,7 +402,7 @@ class Harness:
         if khabar_bow is not None:
             self.record(khabar_bow)
         meta = {k: v for k, v in info.items()
-                if k not in ("files", "test_labels", "seen_in_train", "seen_texts")}
+                if k not in ("files", "dir", "test_labels", "seen_in_train", "seen_texts")}
         meta["seen_in_train"] = sum(len(i["seen_in_train"]) for i in infos)
         if len(infos) > 1:
             meta["test_split"] = "%d-fold cross-validation" % len(infos)

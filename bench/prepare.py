@@ -68,10 +68,13 @@ def ft_label(label):
 def prepare(corpus, data_dir, work_dir, seed=42, fold=0):
     """The work files of `corpus` (of its fold `fold` when it has a train split only)."""
     src = os.path.join(data_dir, corpus)
-    out = os.path.join(work_dir, corpus)
-    os.makedirs(out, exist_ok=True)
     train_name, test_name = split_names(src)
-    info = {"corpus": corpus, "test_split": test_name, "files": {}}
+    # The work files and every tool's model go here: a fold of its own for a train split only.
+    out = os.path.join(work_dir, corpus)
+    if test_name is None:
+        out = os.path.join(out, "fold%d" % fold)
+    os.makedirs(out, exist_ok=True)
+    info = {"corpus": corpus, "test_split": test_name, "files": {}, "dir": out}
     files = info["files"]
 
     def path(name):
@@ -80,9 +83,7 @@ def prepare(corpus, data_dir, work_dir, seed=42, fold=0):
     cut = None
     if test_name is None:
         # Train only: the fold's rows are the test split, the other folds' the training split,
-        # written as the "original" files of both roles, in a directory of the fold's own.
-        out = os.path.join(out, "fold%d" % fold)
-        os.makedirs(out, exist_ok=True)
+        # written as the "original" files of both roles.
         rows = read_jsonl(os.path.join(src, "train.jsonl"))
         folds = cut_folds(rows)
         cut = {"train": [r for r, f in zip(rows, folds) if f != fold],
