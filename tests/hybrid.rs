@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use common::{corpus, data, khabar, stderr, stdout};
 use khabar::model::{EncoderArchConfig, HybridConfig, Mode, Model};
 use khabar::{
-    ArchConfig, Classifier, Corpus, Error, Example, FeatureKind, TrainConfig, TrainProgress,
-    Trainer,
+    ArchConfig, Classifier, Copies, Corpus, Error, Example, FeatureKind, TrainConfig,
+    TrainProgress, Trainer,
 };
 
 /// Keeps the lines training reports, and the pieces it says it encoded.
@@ -789,6 +789,46 @@ fn cross_validation_by_source_holds_out_whole_files() {
     .train(&Corpus::from_examples(both.examples.clone()))
     .unwrap_err();
     assert!(e.to_string().contains("not one built in memory"), "{e}");
+}
+
+#[test]
+fn cross_validation_deals_a_repeated_texts_copies_apart_unless_asked() {
+    // Every training text given twice under one of four labels drawn at random, which only
+    // memory can tell: dealt apart (the default), most copies are scored by a fold that
+    // trained on their twin, which the encoder layer can remember (300 texts in 384
+    // dimensions); kept together, a text and its twin are held out at once, and the held-out
+    // accuracy is near chance.
+    let once = corpus("train.jsonl");
+    let random: Vec<Example> = once
+        .examples
+        .iter()
+        .enumerate()
+        .map(|(i, e)| Example::new(e.text.clone(), format!("l{}", (i * 7919 + 13) % 97 % 4)))
+        .collect();
+    let twice = Corpus::from_examples(random.iter().chain(&random).cloned().collect());
+    let train = |copies: Copies| {
+        let clf = Trainer::new(TrainConfig {
+            cv_copies: copies,
+            ..config(ArchConfig::Encoder(EncoderArchConfig::default()))
+        })
+        .train(&twice)
+        .unwrap();
+        clf.config().training.clone().unwrap()
+    };
+    let apart = train(Copies::Apart);
+    let together = train(Copies::Together);
+    assert_eq!(apart.valid, "5-fold cross-validation of the training data");
+    assert_eq!(
+        together.valid,
+        "5-fold cross-validation (a repeated text's copies in one fold) of the training data"
+    );
+    assert_eq!((apart.valid_examples, together.valid_examples), (600, 600));
+    assert!(
+        together.valid_accuracy < 0.45 && apart.valid_accuracy > together.valid_accuracy + 0.2,
+        "apart {} together {}",
+        apart.valid_accuracy,
+        together.valid_accuracy
+    );
 }
 
 #[test]

@@ -293,13 +293,19 @@ def train(texts: Sequence[str], labels: Sequence[Any], **options: Any) -> Classi
     - ``multi_label`` (``labels`` is then a list of lists of labels),
     - ``max_tokens`` (``"encoder"``, ``"hybrid"``: the most pieces the encoder reads of a text),
     - ``cascade_keep`` (``"hybrid"``: the share, 0 to 1, of the documents on which the n-grams
-      alone and both parts differ that the default mode sends to the encoder).
+      alone and both parts differ that the default mode sends to the encoder),
+    - ``sources`` (the source of each text, a str per text: the feed, site or file it came
+      from) with ``cv_by_source=True`` (``"encoder"``, ``"hybrid"``: cross-validate by source,
+      each source held out whole, as ``khabar train --cv-by-source`` does with its files),
+    - ``cv_copies_together`` (``"encoder"``, ``"hybrid"``: keep every copy of a text given more
+      than once in one fold of the cross-validation, as ``khabar train --cv-copies-together``).
 
     An unknown option raises TypeError naming it; a value out of range KhabarValueError.
     """
     known = {
         "arch", "epochs", "seed", "valid_fraction", "calibration_folds", "threads", "compact",
         "keep_ngrams", "vocab_size", "patience", "multi_label", "max_tokens", "cascade_keep",
+        "sources", "cv_by_source", "cv_copies_together",
     }
     unknown = sorted(set(options) - known)
     if unknown:
@@ -316,6 +322,10 @@ def train(texts: Sequence[str], labels: Sequence[Any], **options: Any) -> Classi
     texts = _texts(texts)
     if isinstance(labels, (str, bytes)):
         raise TypeError("labels must be a sequence (one label per text), not a single str")
+    if options.get("sources") is not None:
+        if isinstance(options["sources"], (str, bytes)):
+            raise TypeError("sources must be a sequence (one source per text), not a single str")
+        options["sources"] = list(options["sources"])
     return Classifier(_khabar.train(texts, list(labels), **options))
 
 

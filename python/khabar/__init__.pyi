@@ -140,5 +140,8 @@ def train(
     multi_label: bool = False,
     max_tokens: Optional[int] = None,
     cascade_keep: Optional[float] = None,
+    sources: Optional[Sequence[str]] = None,
+    cv_by_source: bool = False,
+    cv_copies_together: bool = False,
 ) -> Classifier: ...
 def cached(path: Optional[_Path] = None, *, mode: _Mode = "cascade", threads: Optional[int] = None) -> Classifier: ...

@@ -44,4 +44,7 @@ def train(
     multi_label: bool = False,
     max_tokens: Optional[int] = None,
     cascade_keep: Optional[float] = None,
+    sources: Optional[List[str]] = None,
+    cv_by_source: bool = False,
+    cv_copies_together: bool = False,
 ) -> _Classifier: ...

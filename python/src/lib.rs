@@ -7,7 +7,7 @@
 
 use khabar::model::Mode;
 use khabar::{
-    ArchConfig, BowConfig, Corpus, EncoderArchConfig, Example, HybridConfig, LabelScore,
+    ArchConfig, BowConfig, Copies, Corpus, EncoderArchConfig, Example, HybridConfig, LabelScore,
     Prediction, TrainConfig, Trainer, TransformerConfig,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -342,7 +342,6 @@ impl PyClassifier {
     }
 }
 
-/// The architecture of `arch` with its defaults.
 /// The architecture named `arch`, with the encoder's reading length (`encoder`, `hybrid`) and
 /// the cascade's setting (`hybrid`) where given; given to an architecture that has no use for
 /// them, they are refused.
@@ -395,7 +394,7 @@ fn arch_config(
     texts, labels, *, arch = "bow", epochs = None, seed = None, valid_fraction = None,
     calibration_folds = None, threads = None, compact = None, keep_ngrams = None,
     vocab_size = None, patience = None, multi_label = false, max_tokens = None,
-    cascade_keep = None
+    cascade_keep = None, sources = None, cv_by_source = false, cv_copies_together = false
 ))]
 #[allow(clippy::too_many_arguments)]
 fn train(
@@ -415,15 +414,58 @@ fn train(
     multi_label: bool,
     max_tokens: Option<usize>,
     cascade_keep: Option<f64>,
+    sources: Option<Vec<String>>,
+    cv_by_source: bool,
+    cv_copies_together: bool,
 ) -> PyResult<PyClassifier> {
+    let n = texts.len();
     let examples = examples(texts, labels, multi_label)?;
     let arch = arch_config(arch, max_tokens, cascade_keep)?;
-    let uses_calibration = matches!(arch, ArchConfig::Bow(_));
-    if calibration_folds.is_some_and(|f| f > 0) && !uses_calibration {
+    let is_bow = matches!(arch, ArchConfig::Bow(_));
+    if calibration_folds.is_some_and(|f| f > 0) && !is_bow {
         return Err(PyValueError::new_err(format!(
             "calibration_folds applies to arch='bow'; arch={:?} does not use it",
             arch.name()
         )));
+    }
+    for (asked, option) in [
+        (cv_by_source, "cv_by_source"),
+        (cv_copies_together, "cv_copies_together"),
+    ] {
+        if asked && is_bow {
+            return Err(PyValueError::new_err(format!(
+                "{option} applies to arch='encoder' and 'hybrid'; arch='bow' does not use it"
+            )));
+        }
+    }
+    if cv_by_source && sources.is_none() {
+        return Err(PyValueError::new_err(
+            "cv_by_source needs sources: the source of each text (a list of str, one per text)",
+        ));
+    }
+    let mut corpus = Corpus::from_examples(examples);
+    if let Some(sources) = sources {
+        if sources.len() != n {
+            return Err(PyValueError::new_err(format!(
+                "sources must give one source per text (got {} sources for {n} texts)",
+                sources.len()
+            )));
+        }
+        // Each distinct source in the order it first comes, as files are read in order.
+        let mut position: std::collections::HashMap<String, u32> = Default::default();
+        for s in sources {
+            let next = position.len() as u32;
+            let p = *position.entry(s.clone()).or_insert_with(|| {
+                corpus.sources.push(s.into());
+                next
+            });
+            corpus.source_of.push(p);
+        }
+        if cv_by_source && corpus.sources.len() < 2 {
+            return Err(PyValueError::new_err(
+                "cv_by_source needs texts from two sources or more (sources names one)",
+            ));
+        }
     }
     let defaults = TrainConfig::for_arch(arch);
     let mut config = TrainConfig {
@@ -436,6 +478,12 @@ fn train(
         keep_ngrams: keep_ngrams.unwrap_or(defaults.keep_ngrams),
         patience: patience.unwrap_or(defaults.patience),
         multi_label,
+        cv_by_source,
+        cv_copies: if cv_copies_together {
+            Copies::Together
+        } else {
+            Copies::Apart
+        },
         command: Some("khabar.train (Python)".into()),
         ..defaults
     };
@@ -443,9 +491,7 @@ fn train(
         config.tokenizer.vocab_size = v;
     }
     config.validate().py_err()?;
-    let clf = py
-        .detach(|| Trainer::new(config).train(&Corpus::from_examples(examples)))
-        .py_err()?;
+    let clf = py.detach(|| Trainer::new(config).train(&corpus)).py_err()?;
     Ok(PyClassifier { inner: clf })
 }
 

@@ -229,6 +229,31 @@ def test_hybrid_options_reach_the_model(news_train):
         khabar.train(texts, labels, arch="hybrid", cascade_keep=2.0)
 
 
+def test_cross_validation_options_reach_training(news_train):
+    texts, labels = news_train
+    # Two sources: each held out whole, in two folds.
+    sources = ["wire" if i % 3 else "site" for i in range(len(texts))]
+    by_source = khabar.train(texts, labels, arch="encoder", sources=sources, cv_by_source=True)
+    training = by_source.config["training"]
+    assert training["valid"] == "2-fold cross-validation by source of the training data"
+    assert training["valid_examples"] == len(texts)
+    together = khabar.train(texts, labels, arch="encoder", cv_copies_together=True)
+    assert together.config["training"]["valid"] == (
+        "5-fold cross-validation (a repeated text's copies in one fold) of the training data"
+    )
+    with pytest.raises(ValueError, match="cv_by_source needs sources"):
+        khabar.train(texts, labels, arch="encoder", cv_by_source=True)
+    with pytest.raises(ValueError, match="cv_by_source needs texts from two sources or more"):
+        khabar.train(texts, labels, arch="encoder", sources=["one"] * len(texts), cv_by_source=True)
+    with pytest.raises(ValueError, match=r"one source per text \(got 2 sources for 300 texts\)"):
+        khabar.train(texts, labels, arch="encoder", sources=["a", "b"], cv_by_source=True)
+    with pytest.raises(TypeError, match="sources must be a sequence"):
+        khabar.train(texts, labels, arch="encoder", sources="wire", cv_by_source=True)
+    for option in ("cv_by_source", "cv_copies_together"):
+        with pytest.raises(ValueError, match=f"{option} applies to arch='encoder' and 'hybrid'"):
+            khabar.train(texts, labels, sources=sources, **{option: True})
+
+
 def test_train_refuses_unknown_and_bad_options(news_train):
     texts, labels = news_train
     with pytest.raises(TypeError, match=r"'epoch' \(did you mean 'epochs'\?\)"):

@@ -22,7 +22,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use super::heldout::{held_out_logits, source_folds, stratified_folds, unsure_below};
-use super::{labels_and_targets, rfc3339_now, source_names, Trainer};
+use super::{labels_and_targets, rfc3339_now, source_names, Copies, Trainer};
 use crate::bundle::TrainingInfo;
 use crate::classifier::Classifier;
 use crate::corpus::{Corpus, Example};
@@ -615,7 +615,14 @@ impl Trainer {
         let cfg = &self.config;
         if !cfg.cv_by_source {
             let folds = stratified_folds(texts, targets, classes, FOLDS, cfg.seed, cfg.cv_copies);
-            return Ok((folds, FOLDS, format!("{FOLDS}-fold cross-validation")));
+            // The model's record says how a repeated text was dealt when that is not the default.
+            let name = match cfg.cv_copies {
+                Copies::Apart => format!("{FOLDS}-fold cross-validation"),
+                Copies::Together => {
+                    format!("{FOLDS}-fold cross-validation (a repeated text's copies in one fold)")
+                }
+            };
+            return Ok((folds, FOLDS, name));
         }
         let sources = corpus.sources.len();
         if corpus.source_of.len() != corpus.len() {
