@@ -17,7 +17,9 @@
 //!   masked attention softmax, vectorized): the word table stays in Q4_0 in memory and only
 //!   the rows a batch uses are expanded; the linear layers are expanded to f32 once, at load
 //!   (f32 products are 2-3 times faster here than candle's Q4_0 ones);
-//! - the vector is the mean of the last layer over the real tokens, L2-normalized.
+//! - the vector is the mean of the last layer over the real tokens, L2-normalized;
+//! - on a GPU (a build with the `cuda` feature; [`DEVICE_VARIABLE`] chooses), the same network
+//!   runs through candle's own operations instead of the CPU kernels, one batch at a time.
 //!
 //! ```no_run
 //! use khabar::model::encoder::Encoder;
@@ -33,6 +35,7 @@
 
 mod cache;
 mod config;
+mod device;
 mod kernels;
 mod net;
 mod pieces;
@@ -48,11 +51,13 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use cache::{EncodingCache, Lookup};
+pub use device::DEVICE_VARIABLE;
 
 use crate::bundle::sha256_hex;
 use crate::error::{Error, Result};
 use crate::threads;
 use config::{EncoderConfig, CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
+use device::{device_from, DeviceNet};
 use net::Net;
 use pieces::{Pieces, MIN_TOKENS};
 
@@ -89,6 +94,8 @@ pub struct Encoder {
     config: EncoderConfig,
     pieces: Pieces,
     net: Net,
+    /// The network on the device `KHABAR_DEVICE` chose, if not the CPU's kernels.
+    device: Option<DeviceNet>,
     threads: Option<usize>,
 }
 
@@ -174,10 +181,20 @@ impl Encoder {
         let tensors = candle_core::safetensors::load_buffer(weights, &candle_core::Device::Cpu)
             .map_err(|e| Error::bundle(&w_path, format!("cannot read the weights: {e}")))?;
         let net = Net::from_tensors(&config, tensors).map_err(|e| Error::bundle(&w_path, e))?;
+        let device = match device_from(std::env::var(DEVICE_VARIABLE).ok().as_deref())? {
+            None => None,
+            Some(d) => Some(DeviceNet::new(&net, &d).map_err(|e| {
+                Error::Usage(format!(
+                    "{DEVICE_VARIABLE}: cannot put the encoder on {}: {e}",
+                    device_name(&d)
+                ))
+            })?),
+        };
         Ok(Encoder {
             config,
             pieces,
             net,
+            device,
             threads: None,
         })
     }
@@ -202,6 +219,14 @@ impl Encoder {
     pub fn with_threads(mut self, threads: Option<usize>) -> Encoder {
         self.threads = threads;
         self
+    }
+
+    /// Where the forward pass runs: `cpu` (khabar's own kernels, the default) or `cuda:N`
+    /// (a GPU, with the `cuda` feature; see [`DEVICE_VARIABLE`]).
+    pub fn device(&self) -> String {
+        self.device
+            .as_ref()
+            .map_or_else(|| "cpu".to_string(), |d| device_name(d.device()))
     }
 
     /// The model's name, as `config.json` gives it (`multilingual-e5-small`).
@@ -281,14 +306,17 @@ impl Encoder {
                 .collect::<Result<_>>()?;
             started(ids.iter().map(Vec::len).sum())?;
             let batches = batches(&ids);
-            let vectors: Vec<Vec<Vec<f32>>> = batches
-                .par_iter()
-                .map(|batch| {
-                    let vs = self.embed_batch(&ids, batch)?;
-                    done(batch.iter().map(|&i| ids[i].len()).sum())?;
-                    Ok(vs)
-                })
-                .collect::<Result<_>>()?;
+            let one = |batch: &Vec<usize>| -> Result<Vec<Vec<f32>>> {
+                let vs = self.embed_batch(&ids, batch)?;
+                done(batch.iter().map(|&i| ids[i].len()).sum())?;
+                Ok(vs)
+            };
+            // Batches in parallel on the CPU; one after another on a device, which runs each
+            // batch's operations in parallel itself.
+            let vectors: Vec<Vec<Vec<f32>>> = match self.device {
+                None => batches.par_iter().map(one).collect::<Result<_>>()?,
+                Some(_) => batches.iter().map(one).collect::<Result<_>>()?,
+            };
             let mut out = vec![Vec::new(); texts.len()];
             for (batch, vs) in batches.iter().zip(vectors) {
                 for (&i, v) in batch.iter().zip(vs) {
@@ -309,7 +337,10 @@ impl Encoder {
             // Padding: any valid id; it is masked out and not pooled.
             flat.resize(flat.len() + width - ids[i].len(), ids[i][0]);
         }
-        Ok(self.net.forward(&flat, &lens, width)?)
+        Ok(match &self.device {
+            None => self.net.forward(&flat, &lens, width)?,
+            Some(d) => d.forward(&self.net, &flat, &lens, width)?,
+        })
     }
 
     fn check_max_tokens(&self, max_tokens: usize) -> Result<()> {
@@ -321,6 +352,15 @@ impl Encoder {
             ));
         }
         Ok(())
+    }
+}
+
+/// `cpu` or `cuda:N`.
+fn device_name(d: &candle_core::Device) -> String {
+    match d.location() {
+        candle_core::DeviceLocation::Cpu => "cpu".into(),
+        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
     }
 }
 

@@ -21,9 +21,11 @@ type CResult<T> = candle_core::Result<T>;
 
 /// `x W^T + b`, `W` of shape `[out, in]` expanded to f32.
 #[derive(Debug, Clone)]
-struct Linear {
-    w: Tensor,
-    b: Tensor,
+pub(super) struct Linear {
+    /// `[out, in]`.
+    pub(super) w: Tensor,
+    /// `[out]`.
+    pub(super) b: Tensor,
 }
 
 impl Linear {
@@ -34,10 +36,10 @@ impl Linear {
 }
 
 #[derive(Debug, Clone)]
-struct Norm {
-    g: Tensor,
-    b: Tensor,
-    eps: f64,
+pub(super) struct Norm {
+    pub(super) g: Tensor,
+    pub(super) b: Tensor,
+    pub(super) eps: f64,
 }
 
 impl Norm {
@@ -48,14 +50,14 @@ impl Norm {
 
 /// One encoder layer.
 #[derive(Debug, Clone)]
-struct Layer {
+pub(super) struct Layer {
     /// Query, key and value in one product: `[3 * hidden, hidden]`.
-    qkv: Linear,
-    output: Linear,
-    attention_norm: Norm,
-    up: Linear,
-    down: Linear,
-    output_norm: Norm,
+    pub(super) qkv: Linear,
+    pub(super) output: Linear,
+    pub(super) attention_norm: Norm,
+    pub(super) up: Linear,
+    pub(super) down: Linear,
+    pub(super) output_norm: Norm,
 }
 
 impl Layer {
@@ -97,10 +99,10 @@ pub(super) struct Net {
     position: Vec<f32>,
     /// Token type 0's row.
     token_type: Vec<f32>,
-    norm: Norm,
-    layers: Vec<Layer>,
-    hidden: usize,
-    heads: usize,
+    pub(super) norm: Norm,
+    pub(super) layers: Vec<Layer>,
+    pub(super) hidden: usize,
+    pub(super) heads: usize,
 }
 
 /// The named tensors of the weights file, taken one by one with their type and shape checked.
@@ -232,6 +234,25 @@ impl Net {
         width: usize,
     ) -> CResult<Vec<Vec<f32>>> {
         let (b, d) = (lens.len(), self.hidden);
+        let x = self.embeddings(ids, lens, width)?;
+        let mut x = self
+            .norm
+            .forward(&Tensor::from_vec(x, (b * width, d), &Device::Cpu)?)?;
+        for layer in &self.layers {
+            x = layer.forward(&x, b, width, lens, self.heads)?;
+        }
+        Ok(pool(&x.flatten_all()?.to_vec1::<f32>()?, lens, width, d))
+    }
+
+    /// The input of the first layer norm, `[lens.len() * width, hidden]` row-major: each
+    /// token's word row (expanded from Q4_0) plus its position's row plus token type 0's.
+    pub(super) fn embeddings(
+        &self,
+        ids: &[u32],
+        lens: &[usize],
+        width: usize,
+    ) -> CResult<Vec<f32>> {
+        let (b, d) = (lens.len(), self.hidden);
         if ids.len() != b * width || width * d > self.position.len() {
             candle_core::bail!("encoder: {} ids for {b} sequences of {width}", ids.len());
         }
@@ -247,27 +268,25 @@ impl Net {
                 *v += pv + tv;
             }
         }
-        let mut x = self
-            .norm
-            .forward(&Tensor::from_vec(x, (b * width, d), &Device::Cpu)?)?;
-        for layer in &self.layers {
-            x = layer.forward(&x, b, width, lens, self.heads)?;
-        }
-        let states = x.flatten_all()?.to_vec1::<f32>()?;
-        Ok(lens
-            .iter()
-            .enumerate()
-            .map(|(i, &n)| {
-                // The sum of the real tokens' states; dividing by n (the mean) would change
-                // nothing after normalization.
-                let mut v = vec![0f32; d];
-                for row in states[i * width * d..(i * width + n) * d].chunks_exact(d) {
-                    v.iter_mut().zip(row).for_each(|(a, &s)| *a += s);
-                }
-                let norm = v.iter().map(|a| a * a).sum::<f32>().sqrt().max(1e-12);
-                v.iter_mut().for_each(|a| *a /= norm);
-                v
-            })
-            .collect())
+        Ok(x)
     }
+}
+
+/// The sentence vectors from the last layer's `states` (`[lens.len() * width, d]` row-major):
+/// the mean over each sequence's real tokens, L2-normalized.
+pub(super) fn pool(states: &[f32], lens: &[usize], width: usize, d: usize) -> Vec<Vec<f32>> {
+    lens.iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            // The sum of the real tokens' states; dividing by n (the mean) would change nothing
+            // after normalization.
+            let mut v = vec![0f32; d];
+            for row in states[i * width * d..(i * width + n) * d].chunks_exact(d) {
+                v.iter_mut().zip(row).for_each(|(a, &s)| *a += s);
+            }
+            let norm = v.iter().map(|a| a * a).sum::<f32>().sqrt().max(1e-12);
+            v.iter_mut().for_each(|a| *a /= norm);
+            v
+        })
+        .collect()
 }

@@ -251,3 +251,60 @@ fn any_text_still_tokenizes() {
         assert_eq!(pieces.replace('▁', " ").trim(), text.trim(), "{text:?}");
     }
 }
+
+/// The network through candle's own operations (the path a GPU takes), here on the CPU: the
+/// kernels' vectors to rounding, on a batch that mixes lengths (padding masked), and NumPy's.
+#[test]
+fn the_device_path_gives_the_kernels_vectors() {
+    let refs = reference();
+    let mut texts: Vec<&str> = refs.iter().map(|r| r.text.as_str()).collect();
+    let long = "The minister said that the new rules would help farmers. ".repeat(30);
+    texts.push(&long);
+    let mut on_device = Encoder::load(dir()).unwrap();
+    on_device.device = Some(DeviceNet::new(&on_device.net, &Device::Cpu).unwrap());
+    assert_eq!(on_device.device(), "cpu");
+    let kernels = encoder().embed(&texts, 256).unwrap();
+    let device = on_device.embed(&texts, 256).unwrap();
+    for (i, (k, d)) in kernels.iter().zip(&device).enumerate() {
+        let largest = k
+            .iter()
+            .zip(d)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            largest < 1e-5,
+            "text {i}: off the kernels' vector by {largest}"
+        );
+    }
+    for (r, d) in refs
+        .iter()
+        .zip(&on_device.embed(&texts[..refs.len()], 512).unwrap())
+    {
+        assert!(cosine(d, &r.f32) > 0.99999, "{}", r.key);
+    }
+}
+
+/// `KHABAR_DEVICE`: the CPU's kernels unless a GPU is named; a GPU in a build without the
+/// `cuda` feature, or a value it does not know, is refused with what to do.
+#[test]
+fn the_device_variable_is_read_strictly() {
+    for cpu in [Some("cpu"), Some(" cpu ")] {
+        assert!(device_from(cpu).unwrap().is_none());
+    }
+    if !cfg!(feature = "cuda") {
+        assert!(device_from(None).unwrap().is_none());
+        assert!(device_from(Some("")).unwrap().is_none());
+        for gpu in ["cuda", "cuda:1"] {
+            let e = device_from(Some(gpu)).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("KHABAR_DEVICE={gpu}"))
+                    && e.contains("built without its `cuda` feature"),
+                "{e}"
+            );
+        }
+    }
+    for bad in ["gpu", "cuda:x", "cuda:-1"] {
+        let e = device_from(Some(bad)).unwrap_err().to_string();
+        assert!(e.contains("expected cpu, cuda or cuda:N"), "{e}");
+    }
+}
