@@ -202,11 +202,12 @@ impl Trainer {
             None => Encoder::builtin()?,
         };
         self.say(&format!(
-            "training {} on {} examples, {} labels: encoder {}, reading up to {max_tokens} pieces of each text",
+            "training {} on {} examples, {} labels: encoder {} on {}, reading up to {max_tokens} pieces of each text",
             cfg.arch.name(),
             corpus.len(),
             labels.len(),
-            encoder.id()
+            encoder.id(),
+            encoder.device()
         ));
         // The folds first: a corpus that cannot be cut as asked is refused before encoding.
         let (folds, k, cv_name) = self.folds(corpus, &texts, &targets, labels.len())?;
