@@ -13,7 +13,7 @@
 
 use candle_core::{Device, Tensor};
 
-use super::net::{pool, Layer, Linear, Net, Norm};
+use super::net::{pool, split_heads, Layer, Linear, Net, Norm};
 use crate::error::{Error, Result};
 
 type CResult<T> = candle_core::Result<T>;
@@ -128,13 +128,7 @@ impl DeviceLayer {
     ) -> CResult<Tensor> {
         let d = x.dim(1)?;
         let dh = d / heads;
-        let qkv = self
-            .qkv
-            .forward(x)?
-            .reshape((b, l, 3, heads, dh))?
-            .permute((2, 0, 3, 1, 4))? // [3, b, h, l, dh]
-            .contiguous()?;
-        let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
+        let (q, k, v) = split_heads(&self.qkv.forward(x)?, b, l, heads)?;
         let scores =
             (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (dh as f64).sqrt()))?.broadcast_add(mask)?; // [b, h, l, l]
         let p = candle_nn::ops::softmax_last_dim(&scores)?;

@@ -72,13 +72,7 @@ impl Layer {
     ) -> CResult<Tensor> {
         let d = x.dim(1)?;
         let dh = d / heads;
-        let qkv = self
-            .qkv
-            .forward(x)?
-            .reshape((b, l, 3, heads, dh))?
-            .permute((2, 0, 3, 1, 4))? // [3, b, h, l, dh]
-            .contiguous()?;
-        let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
+        let (q, k, v) = split_heads(&self.qkv.forward(x)?, b, l, heads)?;
         let scores = ops::matmul(&q, &k.t()?)?; // [b, h, l, l]
         let p = kernels::attention_softmax(scores, lens, 1.0 / (dh as f32).sqrt())?;
         let ctx = ops::matmul(&p, &v)?.transpose(1, 2)?.reshape((b * l, d))?;
@@ -88,6 +82,22 @@ impl Layer {
         let h = kernels::gelu(self.up.forward(&x)?)?;
         self.output_norm.forward(&(&x + self.down.forward(&h)?)?)
     }
+}
+
+/// The query, key and value of `qkv` (`[b * l, 3 * d]`, the three side by side), each
+/// `[b, heads, l, d / heads]`.
+pub(super) fn split_heads(
+    qkv: &Tensor,
+    b: usize,
+    l: usize,
+    heads: usize,
+) -> CResult<(Tensor, Tensor, Tensor)> {
+    let dh = qkv.dim(1)? / (3 * heads);
+    let qkv = qkv
+        .reshape((b, l, 3, heads, dh))?
+        .permute((2, 0, 3, 1, 4))? // [3, b, h, l, dh]
+        .contiguous()?;
+    Ok((qkv.get(0)?, qkv.get(1)?, qkv.get(2)?))
 }
 
 /// The whole encoder, from token ids to sentence vectors.
