@@ -38,8 +38,8 @@ pub struct TrainConfig {
     pub refit: bool,
     /// Shrink a `bow` model once trained, as `khabar train` does (unless `--no-compact`): the
     /// head folded into the table, half precision, and `keep_ngrams` of the n-gram rows kept
-    /// (see [`Classifier::compact`](crate::Classifier::compact)). The model then predicts the same up to rounding, from a
-    /// smaller file. No effect on a transformer.
+    /// (see [`Classifier::compact`](crate::Classifier::compact)). The model then predicts the
+    /// same up to rounding, from a smaller file. No effect on a transformer.
     pub compact: bool,
     /// The share of the n-gram rows `compact` keeps, those that move the scores most (1 keeps
     /// all). Above 0 and at most 1.

@@ -129,8 +129,9 @@ impl DeviceLayer {
         let d = x.dim(1)?;
         let dh = d / heads;
         let (q, k, v) = split_heads(&self.qkv.forward(x)?, b, l, heads)?;
-        let scores =
-            (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (dh as f64).sqrt()))?.broadcast_add(mask)?; // [b, h, l, l]
+        // [b, h, l, l], padded keys at -∞.
+        let scores = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (dh as f64).sqrt()))?;
+        let scores = scores.broadcast_add(mask)?;
         let p = candle_nn::ops::softmax_last_dim(&scores)?;
         let ctx = p
             .matmul(&v)?
